@@ -1,0 +1,222 @@
+//! Connecting to the database: SQLite (the embedded default) or PostgreSQL.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file (or `:memory:`).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A database URL that has been checked for a supported scheme and a well-formed body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseUrl")
+            .field("url", &self.redacted())
+            .finish()
+    }
+}
+
+impl DatabaseUrl {
+    /// Checks `url`: `sqlite:PATH` (or `sqlite://PATH`) or `postgres://…` / `postgresql://…`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err("a sqlite URL needs a file path, e.g. sqlite://./data/kaika.db".into());
+            }
+            SqliteConnectOptions::from_str(url).map_err(|e| format!("not a valid sqlite URL: {e}"))?;
+            return Ok(Self {
+                url: url.to_owned(),
+                backend: Backend::Sqlite,
+            });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            sea_orm::sqlx::postgres::PgConnectOptions::from_str(url)
+                .map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+            return Ok(Self {
+                url: url.to_owned(),
+                backend: Backend::Postgres,
+            });
+        }
+        Err("expected a URL starting with sqlite:// or postgres://".into())
+    }
+
+    /// The backend this URL selects.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL itself (it may hold a password: do not log it; log [`DatabaseUrl::redacted`]).
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with any password replaced by `***`, for logs and messages.
+    pub fn redacted(&self) -> String {
+        match (self.url.find("://"), self.url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let userinfo = &self.url[scheme_end + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!(
+                        "{}://{user}:***{}",
+                        &self.url[..scheme_end],
+                        &self.url[at..]
+                    ),
+                    None => self.url.clone(),
+                }
+            }
+            _ => self.url.clone(),
+        }
+    }
+
+    /// For SQLite files: the directory that must exist before the database file can be created.
+    pub fn sqlite_parent_dir(&self) -> Option<PathBuf> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let path = self.url.strip_prefix("sqlite:")?.trim_start_matches("//");
+        let path = path.split('?').next()?;
+        if path == ":memory:" {
+            return None;
+        }
+        PathBuf::from(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+    }
+}
+
+/// Pool and timeout settings for [`connect`].
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long to wait for a connection before failing.
+    pub connect_timeout: Duration,
+    /// How long SQLite waits on a locked database before answering "busy".
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens a pool. SQLite files are created when missing and run in WAL mode with a busy timeout and
+/// foreign keys on.
+pub async fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.as_str().to_owned());
+    options
+        .max_connections(settings.max_connections)
+        .connect_timeout(settings.connect_timeout)
+        .acquire_timeout(settings.connect_timeout)
+        .sqlx_logging(false);
+    let busy_timeout = settings.sqlite_busy_timeout;
+    options.map_sqlx_sqlite_opts(move |opts| {
+        opts.create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(busy_timeout)
+            .foreign_keys(true)
+    });
+    Database::connect(options).await
+}
+
+/// Answers whether the database takes a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Postgres | DatabaseBackend::Sqlite | DatabaseBackend::MySql => "SELECT 1",
+    };
+    db.execute(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .map(|_| ())
+}
+
+/// Connections in use and idle, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+}
+
+/// The pool's current size and idle count.
+pub fn pool_stats(db: &DatabaseConnection) -> PoolStats {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            PoolStats {
+                size: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            }
+        }
+        DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            PoolStats {
+                size: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            }
+        }
+        DatabaseBackend::MySql => PoolStats { size: 0, idle: 0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_for_scheme_and_body() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://./data/kaika.db").unwrap().backend(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u:p@localhost:5432/kaika").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert!(DatabaseUrl::parse("mysql://localhost/kaika").is_err());
+        assert!(DatabaseUrl::parse("kaika.db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+        assert!(DatabaseUrl::parse("postgres://u:p@host:notaport/db").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let url = DatabaseUrl::parse("postgres://kaika:hunter2@db:5432/kaika").unwrap();
+        assert_eq!(url.redacted(), "postgres://kaika:***@db:5432/kaika");
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_sqlite_parent_directory_is_found() {
+        let url = DatabaseUrl::parse("sqlite://./data/kaika.db?mode=rwc").unwrap();
+        assert_eq!(url.sqlite_parent_dir(), Some(PathBuf::from("./data")));
+        let memory = DatabaseUrl::parse("sqlite::memory:").unwrap();
+        assert_eq!(memory.sqlite_parent_dir(), None);
+    }
+}

@@ -1,0 +1,64 @@
+//! `accounts`: a WeChat official account with its mini-program. Secrets are stored sealed.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::Set;
+
+/// One row of `accounts`. The `*_sealed` columns hold [`crate::secrets::MasterKey::seal`] output.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "accounts")]
+pub struct Model {
+    /// Surrogate key.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// A name for admins.
+    pub name: String,
+    /// The official account's AppID (`wx` + 16 hex characters); unique.
+    #[sea_orm(unique)]
+    pub app_id: String,
+    /// The sealed AppSecret.
+    pub app_secret_sealed: String,
+    /// The callback Token configured in the WeChat console.
+    pub callback_token: String,
+    /// The sealed EncodingAESKey, absent for accounts in plain mode.
+    pub encoding_aes_key_sealed: Option<String>,
+    /// `plain`, `compatible` or `safe`.
+    pub message_mode: String,
+    /// The mini-program's AppID.
+    pub mini_app_id: Option<String>,
+    /// The mini-program's sealed AppSecret.
+    pub mini_app_secret_sealed: Option<String>,
+    /// Where WeChat's API is: `https://api.weixin.qq.com`, or the simulator.
+    pub api_base_url: String,
+    /// Whether this account is the built-in sandbox bound to the simulator.
+    pub is_sandbox: bool,
+    /// When the row was created.
+    pub created_at: DateTimeUtc,
+    /// When the row was last changed.
+    pub updated_at: DateTimeUtc,
+}
+
+/// `accounts` has no relations yet.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        let now = chrono::Utc::now();
+        if insert {
+            self.created_at = Set(now);
+        }
+        self.updated_at = Set(now);
+        Ok(self)
+    }
+}
+
+impl Entity {
+    /// The account with this AppID.
+    pub fn find_by_app_id(app_id: &str) -> Select<Entity> {
+        Self::find().filter(Column::AppId.eq(app_id))
+    }
+}

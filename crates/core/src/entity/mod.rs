@@ -1,0 +1,4 @@
+//! sea-orm entities, one module per table.
+
+pub mod access_tokens;
+pub mod accounts;

@@ -1,0 +1,47 @@
+//! The one error type of kaika-core.
+
+use sea_orm::DbErr;
+
+/// Everything a use case of kaika-core can fail with. The web layer maps these to status codes.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// A value given by a caller broke a rule; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field or argument that was refused.
+        field: &'static str,
+        /// What was expected, in one sentence.
+        message: String,
+    },
+    /// The thing asked for does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. "account wx0123456789abcdef".
+        what: String,
+    },
+    /// The thing to create exists already.
+    #[error("{what} already exists")]
+    Conflict {
+        /// What collided.
+        what: String,
+    },
+    /// A stored secret could not be decrypted with the configured master key.
+    #[error("the master key cannot decrypt the stored {what}: was KAIKA__MASTER_KEY changed?")]
+    WrongMasterKey {
+        /// Which secret failed, e.g. "AppSecret of account wx…".
+        what: String,
+    },
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl CoreError {
+    /// Shorthand for [`CoreError::Invalid`].
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}

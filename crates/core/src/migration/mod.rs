@@ -1,0 +1,18 @@
+//! The schema, one migration tree for SQLite and PostgreSQL, in sea-orm's DSL.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_accounts;
+
+/// Runs Kaika's migrations: `Migrator::up(&db, None)`, `Migrator::down(&db, Some(1))`, `Migrator::status`.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_accounts::Migration)]
+    }
+}
+
+pub use sea_orm_migration::{MigrationStatus, MigratorTrait};
