@@ -22,7 +22,9 @@ impl AppId {
     pub fn parse(text: &str) -> Result<Self, CoreError> {
         let valid = text.len() == 18
             && text.starts_with("wx")
-            && text[2..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            && text[2..]
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if valid {
             Ok(Self(text.to_owned()))
         } else {
@@ -276,12 +278,18 @@ pub async fn add(
 ) -> Result<AccountSummary, CoreError> {
     new.check()?;
     let app_id = new.app_id.as_str();
-    if accounts::Entity::find_by_app_id(app_id).one(db).await?.is_some() {
+    if accounts::Entity::find_by_app_id(app_id)
+        .one(db)
+        .await?
+        .is_some()
+    {
         return Err(CoreError::Conflict {
             what: format!("account {app_id}"),
         });
     }
-    let seal = |column: &str, secret: &SecretText| key.seal(secret.expose(), &seal_context(column, app_id));
+    let seal = |column: &str, secret: &SecretText| {
+        key.seal(secret.expose(), &seal_context(column, app_id))
+    };
     let row = accounts::ActiveModel {
         name: Set(new.name.clone()),
         app_id: Set(app_id.to_owned()),
@@ -371,7 +379,10 @@ fn open_row(key: &MasterKey, row: accounts::Model) -> Result<Account, CoreError>
 
 /// Opens every stored secret once, so that a wrong master key stops the server at start rather than at the
 /// first WeChat call.
-pub async fn verify_master_key(db: &impl ConnectionTrait, key: &MasterKey) -> Result<(), CoreError> {
+pub async fn verify_master_key(
+    db: &impl ConnectionTrait,
+    key: &MasterKey,
+) -> Result<(), CoreError> {
     for row in accounts::Entity::find().all(db).await? {
         open_row(key, row)?;
     }
@@ -385,7 +396,14 @@ mod tests {
     #[test]
     fn app_ids_are_wx_and_sixteen_hex_characters() {
         assert!(AppId::parse("wx1234567890abcdef").is_ok());
-        for bad in ["", "wx123", "wx1234567890ABCDEF", "xx1234567890abcdef", "wx1234567890abcdeg", "wx1234567890abcdef0"] {
+        for bad in [
+            "",
+            "wx123",
+            "wx1234567890ABCDEF",
+            "xx1234567890abcdef",
+            "wx1234567890abcdeg",
+            "wx1234567890abcdef0",
+        ] {
             let err = AppId::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("app_id:"), "{bad}: {err}");
         }
@@ -408,7 +426,10 @@ mod tests {
         assert!(parse_callback_token("has space").is_err());
         assert_eq!(MessageMode::parse("safe").unwrap(), MessageMode::Safe);
         assert!(MessageMode::parse("SAFE").is_err());
-        assert_eq!(parse_api_base_url("https://api.weixin.qq.com/").unwrap(), WECHAT_API_BASE_URL);
+        assert_eq!(
+            parse_api_base_url("https://api.weixin.qq.com/").unwrap(),
+            WECHAT_API_BASE_URL
+        );
         assert!(parse_api_base_url("ftp://x").is_err());
         assert!(parse_api_base_url("https://").is_err());
     }

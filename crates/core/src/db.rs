@@ -5,7 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +43,8 @@ impl DatabaseUrl {
             if path.is_empty() {
                 return Err("a sqlite URL needs a file path, e.g. sqlite://./data/kaika.db".into());
             }
-            SqliteConnectOptions::from_str(url).map_err(|e| format!("not a valid sqlite URL: {e}"))?;
+            SqliteConnectOptions::from_str(url)
+                .map_err(|e| format!("not a valid sqlite URL: {e}"))?;
             return Ok(Self {
                 url: url.to_owned(),
                 backend: Backend::Sqlite,
@@ -126,7 +129,10 @@ impl Default for PoolSettings {
 
 /// Opens a pool. SQLite files are created when missing and run in WAL mode with a busy timeout and
 /// foreign keys on.
-pub async fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(
+    url: &DatabaseUrl,
+    settings: &PoolSettings,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.as_str().to_owned());
     options
         .max_connections(settings.max_connections)
@@ -192,11 +198,15 @@ mod tests {
     #[test]
     fn urls_are_checked_for_scheme_and_body() {
         assert_eq!(
-            DatabaseUrl::parse("sqlite://./data/kaika.db").unwrap().backend(),
+            DatabaseUrl::parse("sqlite://./data/kaika.db")
+                .unwrap()
+                .backend(),
             Backend::Sqlite
         );
         assert_eq!(
-            DatabaseUrl::parse("postgres://u:p@localhost:5432/kaika").unwrap().backend(),
+            DatabaseUrl::parse("postgres://u:p@localhost:5432/kaika")
+                .unwrap()
+                .backend(),
             Backend::Postgres
         );
         assert!(DatabaseUrl::parse("mysql://localhost/kaika").is_err());

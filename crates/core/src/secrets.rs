@@ -145,7 +145,10 @@ mod tests {
             Some("app-secret-value")
         );
         assert_eq!(key.open(&sealed, "accounts.app_secret:wx2"), None);
-        assert_eq!(MasterKey::generate().open(&sealed, "accounts.app_secret:wx1"), None);
+        assert_eq!(
+            MasterKey::generate().open(&sealed, "accounts.app_secret:wx1"),
+            None
+        );
     }
 
     #[test]
@@ -173,8 +176,14 @@ mod tests {
         let again = MasterKey::parse(&key.to_base64()).unwrap();
         assert_eq!(again.0, key.0);
         assert!(MasterKey::parse(&hex::encode([7u8; 32])).is_ok());
-        assert!(matches!(MasterKey::parse("c2hvcnQ="), Err(MasterKeyError::Malformed)));
-        assert!(matches!(MasterKey::parse(""), Err(MasterKeyError::Malformed)));
+        assert!(matches!(
+            MasterKey::parse("c2hvcnQ="),
+            Err(MasterKeyError::Malformed)
+        ));
+        assert!(matches!(
+            MasterKey::parse(""),
+            Err(MasterKeyError::Malformed)
+        ));
         assert_eq!(format!("{key:?}"), "MasterKey(<redacted>)");
     }
 

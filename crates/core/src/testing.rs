@@ -42,7 +42,9 @@ impl TestDb {
     /// A database with every migration applied.
     pub async fn migrated() -> Self {
         let test_db = Self::empty().await;
-        Migrator::up(&test_db.db, None).await.expect("migrations apply");
+        Migrator::up(&test_db.db, None)
+            .await
+            .expect("migrations apply");
         test_db
     }
 

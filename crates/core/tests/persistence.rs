@@ -35,7 +35,9 @@ async fn table_exists(db: &impl ConnectionTrait, table: &str) -> bool {
         sea_orm::DatabaseBackend::Sqlite => {
             format!("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '{table}'")
         }
-        _ => format!("SELECT table_name FROM information_schema.tables WHERE table_name = '{table}'"),
+        _ => {
+            format!("SELECT table_name FROM information_schema.tables WHERE table_name = '{table}'")
+        }
     };
     db.query_one(Statement::from_string(db.get_database_backend(), sql))
         .await
@@ -51,7 +53,9 @@ async fn migrations_go_up_down_and_up_again() {
     assert!(table_exists(db, "accounts").await);
     assert!(table_exists(db, "access_tokens").await);
     let statuses = Migrator::get_migration_with_status(db).await.unwrap();
-    assert!(statuses.iter().all(|m| m.status() == MigrationStatus::Applied));
+    assert!(statuses
+        .iter()
+        .all(|m| m.status() == MigrationStatus::Applied));
 
     Migrator::down(db, None).await.unwrap();
     assert!(!table_exists(db, "accounts").await);
@@ -67,7 +71,9 @@ async fn account_secrets_are_sealed_at_rest_and_open_again() {
     let test_db = TestDb::migrated().await;
     let db = &test_db.db;
     let key = MasterKey::generate();
-    accounts::add(db, &key, new_account("wx0123456789abcdef")).await.unwrap();
+    accounts::add(db, &key, new_account("wx0123456789abcdef"))
+        .await
+        .unwrap();
 
     let raw = account_rows::Entity::find().one(db).await.unwrap().unwrap();
     for sealed in [
@@ -82,11 +88,16 @@ async fn account_secrets_are_sealed_at_rest_and_open_again() {
         }
     }
 
-    let account = accounts::load(db, &key, "wx0123456789abcdef").await.unwrap();
+    let account = accounts::load(db, &key, "wx0123456789abcdef")
+        .await
+        .unwrap();
     assert_eq!(account.app_secret.expose(), APP_SECRET);
     assert_eq!(account.encoding_aes_key.unwrap().expose(), AES_KEY);
     assert_eq!(account.mini_app_secret.unwrap().expose(), MINI_SECRET);
-    assert_eq!(account.summary.mini_app_id.as_deref(), Some("wxaaaaaaaaaaaaaaaa"));
+    assert_eq!(
+        account.summary.mini_app_id.as_deref(),
+        Some("wxaaaaaaaaaaaaaaaa")
+    );
     assert_eq!(account.summary.name, "测试商户");
 }
 
@@ -95,7 +106,9 @@ async fn a_wrong_master_key_is_reported_by_name() {
     let test_db = TestDb::migrated().await;
     let db = &test_db.db;
     let key = MasterKey::generate();
-    accounts::add(db, &key, new_account("wx0123456789abcdef")).await.unwrap();
+    accounts::add(db, &key, new_account("wx0123456789abcdef"))
+        .await
+        .unwrap();
     let other = MasterKey::generate();
     let err = accounts::verify_master_key(db, &other).await.unwrap_err();
     assert!(matches!(err, CoreError::WrongMasterKey { .. }));
@@ -108,12 +121,21 @@ async fn accounts_are_listed_refused_twice_and_removed() {
     let test_db = TestDb::migrated().await;
     let db = &test_db.db;
     let key = MasterKey::generate();
-    accounts::add(db, &key, new_account("wx0123456789abcdef")).await.unwrap();
-    accounts::add(db, &key, new_account("wx1111111111111111")).await.unwrap();
+    accounts::add(db, &key, new_account("wx0123456789abcdef"))
+        .await
+        .unwrap();
+    accounts::add(db, &key, new_account("wx1111111111111111"))
+        .await
+        .unwrap();
     let duplicate = accounts::add(db, &key, new_account("wx0123456789abcdef")).await;
     assert!(matches!(duplicate, Err(CoreError::Conflict { .. })));
 
-    let listed: Vec<_> = accounts::list(db).await.unwrap().into_iter().map(|a| a.app_id).collect();
+    let listed: Vec<_> = accounts::list(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.app_id)
+        .collect();
     assert_eq!(listed, ["wx0123456789abcdef", "wx1111111111111111"]);
 
     accounts::remove(db, "wx0123456789abcdef").await.unwrap();
@@ -129,7 +151,9 @@ async fn safe_mode_without_an_encoding_aes_key_is_refused() {
     let test_db = TestDb::migrated().await;
     let mut account = new_account("wx0123456789abcdef");
     account.encoding_aes_key = None;
-    let err = accounts::add(&test_db.db, &MasterKey::generate(), account).await.unwrap_err();
+    let err = accounts::add(&test_db.db, &MasterKey::generate(), account)
+        .await
+        .unwrap_err();
     assert!(err.to_string().starts_with("encoding_aes_key:"));
     assert!(accounts::list(&test_db.db).await.unwrap().is_empty());
 }

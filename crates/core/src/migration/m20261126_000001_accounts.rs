@@ -49,17 +49,47 @@ impl MigrationTrait for Migration {
                             .primary_key(),
                     )
                     .col(ColumnDef::new(Accounts::Name).string_len(64).not_null())
-                    .col(ColumnDef::new(Accounts::AppId).string_len(32).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Accounts::AppId)
+                            .string_len(32)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Accounts::AppSecretSealed).text().not_null())
-                    .col(ColumnDef::new(Accounts::CallbackToken).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(Accounts::CallbackToken)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Accounts::EncodingAesKeySealed).text().null())
-                    .col(ColumnDef::new(Accounts::MessageMode).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(Accounts::MessageMode)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Accounts::MiniAppId).string_len(32).null())
                     .col(ColumnDef::new(Accounts::MiniAppSecretSealed).text().null())
-                    .col(ColumnDef::new(Accounts::ApiBaseUrl).string_len(255).not_null())
-                    .col(ColumnDef::new(Accounts::IsSandbox).boolean().not_null().default(false))
-                    .col(ColumnDef::new(Accounts::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Accounts::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Accounts::ApiBaseUrl)
+                            .string_len(255)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Accounts::IsSandbox)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .col(
+                        ColumnDef::new(Accounts::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Accounts::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -74,10 +104,26 @@ impl MigrationTrait for Migration {
                             .primary_key(),
                     )
                     .col(ColumnDef::new(AccessTokens::Token).text().null())
-                    .col(ColumnDef::new(AccessTokens::ExpiresAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(AccessTokens::RefreshedAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(AccessTokens::LeaseHolder).string_len(64).null())
-                    .col(ColumnDef::new(AccessTokens::LeaseUntil).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(AccessTokens::ExpiresAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(AccessTokens::RefreshedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(AccessTokens::LeaseHolder)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(AccessTokens::LeaseUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await

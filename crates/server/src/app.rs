@@ -1,0 +1,117 @@
+//! The HTTP application: one routing table, the shared state, and the server that runs it.
+
+use std::net::SocketAddr;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
+use crate::startup::Context;
+
+/// The largest JSON body any endpoint accepts.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// Registers every route. The whole HTTP surface is visible here.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics_text));
+}
+
+async fn healthz(ctx: web::Data<Context>) -> HttpResponse {
+    match kaika_core::db::ping(&ctx.db).await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
+        Err(err) => {
+            tracing::warn!(error = %err, "health check: database unavailable");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "unavailable", "database": "unavailable"}))
+        }
+    }
+}
+
+async fn metrics_text(ctx: web::Data<Context>, metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render(kaika_core::db::pool_stats(&ctx.db)))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::route_not_found())
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON_BYTES)
+        .error_handler(|err, _req| {
+            let (status, code) = match &err {
+                actix_web::error::JsonPayloadError::Overflow { .. }
+                | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => (
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                ),
+                actix_web::error::JsonPayloadError::ContentType => (
+                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                ),
+                _ => (actix_web::http::StatusCode::BAD_REQUEST, "invalid_json"),
+            };
+            ApiError::new(status, code, err.to_string()).into()
+        })
+}
+
+/// A bound server, ready to be awaited.
+pub struct Running {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    /// The server future; awaiting it runs until SIGINT/SIGTERM or a stop through its handle.
+    pub server: Server,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds the listen address and builds the server (not yet polled).
+pub fn start(settings: &Settings, ctx: Context) -> anyhow::Result<Running> {
+    let metrics = web::Data::new(Metrics::new().context("cannot register metrics")?);
+    let ctx = web::Data::new(ctx);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(ctx.clone())
+            .app_data(metrics.clone())
+            .app_data(json_config())
+            .wrap(from_fn(metrics::record))
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(routes)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(settings.shutdown_timeout.as_secs());
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    let server = server.bind(settings.listen).map_err(|err| {
+        let reason = if err.kind() == std::io::ErrorKind::AddrInUse {
+            "the address is already in use (is another kaika running?)".to_owned()
+        } else {
+            err.to_string()
+        };
+        anyhow::anyhow!("cannot listen on {}: {reason}", settings.listen)
+    })?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .context("the server bound no address")?;
+    Ok(Running {
+        addr,
+        server: server.run(),
+    })
+}

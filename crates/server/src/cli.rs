@@ -1,0 +1,116 @@
+//! The `kaika` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Kaika (开卡): self-hosted WeChat member cards.
+#[derive(Debug, Parser)]
+#[command(name = "kaika", version, about)]
+pub struct Cli {
+    /// A TOML config file whose settings win over the defaults (environment variables win over it).
+    #[arg(long, global = true, env = "KAIKA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write logs as JSON lines (the same as KAIKA__LOG__FORMAT=json).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations, then serve HTTP until SIGINT or SIGTERM.
+    Serve {
+        /// The address to listen on (overrides server.listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply, roll back or show database migrations.
+    Migrate {
+        /// The migration action.
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Manage WeChat accounts.
+    Account {
+        /// The account action.
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+    /// Exit 0 when the server's /healthz answers 200 (for container health checks).
+    Healthcheck {
+        /// The server to ask; defaults to the configured listen address.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+}
+
+/// `kaika migrate …`
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply pending migrations.
+    Up {
+        /// Apply at most this many.
+        #[arg(long)]
+        steps: Option<u32>,
+    },
+    /// Roll back the last migration (or several).
+    Down {
+        /// Roll back this many (default 1).
+        #[arg(long, conflicts_with = "all")]
+        steps: Option<u32>,
+        /// Roll back every migration.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+/// How WeChat delivers messages to the callback.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// Plain XML, signed.
+    Plain,
+    /// Plain and encrypted.
+    Compatible,
+    /// Encrypted only (recommended).
+    Safe,
+}
+
+/// `kaika account …`
+#[derive(Debug, Subcommand)]
+pub enum AccountAction {
+    /// Add an account. Secrets are read from the environment or, for those not set there, from standard
+    /// input as KEY=value lines: APP_SECRET, ENCODING_AES_KEY, CALLBACK_TOKEN, MINI_APP_SECRET (the
+    /// environment variables are KAIKA_APP_SECRET, KAIKA_ENCODING_AES_KEY, KAIKA_CALLBACK_TOKEN,
+    /// KAIKA_MINI_APP_SECRET). Without a CALLBACK_TOKEN one is generated and printed.
+    Add {
+        /// A name for admins.
+        #[arg(long)]
+        name: String,
+        /// The official account's AppID (wx + 16 hex characters).
+        #[arg(long)]
+        app_id: String,
+        /// The message mode configured in the WeChat console.
+        #[arg(long, value_enum, default_value = "safe")]
+        mode: ModeArg,
+        /// The mini-program's AppID, if it has one.
+        #[arg(long)]
+        mini_app_id: Option<String>,
+        /// Where WeChat's API is (a simulator's URL for testing).
+        #[arg(long, default_value = kaika_core::accounts::WECHAT_API_BASE_URL)]
+        api_base_url: String,
+    },
+    /// List accounts (never their secrets).
+    List,
+    /// Remove an account.
+    Remove {
+        /// The AppID of the account to remove.
+        app_id: String,
+    },
+}

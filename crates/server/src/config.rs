@@ -1,0 +1,388 @@
+//! Configuration: the embedded defaults (`config.default.toml`), an optional file, then `KAIKA__…`
+//! environment variables (and `DATABASE_URL`), checked once at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use kaika_core::db::{Backend, DatabaseUrl, PoolSettings};
+use kaika_core::secrets::MasterKey;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The documented defaults, built into the binary.
+pub const DEFAULTS: &str = include_str!("../config.default.toml");
+
+/// The file holding the generated master key, inside the data directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// A setting that was missing or wrong, named by its key and its environment variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value was refused.
+    #[error("setting `{key}` (env {env}): {message}")]
+    Invalid {
+        /// The dotted key, e.g. `server.listen`.
+        key: &'static str,
+        /// The environment variable that sets it.
+        env: &'static str,
+        /// What was expected.
+        message: String,
+    },
+    /// The configuration could not be read or has the wrong shape.
+    #[error("configuration: {0}")]
+    Load(String),
+}
+
+#[derive(Deserialize)]
+struct RawSettings {
+    data_dir: PathBuf,
+    master_key: Option<SecretString>,
+    server: RawServer,
+    database: RawDatabase,
+    log: RawLog,
+}
+
+#[derive(Deserialize)]
+struct RawServer {
+    listen: String,
+    workers: usize,
+    shutdown_timeout_secs: u64,
+}
+
+#[derive(Deserialize)]
+struct RawDatabase {
+    url: SecretString,
+    max_connections: u32,
+    connect_timeout_secs: u64,
+    sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// Given in the configuration.
+    Configured(MasterKey),
+    /// To be read from, or generated into, this file.
+    KeyFile(PathBuf),
+}
+
+/// Kaika's checked settings. `Debug` output never shows the master key or a database password.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The master key, or the file it lives in.
+    pub master_key: MasterKeySource,
+    /// The address to serve on.
+    pub listen: SocketAddr,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+    /// Grace period for in-flight requests at shutdown.
+    pub shutdown_timeout: Duration,
+    /// The database.
+    pub database_url: DatabaseUrl,
+    /// Pool settings.
+    pub pool: PoolSettings,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+}
+
+impl Settings {
+    /// The layered sources: defaults < `config_file` < `DATABASE_URL` < `KAIKA__…` variables.
+    pub fn figment(config_file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = config_file {
+            if !path.is_file() {
+                return Err(ConfigError::Load(format!(
+                    "the config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Ok(figment
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .merge(Env::prefixed("KAIKA__").split("__")))
+    }
+
+    /// Loads and checks the settings from the environment and an optional file.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(&Self::figment(config_file)?)
+    }
+
+    /// Checks the settings held by `figment`.
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let raw: RawSettings = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        Self::check(raw)
+    }
+
+    fn check(raw: RawSettings) -> Result<Self, ConfigError> {
+        let listen = raw
+            .server
+            .listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid {
+                key: "server.listen",
+                env: "KAIKA__SERVER__LISTEN",
+                message: format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    raw.server.listen
+                ),
+            })?;
+        let configured_url = raw.database.url.expose_secret().trim();
+        let url_text = if configured_url.is_empty() {
+            format!("sqlite://{}", raw.data_dir.join("kaika.db").display())
+        } else {
+            configured_url.to_owned()
+        };
+        let database_url =
+            DatabaseUrl::parse(&url_text).map_err(|message| ConfigError::Invalid {
+                key: "database.url",
+                env: "KAIKA__DATABASE__URL or DATABASE_URL",
+                message,
+            })?;
+        if raw.database.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "database.max_connections",
+                env: "KAIKA__DATABASE__MAX_CONNECTIONS",
+                message: "must be at least 1".into(),
+            });
+        }
+        if raw.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "data_dir",
+                env: "KAIKA__DATA_DIR",
+                message: "must name a directory".into(),
+            });
+        }
+        let master_key = match raw.master_key.as_ref().map(|k| k.expose_secret().trim().to_owned()) {
+            Some(text) if !text.is_empty() => {
+                MasterKeySource::Configured(MasterKey::parse(&text).map_err(|e| ConfigError::Invalid {
+                    key: "master_key",
+                    env: "KAIKA__MASTER_KEY",
+                    message: e.to_string(),
+                })?)
+            }
+            _ if database_url.backend() == Backend::Postgres => {
+                return Err(ConfigError::Invalid {
+                    key: "master_key",
+                    env: "KAIKA__MASTER_KEY",
+                    message: "required with PostgreSQL: 32 random bytes as Base64 (`openssl rand -base64 32`)"
+                        .into(),
+                })
+            }
+            _ => MasterKeySource::KeyFile(raw.data_dir.join(MASTER_KEY_FILE)),
+        };
+        let log_format = match raw.log.format.as_str() {
+            "human" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "log.format",
+                    env: "KAIKA__LOG__FORMAT",
+                    message: format!("{other:?} is not a log format: expected human or json"),
+                })
+            }
+        };
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "log.level",
+                env: "KAIKA__LOG__LEVEL",
+                message: format!(
+                    "{:?} is not a log filter such as info or warn,kaika_core=debug",
+                    raw.log.level
+                ),
+            });
+        }
+        Ok(Self {
+            data_dir: raw.data_dir,
+            master_key,
+            listen,
+            workers: raw.server.workers,
+            shutdown_timeout: Duration::from_secs(raw.server.shutdown_timeout_secs),
+            database_url,
+            pool: PoolSettings {
+                max_connections: raw.database.max_connections,
+                connect_timeout: Duration::from_secs(raw.database.connect_timeout_secs.max(1)),
+                sqlite_busy_timeout: Duration::from_millis(raw.database.sqlite_busy_timeout_ms),
+            },
+            log_format,
+            log_level: raw.log.level,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load(jail_file: Option<&str>) -> Result<Settings, ConfigError> {
+        Settings::load(jail_file.map(Path::new))
+    }
+
+    #[test]
+    fn defaults_give_the_embedded_setup() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let settings = load(None).unwrap();
+            assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+            assert_eq!(settings.database_url.as_str(), "sqlite://./data/kaika.db");
+            jail.set_env("KAIKA__DATA_DIR", "/var/lib/kaika");
+            assert_eq!(
+                load(None).unwrap().database_url.as_str(),
+                "sqlite:///var/lib/kaika/kaika.db",
+                "the embedded database follows the data directory"
+            );
+            assert_eq!(settings.log_format, LogFormat::Human);
+            assert!(matches!(
+                settings.master_key,
+                MasterKeySource::KeyFile(ref p) if p == Path::new("./data/master.key")
+            ));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_file_wins_over_defaults_and_the_environment_over_the_file() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "kaika.toml",
+                "[server]\nlisten = \"0.0.0.0:9000\"\nworkers = 3\n[log]\nformat = \"json\"\n",
+            )?;
+            let from_file = load(Some("kaika.toml")).unwrap();
+            assert_eq!(from_file.listen.to_string(), "0.0.0.0:9000");
+            assert_eq!(from_file.workers, 3);
+            assert_eq!(from_file.log_format, LogFormat::Json);
+
+            jail.set_env("KAIKA__SERVER__LISTEN", "127.0.0.1:9100");
+            let from_env = load(Some("kaika.toml")).unwrap();
+            assert_eq!(from_env.listen.to_string(), "127.0.0.1:9100");
+            assert_eq!(
+                from_env.workers, 3,
+                "the file still sets what the environment does not"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_url_is_an_alias_that_kaika_variables_override() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("KAIKA__MASTER_KEY", MasterKey::generate().to_base64());
+            jail.set_env("DATABASE_URL", "postgres://kaika@db:5432/kaika");
+            assert_eq!(
+                load(None).unwrap().database_url.as_str(),
+                "postgres://kaika@db:5432/kaika"
+            );
+            jail.set_env("KAIKA__DATABASE__URL", "sqlite://./other.db");
+            assert_eq!(
+                load(None).unwrap().database_url.as_str(),
+                "sqlite://./other.db"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn wrong_values_are_refused_with_their_key_and_variable() {
+        let cases = [
+            ("KAIKA__SERVER__LISTEN", "not-an-address", "server.listen"),
+            (
+                "KAIKA__DATABASE__URL",
+                "mysql://localhost/kaika",
+                "database.url",
+            ),
+            ("KAIKA__LOG__FORMAT", "xml", "log.format"),
+            ("KAIKA__MASTER_KEY", "too-short", "master_key"),
+            (
+                "KAIKA__DATABASE__MAX_CONNECTIONS",
+                "0",
+                "database.max_connections",
+            ),
+        ];
+        for (var, value, key) in cases {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env(var, value);
+                let message = load(None).unwrap_err().to_string();
+                assert!(message.contains(key), "{var}={value}: {message}");
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("KAIKA__DATABASE__CONNECT_TIMEOUT_SECS", "soon");
+            let message = load(None).unwrap_err().to_string().to_lowercase();
+            assert!(
+                message.contains("database.connect_timeout_secs"),
+                "{message}"
+            );
+            assert!(message.contains("expected u64"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn postgres_requires_a_master_key() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("DATABASE_URL", "postgres://kaika@db:5432/kaika");
+            let message = load(None).unwrap_err().to_string();
+            assert!(message.contains("KAIKA__MASTER_KEY"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let message = load(Some("absent.toml")).unwrap_err().to_string();
+            assert!(message.contains("absent.toml"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let key = MasterKey::generate().to_base64();
+            jail.set_env("KAIKA__MASTER_KEY", &key);
+            jail.set_env("DATABASE_URL", "postgres://kaika:hunter2@db:5432/kaika");
+            let debug = format!("{:?}", load(None).unwrap());
+            assert!(!debug.contains(&key));
+            assert!(!debug.contains("hunter2"));
+            Ok(())
+        });
+    }
+}

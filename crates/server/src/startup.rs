@@ -1,0 +1,85 @@
+//! What every command needs before it can work: the data directory, the master key, a migrated database.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use kaika_core::db::{self, Backend};
+use kaika_core::migration::{Migrator, MigratorTrait};
+use kaika_core::secrets::MasterKey;
+use sea_orm::DatabaseConnection;
+
+use crate::config::{MasterKeySource, Settings};
+
+/// An open database and the key to its secrets.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The pool.
+    pub db: DatabaseConnection,
+    /// The master key.
+    pub master_key: MasterKey,
+}
+
+/// Creates the data directory if needed and proves it writable.
+fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let probe = dir.join(".kaika-write-test");
+    std::fs::write(&probe, b"ok")
+        .with_context(|| format!("the data directory {} is not writable", dir.display()))?;
+    std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
+/// Resolves the master key: the configured one, or the key file (created on first run).
+pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    match &settings.master_key {
+        MasterKeySource::Configured(key) => Ok(key.clone()),
+        MasterKeySource::KeyFile(path) => {
+            ensure_data_dir(&settings.data_dir)?;
+            MasterKey::load_or_create(path)
+                .with_context(|| format!("cannot use the master key file {}", path.display()))
+        }
+    }
+}
+
+/// Opens the database, creating the SQLite file's directory when needed.
+pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    if let Some(dir) = settings.database_url.sqlite_parent_dir() {
+        ensure_data_dir(&dir)?;
+    }
+    let url = &settings.database_url;
+    let db = db::connect(url, &settings.pool).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot connect to the database at {} ({}): is it running and reachable?",
+            url.redacted(),
+            innermost_cause(&err)
+        )
+    })?;
+    db::ping(&db)
+        .await
+        .with_context(|| format!("the database at {} does not answer", url.redacted()))?;
+    if url.backend() == Backend::Sqlite {
+        tracing::debug!(url = %url.redacted(), "SQLite opened in WAL mode");
+    }
+    Ok(db)
+}
+
+/// The last error of a source chain: sea-orm repeats the same message at several levels.
+fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+/// Everything `serve` needs: key, database, migrations applied, stored secrets readable with the key.
+pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
+    let master_key = master_key(settings)?;
+    let db = connect(settings).await?;
+    Migrator::up(&db, None)
+        .await
+        .context("cannot apply the database migrations")?;
+    kaika_core::accounts::verify_master_key(&db, &master_key).await?;
+    Ok(Context { db, master_key })
+}

@@ -1,0 +1,78 @@
+//! A running Kaika on port 0 with a fresh database, and helpers to call it.
+
+#![expect(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
+
+use std::path::PathBuf;
+
+use kaika_core::secrets::MasterKey;
+use kaika_core::testing::TestDb;
+use kaika_server::config::Settings;
+use kaika_server::{app, startup};
+
+/// A server under test.
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub master_key: MasterKey,
+    pub data_dir: tempfile::TempDir,
+    /// The server's own pool (closing it makes the database unavailable to the server).
+    pub app_db: sea_orm::DatabaseConnection,
+    handle: actix_web::dev::ServerHandle,
+    // Dropped last: the database outlives the server.
+    pub test_db: TestDb,
+}
+
+/// Settings for a test: the given database, port 0, a temporary data directory and a fresh master key.
+pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path, key: &MasterKey) -> Settings {
+    let figment = Settings::figment(None)
+        .unwrap()
+        .merge(("database.url", test_db.url.as_str()))
+        .merge(("server.listen", "127.0.0.1:0"))
+        .merge(("server.workers", 1))
+        .merge(("data_dir", data_dir.display().to_string()))
+        .merge(("master_key", key.to_base64()));
+    Settings::from_figment(&figment).unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let test_db = TestDb::empty().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let master_key = MasterKey::generate();
+        let settings = test_settings(&test_db, data_dir.path(), &master_key);
+        let ctx = startup::prepare(&settings).await.unwrap();
+        let app_db = ctx.db.clone();
+        let running = app::start(&settings, ctx).unwrap();
+        let handle = running.server.handle();
+        tokio::spawn(running.server);
+        Self {
+            base_url: format!("http://{}", running.addr),
+            client: reqwest::Client::new(),
+            master_key,
+            data_dir,
+            app_db,
+            handle,
+            test_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// The `kaika` binary built for these tests.
+pub fn kaika_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kaika"))
+}
