@@ -2,3 +2,11 @@
 
 pub mod access_tokens;
 pub mod accounts;
+pub mod activation_params;
+pub mod activations;
+pub mod cards;
+pub mod channel_daily_stats;
+pub mod channels;
+pub mod ledger_entries;
+pub mod members;
+pub mod mini_sessions;

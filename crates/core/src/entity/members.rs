@@ -1,0 +1,74 @@
+//! `members`: one activated (or claimed) member card.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::Set;
+
+/// One row of `members`. Unique per (card, code), (card, official-account openid) and (card, number).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "members")]
+pub struct Model {
+    /// Surrogate key.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The card.
+    pub card_id: i64,
+    /// The card code (decrypted, 12 digits at WeChat).
+    pub code: String,
+    /// The official-account openid.
+    pub oa_openid: Option<String>,
+    /// The mini-program openid.
+    pub mini_openid: Option<String>,
+    /// The unionid, when known.
+    pub unionid: Option<String>,
+    /// The membership number shown on the card.
+    pub membership_number: Option<String>,
+    /// Points.
+    pub points: i64,
+    /// Balance in cents.
+    pub balance_cents: i64,
+    /// Level name, if the merchant uses levels.
+    pub level: Option<String>,
+    /// `claimed`, `active` or `deleted`.
+    pub status: String,
+    /// The activation form answers (JSON).
+    pub form_answers: Option<String>,
+    /// The channel the card came through.
+    pub outer_str: Option<String>,
+    /// When WeChat accepted the activation.
+    pub activated_at: Option<DateTimeUtc>,
+    /// When the row was created.
+    pub created_at: DateTimeUtc,
+    /// When the row was last changed.
+    pub updated_at: DateTimeUtc,
+}
+
+/// Followed through queries by `card_id`.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        let now = chrono::Utc::now();
+        if insert {
+            self.created_at = Set(now);
+        }
+        self.updated_at = Set(now);
+        Ok(self)
+    }
+}
+
+impl Entity {
+    /// The members of one card.
+    pub fn find_for_card(card_id: i64) -> Select<Entity> {
+        Self::find().filter(Column::CardId.eq(card_id))
+    }
+
+    /// The members a mini-program user holds.
+    pub fn find_for_mini_openid(mini_openid: &str) -> Select<Entity> {
+        Self::find().filter(Column::MiniOpenid.eq(mini_openid))
+    }
+}
