@@ -1,12 +1,18 @@
 #![doc = include_str!("../README.md")]
 
 pub mod accounts;
+pub mod channels;
 pub mod db;
 pub mod entity;
 pub mod error;
+pub mod ledger;
+pub mod members;
 pub mod migration;
 pub mod secrets;
+pub mod sessions;
+pub mod stats;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod token_store;
 
 pub use error::CoreError;

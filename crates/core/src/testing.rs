@@ -158,3 +158,83 @@ mod tests {
         );
     }
 }
+
+/// Inserts an account and an approved card for tests that need one; returns (account id, card id).
+pub async fn seed_card(db: &DatabaseConnection, app_id: &str, wechat_card_id: &str) -> (i64, i64) {
+    use crate::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
+    use crate::entity::cards;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+    let account_id = match crate::entity::accounts::Entity::find_by_app_id(app_id)
+        .one(db)
+        .await
+        .expect("query")
+    {
+        Some(row) => row.id,
+        None => {
+            accounts::add(
+                db,
+                &crate::secrets::MasterKey::generate(),
+                NewAccount {
+                    name: "test".into(),
+                    app_id: AppId::parse(app_id).expect("app id"),
+                    app_secret: SecretText::new("secret"),
+                    callback_token: "token".into(),
+                    encoding_aes_key: None,
+                    message_mode: MessageMode::Plain,
+                    mini_program: None,
+                    api_base_url: accounts::WECHAT_API_BASE_URL.into(),
+                    is_sandbox: false,
+                },
+            )
+            .await
+            .expect("account")
+            .id
+        }
+    };
+    let card = cards::ActiveModel {
+        account_id: Set(account_id),
+        wechat_card_id: Set(wechat_card_id.to_owned()),
+        title: Set("会员卡".into()),
+        brand_name: Set("Kaika".into()),
+        color: Set("Color010".into()),
+        logo_url: Set("https://example.invalid/logo.png".into()),
+        review_status: Set("approved".into()),
+        refuse_reason: Set(None),
+        activation_form: Set(None),
+        welcome_bonus: Set(100),
+        membership_prefix: Set("K".into()),
+        next_membership_seq: Set(1),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("card");
+    (account_id, card.id)
+}
+
+/// Inserts an active member of a card; returns its id.
+pub async fn seed_member(db: &DatabaseConnection, card_id: i64, code: &str) -> i64 {
+    use crate::entity::members;
+    use sea_orm::{ActiveModelTrait, Set};
+    members::ActiveModel {
+        card_id: Set(card_id),
+        code: Set(code.to_owned()),
+        oa_openid: Set(Some(format!("o{code}"))),
+        mini_openid: Set(Some(format!("m{code}"))),
+        unionid: Set(None),
+        membership_number: Set(None),
+        points: Set(0),
+        balance_cents: Set(0),
+        level: Set(None),
+        status: Set("active".into()),
+        form_answers: Set(None),
+        outer_str: Set(None),
+        activated_at: Set(Some(chrono::Utc::now())),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("member")
+    .id
+}

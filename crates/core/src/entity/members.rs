@@ -42,9 +42,23 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
-/// Followed through queries by `card_id`.
+/// Relations of `members`.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The card held.
+    #[sea_orm(
+        belongs_to = "super::cards::Entity",
+        from = "Column::CardId",
+        to = "super::cards::Column::Id"
+    )]
+    Card,
+}
+
+impl Related<super::cards::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Card.def()
+    }
+}
 
 #[async_trait::async_trait]
 impl ActiveModelBehavior for ActiveModel {

@@ -141,7 +141,10 @@ enum ChannelDailyStats {
 }
 
 fn created_at<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 fn pk(col: impl IntoIden) -> ColumnDef {
@@ -162,17 +165,41 @@ impl MigrationTrait for Migration {
                     .table(Cards::Table)
                     .col(pk(Cards::Id))
                     .col(ColumnDef::new(Cards::AccountId).big_integer().not_null())
-                    .col(ColumnDef::new(Cards::WechatCardId).string_len(64).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Cards::WechatCardId)
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Cards::Title).string_len(64).not_null())
                     .col(ColumnDef::new(Cards::BrandName).string_len(64).not_null())
                     .col(ColumnDef::new(Cards::Color).string_len(16).not_null())
                     .col(ColumnDef::new(Cards::LogoUrl).string_len(512).not_null())
-                    .col(ColumnDef::new(Cards::ReviewStatus).string_len(32).not_null())
+                    .col(
+                        ColumnDef::new(Cards::ReviewStatus)
+                            .string_len(32)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Cards::RefuseReason).text().null())
                     .col(ColumnDef::new(Cards::ActivationForm).text().null())
-                    .col(ColumnDef::new(Cards::WelcomeBonus).big_integer().not_null().default(0))
-                    .col(ColumnDef::new(Cards::MembershipPrefix).string_len(16).not_null().default(""))
-                    .col(ColumnDef::new(Cards::NextMembershipSeq).big_integer().not_null().default(1))
+                    .col(
+                        ColumnDef::new(Cards::WelcomeBonus)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(Cards::MembershipPrefix)
+                            .string_len(16)
+                            .not_null()
+                            .default(""),
+                    )
+                    .col(
+                        ColumnDef::new(Cards::NextMembershipSeq)
+                            .big_integer()
+                            .not_null()
+                            .default(1),
+                    )
                     .col(created_at(Cards::CreatedAt))
                     .col(created_at(Cards::UpdatedAt))
                     .foreign_key(
@@ -192,7 +219,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Channels::CardId).big_integer().not_null())
                     .col(ColumnDef::new(Channels::OuterStr).string_len(64).not_null())
                     .col(ColumnDef::new(Channels::Name).string_len(64).not_null())
-                    .col(ColumnDef::new(Channels::ArchivedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Channels::ArchivedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(created_at(Channels::CreatedAt))
                     .foreign_key(
                         ForeignKey::create()
@@ -219,10 +250,26 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(ActivationParams::Table)
                     .col(pk(ActivationParams::Id))
-                    .col(ColumnDef::new(ActivationParams::CardId).big_integer().not_null())
-                    .col(ColumnDef::new(ActivationParams::OuterStr).string_len(64).not_null())
-                    .col(ColumnDef::new(ActivationParams::EncryptCardId).string_len(256).not_null())
-                    .col(ColumnDef::new(ActivationParams::Biz).string_len(128).not_null())
+                    .col(
+                        ColumnDef::new(ActivationParams::CardId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ActivationParams::OuterStr)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ActivationParams::EncryptCardId)
+                            .string_len(256)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ActivationParams::Biz)
+                            .string_len(128)
+                            .not_null(),
+                    )
                     .col(created_at(ActivationParams::FetchedAt))
                     .col(created_at(ActivationParams::ExpiresAt))
                     .foreign_key(
@@ -255,8 +302,16 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(MiniSessions::AccountId).big_integer().not_null())
-                    .col(ColumnDef::new(MiniSessions::MiniOpenid).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(MiniSessions::AccountId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MiniSessions::MiniOpenid)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(MiniSessions::Unionid).string_len(64).null())
                     .col(created_at(MiniSessions::CreatedAt))
                     .col(created_at(MiniSessions::ExpiresAt))
@@ -279,14 +334,32 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Members::OaOpenid).string_len(64).null())
                     .col(ColumnDef::new(Members::MiniOpenid).string_len(64).null())
                     .col(ColumnDef::new(Members::Unionid).string_len(64).null())
-                    .col(ColumnDef::new(Members::MembershipNumber).string_len(64).null())
-                    .col(ColumnDef::new(Members::Points).big_integer().not_null().default(0))
-                    .col(ColumnDef::new(Members::BalanceCents).big_integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(Members::MembershipNumber)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Members::Points)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(Members::BalanceCents)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .col(ColumnDef::new(Members::Level).string_len(32).null())
                     .col(ColumnDef::new(Members::Status).string_len(16).not_null())
                     .col(ColumnDef::new(Members::FormAnswers).text().null())
                     .col(ColumnDef::new(Members::OuterStr).string_len(64).null())
-                    .col(ColumnDef::new(Members::ActivatedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Members::ActivatedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(created_at(Members::CreatedAt))
                     .col(created_at(Members::UpdatedAt))
                     .foreign_key(
@@ -329,24 +402,58 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Activations::Table)
                     .col(pk(Activations::Id))
-                    .col(ColumnDef::new(Activations::TicketHash).string_len(64).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Activations::TicketHash)
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Activations::Ticket).text().not_null())
                     .col(ColumnDef::new(Activations::CardId).big_integer().not_null())
-                    .col(ColumnDef::new(Activations::EncryptCode).string_len(256).not_null())
-                    .col(ColumnDef::new(Activations::MiniOpenid).string_len(64).null())
+                    .col(
+                        ColumnDef::new(Activations::EncryptCode)
+                            .string_len(256)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Activations::MiniOpenid)
+                            .string_len(64)
+                            .null(),
+                    )
                     .col(ColumnDef::new(Activations::Unionid).string_len(64).null())
                     .col(ColumnDef::new(Activations::Step).string_len(32).not_null())
                     .col(ColumnDef::new(Activations::Code).string_len(64).null())
                     .col(ColumnDef::new(Activations::FormAnswers).text().null())
                     .col(ColumnDef::new(Activations::OaOpenid).string_len(64).null())
                     .col(ColumnDef::new(Activations::OuterStr).string_len(64).null())
-                    .col(ColumnDef::new(Activations::MembershipNumber).string_len(64).null())
+                    .col(
+                        ColumnDef::new(Activations::MembershipNumber)
+                            .string_len(64)
+                            .null(),
+                    )
                     .col(ColumnDef::new(Activations::MemberId).big_integer().null())
-                    .col(ColumnDef::new(Activations::Attempts).integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(Activations::Attempts)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .col(ColumnDef::new(Activations::LastError).text().null())
-                    .col(ColumnDef::new(Activations::LeaseHolder).string_len(64).null())
-                    .col(ColumnDef::new(Activations::LeaseUntil).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(Activations::NextAttemptAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Activations::LeaseHolder)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Activations::LeaseUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Activations::NextAttemptAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(created_at(Activations::CreatedAt))
                     .col(created_at(Activations::UpdatedAt))
                     .foreign_key(
@@ -373,15 +480,47 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(LedgerEntries::Table)
                     .col(pk(LedgerEntries::Id))
-                    .col(ColumnDef::new(LedgerEntries::MemberId).big_integer().not_null())
-                    .col(ColumnDef::new(LedgerEntries::Kind).string_len(16).not_null())
-                    .col(ColumnDef::new(LedgerEntries::Amount).big_integer().not_null())
-                    .col(ColumnDef::new(LedgerEntries::ResultingTotal).big_integer().not_null())
-                    .col(ColumnDef::new(LedgerEntries::Reason).string_len(32).not_null())
+                    .col(
+                        ColumnDef::new(LedgerEntries::MemberId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(LedgerEntries::Kind)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(LedgerEntries::Amount)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(LedgerEntries::ResultingTotal)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(LedgerEntries::Reason)
+                            .string_len(32)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(LedgerEntries::Note).text().null())
-                    .col(ColumnDef::new(LedgerEntries::Actor).string_len(128).not_null())
-                    .col(ColumnDef::new(LedgerEntries::IdempotencyKey).string_len(128).not_null())
-                    .col(ColumnDef::new(LedgerEntries::ReversesId).big_integer().null())
+                    .col(
+                        ColumnDef::new(LedgerEntries::Actor)
+                            .string_len(128)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(LedgerEntries::IdempotencyKey)
+                            .string_len(128)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(LedgerEntries::ReversesId)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(created_at(LedgerEntries::CreatedAt))
                     .foreign_key(
                         ForeignKey::create()
@@ -407,13 +546,41 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ChannelDailyStats::Table)
-                    .col(ColumnDef::new(ChannelDailyStats::CardId).big_integer().not_null())
-                    .col(ColumnDef::new(ChannelDailyStats::OuterStr).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(ChannelDailyStats::CardId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ChannelDailyStats::OuterStr)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ChannelDailyStats::Day).date().not_null())
-                    .col(ColumnDef::new(ChannelDailyStats::ParamsRequested).big_integer().not_null().default(0))
-                    .col(ColumnDef::new(ChannelDailyStats::Claimed).big_integer().not_null().default(0))
-                    .col(ColumnDef::new(ChannelDailyStats::Activated).big_integer().not_null().default(0))
-                    .col(ColumnDef::new(ChannelDailyStats::Deleted).big_integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(ChannelDailyStats::ParamsRequested)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(ChannelDailyStats::Claimed)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(ChannelDailyStats::Activated)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(ChannelDailyStats::Deleted)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .primary_key(
                         Index::create()
                             .col(ChannelDailyStats::CardId)
@@ -442,7 +609,9 @@ impl MigrationTrait for Migration {
             Channels::Table.into_iden(),
             Cards::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

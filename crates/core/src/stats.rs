@@ -1,0 +1,92 @@
+//! The per-channel daily funnel: parameters requested, cards claimed, activated, deleted.
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
+
+use crate::entity::channel_daily_stats as stats;
+use crate::CoreError;
+
+/// One step of the funnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunnelStep {
+    /// The mini-program asked for activation parameters.
+    ParamsRequested,
+    /// WeChat reported the card claimed.
+    Claimed,
+    /// The card was activated.
+    Activated,
+    /// The member deleted the card.
+    Deleted,
+}
+
+impl FunnelStep {
+    fn column(self) -> stats::Column {
+        match self {
+            Self::ParamsRequested => stats::Column::ParamsRequested,
+            Self::Claimed => stats::Column::Claimed,
+            Self::Activated => stats::Column::Activated,
+            Self::Deleted => stats::Column::Deleted,
+        }
+    }
+}
+
+/// Adds one to today's counter of `step` for a card and channel (empty `outer_str` for none), in one
+/// statement so that concurrent counts are never lost.
+pub async fn count(
+    db: &impl ConnectionTrait,
+    card_id: i64,
+    outer_str: &str,
+    step: FunnelStep,
+) -> Result<(), CoreError> {
+    let column = step.column();
+    let mut row = stats::ActiveModel {
+        card_id: Set(card_id),
+        outer_str: Set(outer_str.to_owned()),
+        day: Set(chrono::Utc::now().date_naive()),
+        params_requested: Set(0),
+        claimed: Set(0),
+        activated: Set(0),
+        deleted: Set(0),
+    };
+    match step {
+        FunnelStep::ParamsRequested => row.params_requested = Set(1),
+        FunnelStep::Claimed => row.claimed = Set(1),
+        FunnelStep::Activated => row.activated = Set(1),
+        FunnelStep::Deleted => row.deleted = Set(1),
+    }
+    stats::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                stats::Column::CardId,
+                stats::Column::OuterStr,
+                stats::Column::Day,
+            ])
+            .value(column, Expr::col((stats::Entity, column)).add(1))
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The counters of a card and channel over all days, summed.
+pub async fn totals(
+    db: &impl ConnectionTrait,
+    card_id: i64,
+    outer_str: &str,
+) -> Result<[i64; 4], CoreError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let rows = stats::Entity::find()
+        .filter(stats::Column::CardId.eq(card_id))
+        .filter(stats::Column::OuterStr.eq(outer_str))
+        .all(db)
+        .await?;
+    Ok(rows.iter().fold([0; 4], |acc, r| {
+        [
+            acc[0] + r.params_requested,
+            acc[1] + r.claimed,
+            acc[2] + r.activated,
+            acc[3] + r.deleted,
+        ]
+    }))
+}
