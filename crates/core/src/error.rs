@@ -31,12 +31,35 @@ pub enum CoreError {
         /// Which secret failed, e.g. "AppSecret of account wx…".
         what: String,
     },
+    /// A request the domain refuses, with a stable machine code (`ticket_invalid`, `card_not_found`…)
+    /// that clients can switch on.
+    #[error("{message}")]
+    Refused {
+        /// The stable code.
+        code: &'static str,
+        /// One sentence for humans.
+        message: String,
+    },
+    /// The same work is being done by another request right now; ask again shortly.
+    #[error("the same request is still being processed")]
+    InProgress,
+    /// WeChat failed or is unreachable.
+    #[error(transparent)]
+    Wechat(#[from] kaika_wechat::error::WechatError),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }
 
 impl CoreError {
+    /// Shorthand for [`CoreError::Refused`].
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// Shorthand for [`CoreError::Invalid`].
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {

@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 pub mod accounts;
+pub mod activation;
 pub mod channels;
+pub mod clients;
 pub mod db;
 pub mod entity;
 pub mod error;

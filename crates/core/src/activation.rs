@@ -1,0 +1,776 @@
+//! Member activation: the ticket the card-opening component returns becomes an activated member, exactly
+//! once, whatever fails on the way.
+//!
+//! Each ticket has one `activations` row (keyed by the ticket's SHA-256) that records the last completed
+//! step. Every step's result is committed before the next step starts, and `membercard/activate` is marked
+//! as sent before it is called: WeChat's activate is not idempotent (a second call fails), so a re-drive
+//! after a timeout or crash asks `userinfo/get` whether it took effect instead of calling it again.
+//! One process at a time drives a row (a lease in the row); the others wait for it or leave it to the
+//! background re-drive.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use kaika_wechat::error::{ErrorKind, WechatError};
+use kaika_wechat::membercard::{ActivateRequest, CodeGetRequest};
+use kaika_wechat::WechatClient;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use crate::clients::Clients;
+use crate::entity::{accounts, activations, cards, members};
+use crate::ledger::{self, LedgerKind, NewEntry, Reason};
+use crate::sessions::{sha256_hex, MiniSession};
+use crate::stats::{self, FunnelStep};
+use crate::CoreError;
+
+/// The last completed step of an activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The ticket is stored; nothing has been asked of WeChat yet.
+    Received,
+    /// `card/code/decrypt` gave the code.
+    CodeDecrypted,
+    /// `activatetempinfo/get` gave the form answers.
+    FormFetched,
+    /// `card/code/get` gave the official-account openid and channel.
+    OpenidFetched,
+    /// A membership number is reserved for this activation.
+    NumberAllocated,
+    /// `membercard/activate` is about to be or has been called; its outcome is unknown.
+    ActivateSent,
+    /// WeChat has accepted the activation.
+    Activated,
+    /// The member, the welcome bonus and the funnel count are stored.
+    Done,
+    /// The activation cannot succeed; `last_error` says why.
+    Failed,
+}
+
+impl Step {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::CodeDecrypted => "code_decrypted",
+            Self::FormFetched => "form_fetched",
+            Self::OpenidFetched => "openid_fetched",
+            Self::NumberAllocated => "number_allocated",
+            Self::ActivateSent => "activate_sent",
+            Self::Activated => "activated",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Received,
+            Self::CodeDecrypted,
+            Self::FormFetched,
+            Self::OpenidFetched,
+            Self::NumberAllocated,
+            Self::ActivateSent,
+            Self::Activated,
+            Self::Done,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Failed)
+    }
+}
+
+/// What the mini-program posts after the component returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationRequest {
+    /// `extraData.activate_ticket`.
+    pub activate_ticket: String,
+    /// `extraData.card_id`.
+    pub card_id: String,
+    /// `extraData.code` (encrypted, or plain digits).
+    pub encrypt_code: String,
+}
+
+/// Tuning of the activation driver.
+#[derive(Debug, Clone)]
+pub struct ActivationSettings {
+    /// How long a duplicate request waits for the first before answering "in progress".
+    pub duplicate_wait: Duration,
+    /// How long a process may drive one activation before others may take over.
+    pub lease: Duration,
+    /// First re-drive delay after a transient failure; doubled each attempt.
+    pub retry_base: Duration,
+    /// Longest re-drive delay.
+    pub retry_max: Duration,
+    /// Attempts before a still-failing activation is marked failed.
+    pub max_attempts: i32,
+    /// How many `72012 ticket expired` answers are retried before believing them (reference §13 #6).
+    pub ticket_expired_retries: i32,
+}
+
+impl Default for ActivationSettings {
+    fn default() -> Self {
+        Self {
+            duplicate_wait: Duration::from_secs(3),
+            lease: Duration::from_secs(60),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(60),
+            max_attempts: 12,
+            ticket_expired_retries: 2,
+        }
+    }
+}
+
+/// Runs activations for every account.
+#[derive(Debug, Clone)]
+pub struct Activator {
+    db: DatabaseConnection,
+    clients: Clients,
+    holder: String,
+    settings: ActivationSettings,
+}
+
+/// How a driven step ended.
+enum Outcome {
+    /// Go on with the next step.
+    Continue,
+    /// Stop: the activation is final or must wait for a re-drive.
+    Stop(Result<(), CoreError>),
+}
+
+fn check_ticket(raw: &str) -> Result<String, CoreError> {
+    let raw = raw.trim();
+    // A ticket cut from a URL arrives percent-encoded; decode exactly once and never turn `+` into space.
+    let ticket = if raw.contains('%') {
+        urlencoding::decode(raw)
+            .map_err(|_| CoreError::refused("ticket_invalid", "the activate_ticket is not valid"))?
+            .into_owned()
+    } else {
+        raw.to_owned()
+    };
+    let base64_like = ticket
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
+    if ticket.is_empty() || ticket.len() > 512 || !base64_like {
+        return Err(CoreError::refused(
+            "ticket_invalid",
+            "activate_ticket must be the Base64 ticket the card-opening component returned",
+        ));
+    }
+    Ok(ticket)
+}
+
+fn check_encrypt_code(raw: &str) -> Result<String, CoreError> {
+    let code = raw.trim();
+    let valid = !code.is_empty()
+        && code.len() <= 256
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'%'));
+    if !valid {
+        return Err(CoreError::refused(
+            "code_invalid",
+            "encrypt_code must be the code the card-opening component returned",
+        ));
+    }
+    if code.contains('%') {
+        return urlencoding::decode(code)
+            .map(|c| c.into_owned())
+            .map_err(|_| CoreError::refused("code_invalid", "encrypt_code is not valid"));
+    }
+    Ok(code.to_owned())
+}
+
+/// Card codes are decimal digits; a corrupted decrypt (reported at WeChat) must not be activated.
+fn plausible_code(code: &str) -> bool {
+    (8..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Activator {
+    /// An activator; `holder` names this process in leases.
+    pub fn new(db: DatabaseConnection, clients: Clients, holder: String, settings: ActivationSettings) -> Self {
+        Self {
+            db,
+            clients,
+            holder,
+            settings,
+        }
+    }
+
+    /// Activates the card behind a ticket for the session's user, or returns the member a previous call
+    /// with the same ticket produced.
+    pub async fn submit(
+        &self,
+        session: &MiniSession,
+        request: &ActivationRequest,
+    ) -> Result<members::Model, CoreError> {
+        let ticket = check_ticket(&request.activate_ticket)?;
+        let encrypt_code = check_encrypt_code(&request.encrypt_code)?;
+        let card = cards::Entity::find_by_wechat_id(request.card_id.trim())
+            .filter(cards::Column::AccountId.eq(session.account_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| CoreError::refused("card_not_found", "no such card for this mini-program"))?;
+        let ticket_hash = sha256_hex(&ticket);
+        activations::Entity::insert(activations::ActiveModel {
+            ticket_hash: Set(ticket_hash.clone()),
+            ticket: Set(ticket),
+            card_id: Set(card.id),
+            encrypt_code: Set(encrypt_code.clone()),
+            mini_openid: Set(Some(session.mini_openid.clone())),
+            unionid: Set(session.unionid.clone()),
+            step: Set(Step::Received.as_str().to_owned()),
+            attempts: Set(0),
+            created_at: Set(Utc::now()),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .on_conflict(OnConflict::column(activations::Column::TicketHash).do_nothing().to_owned())
+        .exec_without_returning(&self.db)
+        .await?;
+        let row = self.load_by_hash(&ticket_hash).await?;
+        if row.card_id != card.id
+            || row.encrypt_code != encrypt_code
+            || row.mini_openid.as_deref() != Some(session.mini_openid.as_str())
+        {
+            return Err(CoreError::refused(
+                "ticket_conflict",
+                "this activate_ticket was already submitted with other values",
+            ));
+        }
+        if let Some(done) = self.final_result(&row).await? {
+            return done;
+        }
+        if self.acquire(row.id).await? {
+            let result = self.drive(row.id).await;
+            self.release(row.id).await?;
+            result?;
+            let row = self.load(row.id).await?;
+            return match self.final_result(&row).await? {
+                Some(done) => done,
+                None => Err(CoreError::InProgress),
+            };
+        }
+        self.wait_for(row.id).await
+    }
+
+    /// Drives activations that are due (abandoned by a crash, or waiting after a transient failure).
+    /// Returns how many were driven.
+    pub async fn redrive_due(&self, limit: u64) -> Result<usize, CoreError> {
+        let now = Utc::now();
+        let due = activations::Entity::find()
+            .filter(activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]))
+            .filter(
+                Condition::any()
+                    .add(activations::Column::NextAttemptAt.is_null())
+                    .add(activations::Column::NextAttemptAt.lte(now)),
+            )
+            .filter(
+                Condition::any()
+                    .add(activations::Column::LeaseUntil.is_null())
+                    .add(activations::Column::LeaseUntil.lt(now)),
+            )
+            .order_by_asc(activations::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut driven = 0;
+        for row in due {
+            if self.acquire(row.id).await? {
+                driven += 1;
+                if let Err(err) = self.drive(row.id).await {
+                    tracing::warn!(activation = row.id, error = %err, "activation re-drive failed");
+                }
+                self.release(row.id).await?;
+            }
+        }
+        Ok(driven)
+    }
+
+    async fn load(&self, id: i64) -> Result<activations::Model, CoreError> {
+        activations::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| CoreError::NotFound {
+                what: format!("activation {id}"),
+            })
+    }
+
+    async fn load_by_hash(&self, hash: &str) -> Result<activations::Model, CoreError> {
+        activations::Entity::find()
+            .filter(activations::Column::TicketHash.eq(hash))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| CoreError::NotFound {
+                what: "activation".into(),
+            })
+    }
+
+    /// The answer for a row that reached a final step.
+    async fn final_result(
+        &self,
+        row: &activations::Model,
+    ) -> Result<Option<Result<members::Model, CoreError>>, CoreError> {
+        match Step::parse(&row.step) {
+            Some(Step::Done) => {
+                let member_id = row.member_id.ok_or_else(|| CoreError::NotFound {
+                    what: "member of a finished activation".into(),
+                })?;
+                let member = members::Entity::find_by_id(member_id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound {
+                        what: format!("member {member_id}"),
+                    })?;
+                Ok(Some(Ok(member)))
+            }
+            Some(Step::Failed) => {
+                let (code, message) = split_failure(row.last_error.as_deref());
+                Ok(Some(Err(CoreError::refused(code, message))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn wait_for(&self, id: i64) -> Result<members::Model, CoreError> {
+        let deadline = tokio::time::Instant::now() + self.settings.duplicate_wait;
+        loop {
+            let row = self.load(id).await?;
+            if let Some(done) = self.final_result(&row).await? {
+                return done;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(CoreError::InProgress);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn acquire(&self, id: i64) -> Result<bool, CoreError> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::seconds(60));
+        let taken = activations::Entity::update_many()
+            .col_expr(activations::Column::LeaseHolder, Expr::value(self.holder.clone()))
+            .col_expr(activations::Column::LeaseUntil, Expr::value(until))
+            .filter(activations::Column::Id.eq(id))
+            .filter(activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]))
+            .filter(
+                Condition::any()
+                    .add(activations::Column::LeaseUntil.is_null())
+                    .add(activations::Column::LeaseUntil.lt(now)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(taken.rows_affected == 1)
+    }
+
+    async fn release(&self, id: i64) -> Result<(), CoreError> {
+        activations::Entity::update_many()
+            .col_expr(activations::Column::LeaseHolder, Expr::value(Option::<String>::None))
+            .col_expr(
+                activations::Column::LeaseUntil,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
+            .filter(activations::Column::Id.eq(id))
+            .filter(activations::Column::LeaseHolder.eq(self.holder.clone()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a row from `from` to `to` with the given column changes, only if it is still at `from`
+    /// (another process may have moved it after a lease expired).
+    async fn advance(
+        &self,
+        row: &activations::Model,
+        from: Step,
+        to: Step,
+        changes: impl FnOnce(&mut activations::ActiveModel),
+    ) -> Result<bool, CoreError> {
+        let mut update: activations::ActiveModel = row.clone().into();
+        changes(&mut update);
+        update.step = Set(to.as_str().to_owned());
+        update.last_error = Set(None);
+        update.next_attempt_at = Set(None);
+        update.updated_at = Set(Utc::now());
+        let mut query = activations::Entity::update_many()
+            .filter(activations::Column::Id.eq(row.id))
+            .filter(activations::Column::Step.eq(from.as_str()));
+        query = query.set(update);
+        Ok(query.exec(&self.db).await?.rows_affected == 1)
+    }
+
+    async fn client_for(&self, card_id: i64) -> Result<(WechatClient, cards::Model), CoreError> {
+        let card = cards::Entity::find_by_id(card_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| CoreError::refused("card_not_found", "the card no longer exists"))?;
+        let account = accounts::Entity::find_by_id(card.account_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| CoreError::refused("card_not_found", "the card's account no longer exists"))?;
+        Ok((self.clients.official_account(&account.app_id).await?, card))
+    }
+
+    /// Runs the remaining steps of one activation while this process holds its lease.
+    async fn drive(&self, id: i64) -> Result<(), CoreError> {
+        let row = self.load(id).await?;
+        activations::Entity::update_many()
+            .col_expr(activations::Column::Attempts, Expr::col(activations::Column::Attempts).add(1))
+            .filter(activations::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        let (client, card) = self.client_for(row.card_id).await?;
+        let mut ticket_expired_seen = 0;
+        loop {
+            let row = self.load(id).await?;
+            let step = Step::parse(&row.step).unwrap_or(Step::Failed);
+            if step.is_final() {
+                return Ok(());
+            }
+            match self.run_step(&client, &card, &row, step).await {
+                Ok(Outcome::Continue) => {}
+                Ok(Outcome::Stop(result)) => return result,
+                Err(CoreError::Wechat(err))
+                    if err.kind() == ErrorKind::TicketExpired
+                        && ticket_expired_seen < self.settings.ticket_expired_retries =>
+                {
+                    // 72012 is reported for fresh tickets and a prompt retry succeeds.
+                    ticket_expired_seen += 1;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Err(err) => return self.record_failure(&row, err).await,
+            }
+        }
+    }
+
+    async fn run_step(
+        &self,
+        client: &WechatClient,
+        card: &cards::Model,
+        row: &activations::Model,
+        step: Step,
+    ) -> Result<Outcome, CoreError> {
+        match step {
+            Step::Received => {
+                let code = if plausible_code(&row.encrypt_code) {
+                    row.encrypt_code.clone()
+                } else {
+                    client.decrypt_code(&row.encrypt_code).await?
+                };
+                if !plausible_code(&code) {
+                    return Err(CoreError::refused(
+                        "code_invalid",
+                        "WeChat decrypted the code to something that is not a card code",
+                    ));
+                }
+                self.advance(row, step, Step::CodeDecrypted, |r| r.code = Set(Some(code)))
+                    .await?;
+            }
+            Step::CodeDecrypted => {
+                let answers = client.activate_temp_info(&row.ticket).await?;
+                let json = serde_json::to_string(&answers).unwrap_or_default();
+                self.advance(row, step, Step::FormFetched, |r| r.form_answers = Set(Some(json)))
+                    .await?;
+            }
+            Step::FormFetched => {
+                let code = row.code.clone().unwrap_or_default();
+                let info = client
+                    .get_code(&CodeGetRequest {
+                        card_id: Some(&card.wechat_card_id),
+                        code: &code,
+                        check_consume: Some(false),
+                    })
+                    .await?;
+                if !info.card.card_id.is_empty() && info.card.card_id != card.wechat_card_id {
+                    return Err(CoreError::refused(
+                        "ticket_conflict",
+                        "the code belongs to another card",
+                    ));
+                }
+                self.advance(row, step, Step::OpenidFetched, |r| {
+                    r.oa_openid = Set(Some(info.openid).filter(|o| !o.is_empty()));
+                    r.outer_str = Set(info.outer_str.filter(|o| !o.is_empty()));
+                })
+                .await?;
+            }
+            Step::OpenidFetched => {
+                let number = crate::members::allocate_membership_number(&self.db, card.id).await?;
+                self.advance(row, step, Step::NumberAllocated, |r| {
+                    r.membership_number = Set(Some(number))
+                })
+                .await?;
+            }
+            Step::NumberAllocated => {
+                // Committed before the call: after a timeout or a crash we must not call activate again.
+                if !self.advance(row, step, Step::ActivateSent, |_| {}).await? {
+                    return Ok(Outcome::Continue);
+                }
+                let request = ActivateRequest {
+                    init_bonus: (card.welcome_bonus > 0).then_some(card.welcome_bonus),
+                    init_bonus_record: (card.welcome_bonus > 0).then(|| "开卡礼".to_owned()),
+                    membership_number: row.membership_number.clone().unwrap_or_default(),
+                    code: row.code.clone().unwrap_or_default(),
+                    card_id: Some(card.wechat_card_id.clone()),
+                    ..Default::default()
+                };
+                match client.activate_member_card(&request).await {
+                    Ok(()) => {
+                        let sent = self.load(row.id).await?;
+                        self.advance(&sent, Step::ActivateSent, Step::Activated, |_| {})
+                            .await?;
+                    }
+                    // 40056 on activate means the code is already active (or unknown): ask, do not guess.
+                    Err(err) if err.kind() == ErrorKind::InvalidCode => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            Step::ActivateSent => {
+                let code = row.code.clone().unwrap_or_default();
+                let info = client.member_user_info(&card.wechat_card_id, &code).await?;
+                if info.has_active {
+                    self.advance(row, step, Step::Activated, |_| {}).await?;
+                } else {
+                    // WeChat never saw the call: it is safe to send it again.
+                    self.advance(row, step, Step::NumberAllocated, |_| {}).await?;
+                }
+            }
+            Step::Activated => {
+                self.store_member(card, row).await?;
+            }
+            Step::Done | Step::Failed => return Ok(Outcome::Stop(Ok(()))),
+        }
+        Ok(Outcome::Continue)
+    }
+
+    /// Stores the member, its welcome bonus and the funnel count, and finishes the activation, in one
+    /// transaction.
+    async fn store_member(&self, card: &cards::Model, row: &activations::Model) -> Result<(), CoreError> {
+        let txn = self.db.begin().await?;
+        let finished = activations::Entity::update_many()
+            .col_expr(activations::Column::Step, Expr::value(Step::Done.as_str()))
+            .col_expr(activations::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(activations::Column::Id.eq(row.id))
+            .filter(activations::Column::Step.eq(Step::Activated.as_str()))
+            .exec(&txn)
+            .await?;
+        if finished.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(());
+        }
+        let code = row.code.clone().unwrap_or_default();
+        let now = Utc::now();
+        // A `user_get_card` event may have stored the member as claimed already: complete that row.
+        members::Entity::insert(members::ActiveModel {
+            card_id: Set(card.id),
+            code: Set(code.clone()),
+            oa_openid: Set(row.oa_openid.clone()),
+            mini_openid: Set(row.mini_openid.clone()),
+            unionid: Set(row.unionid.clone()),
+            membership_number: Set(row.membership_number.clone()),
+            points: Set(0),
+            balance_cents: Set(0),
+            level: Set(None),
+            status: Set("active".into()),
+            form_answers: Set(row.form_answers.clone()),
+            outer_str: Set(row.outer_str.clone()),
+            activated_at: Set(Some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::columns([members::Column::CardId, members::Column::Code])
+                .update_columns([
+                    members::Column::OaOpenid,
+                    members::Column::MiniOpenid,
+                    members::Column::Unionid,
+                    members::Column::MembershipNumber,
+                    members::Column::Status,
+                    members::Column::FormAnswers,
+                    members::Column::ActivatedAt,
+                    members::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        let member = members::Entity::find()
+            .filter(members::Column::CardId.eq(card.id))
+            .filter(members::Column::Code.eq(code))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| CoreError::NotFound {
+                what: "the member just stored".into(),
+            })?;
+        if member.outer_str.is_none() && row.outer_str.is_some() {
+            let mut update: members::ActiveModel = member.clone().into();
+            update.outer_str = Set(row.outer_str.clone());
+            update.update(&txn).await?;
+        }
+        if card.welcome_bonus > 0 {
+            ledger::append_in(
+                &txn,
+                &NewEntry {
+                    member_id: member.id,
+                    kind: LedgerKind::Points,
+                    amount: card.welcome_bonus,
+                    reason: Reason::Welcome,
+                    note: Some("开卡礼".into()),
+                    actor: "system".into(),
+                    idempotency_key: "welcome".into(),
+                },
+            )
+            .await?;
+        }
+        stats::count(
+            &txn,
+            card.id,
+            row.outer_str.as_deref().unwrap_or_default(),
+            FunnelStep::Activated,
+        )
+        .await?;
+        activations::Entity::update_many()
+            .col_expr(activations::Column::MemberId, Expr::value(member.id))
+            .filter(activations::Column::Id.eq(row.id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failure: permanent ones end the activation, transient ones schedule a re-drive.
+    async fn record_failure(&self, row: &activations::Model, err: CoreError) -> Result<(), CoreError> {
+        let permanent = match &err {
+            CoreError::Refused { code, .. } => Some(*code),
+            CoreError::Wechat(wechat) => permanent_code(wechat),
+            _ => None,
+        };
+        let row = self.load(row.id).await?;
+        let out_of_attempts = row.attempts >= self.settings.max_attempts;
+        let mut update: activations::ActiveModel = row.clone().into();
+        update.updated_at = Set(Utc::now());
+        match (permanent, out_of_attempts) {
+            (Some(code), _) => {
+                update.step = Set(Step::Failed.as_str().to_owned());
+                update.last_error = Set(Some(format!("{code}: {err}")));
+                update.update(&self.db).await?;
+                Err(CoreError::refused(code, err.to_string()))
+            }
+            (None, true) => {
+                update.step = Set(Step::Failed.as_str().to_owned());
+                update.last_error = Set(Some(format!("wechat_unavailable: gave up after {} attempts: {err}", row.attempts)));
+                update.update(&self.db).await?;
+                Err(err)
+            }
+            (None, false) => {
+                let exponent = u32::try_from(row.attempts.max(1) - 1).unwrap_or(0).min(16);
+                let delay = self
+                    .settings
+                    .retry_base
+                    .saturating_mul(2u32.saturating_pow(exponent))
+                    .min(self.settings.retry_max);
+                update.last_error = Set(Some(err.to_string()));
+                update.next_attempt_at = Set(Some(
+                    Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60)),
+                ));
+                update.update(&self.db).await?;
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The stable code of a WeChat error that retrying cannot fix.
+fn permanent_code(err: &WechatError) -> Option<&'static str> {
+    match err.kind() {
+        ErrorKind::InvalidTicket => Some("ticket_invalid"),
+        ErrorKind::TicketExpired => Some("ticket_expired"),
+        ErrorKind::InvalidEncryptCode | ErrorKind::InvalidCode | ErrorKind::CodeConsumed => {
+            Some("code_invalid")
+        }
+        ErrorKind::UserCardUnavailable => Some("card_unavailable"),
+        ErrorKind::UnknownCard => Some("card_not_found"),
+        ErrorKind::CardNotApproved => Some("card_not_approved"),
+        ErrorKind::WrongCardType | ErrorKind::Validation | ErrorKind::FieldTooLong | ErrorKind::MissingField => {
+            Some("card_misconfigured")
+        }
+        _ => None,
+    }
+}
+
+/// Splits a stored `code: message` failure.
+fn split_failure(stored: Option<&str>) -> (&'static str, String) {
+    const CODES: [&str; 8] = [
+        "ticket_invalid",
+        "ticket_expired",
+        "code_invalid",
+        "card_unavailable",
+        "card_not_found",
+        "card_not_approved",
+        "card_misconfigured",
+        "ticket_conflict",
+    ];
+    let stored = stored.unwrap_or("activation_failed: the activation failed");
+    let (code, message) = stored.split_once(": ").unwrap_or(("activation_failed", stored));
+    let code = CODES
+        .into_iter()
+        .find(|c| *c == code)
+        .unwrap_or(if code == "wechat_unavailable" { "wechat_unavailable" } else { "activation_failed" });
+    (code, message.to_owned())
+}
+
+/// Executes a statement on any connection; kept for callers that hold a transaction.
+pub async fn count_open(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(activations::Entity::find()
+        .filter(activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]))
+        .count(db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_are_decoded_once_and_plus_signs_survive() {
+        assert_eq!(check_ticket("ab+c/d==").unwrap(), "ab+c/d==");
+        assert_eq!(check_ticket("ab%2Bc%2Fd%3D%3D").unwrap(), "ab+c/d==");
+        assert!(check_ticket("").is_err());
+        assert!(check_ticket("has space").is_err());
+        assert!(check_ticket(&"A".repeat(513)).is_err());
+    }
+
+    #[test]
+    fn codes_must_look_like_codes() {
+        assert!(plausible_code("226009850808"));
+        assert!(!plausible_code("22600985080a"));
+        assert!(!plausible_code("123"));
+        assert!(check_encrypt_code("XXIzTtMqCxwOaawoE91+VJdsFmv7b8g0VZIZkqf4GWA60Fzpc8ksZ/5ZZ0DVkXdE").is_ok());
+        assert!(check_encrypt_code("<script>").is_err());
+    }
+
+    #[test]
+    fn steps_round_trip_through_their_names() {
+        for step in [Step::Received, Step::ActivateSent, Step::Done, Step::Failed] {
+            assert_eq!(Step::parse(step.as_str()), Some(step));
+        }
+        assert_eq!(Step::parse("nope"), None);
+    }
+
+    #[test]
+    fn stored_failures_keep_their_code() {
+        assert_eq!(split_failure(Some("ticket_invalid: bad")).0, "ticket_invalid");
+        assert_eq!(split_failure(Some("weird")).0, "activation_failed");
+        assert_eq!(split_failure(None).0, "activation_failed");
+    }
+}
