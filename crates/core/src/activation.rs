@@ -172,9 +172,9 @@ fn check_encrypt_code(raw: &str) -> Result<String, CoreError> {
     let code = raw.trim();
     let valid = !code.is_empty()
         && code.len() <= 256
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'%'));
+        && code.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'%')
+        });
     if !valid {
         return Err(CoreError::refused(
             "code_invalid",
@@ -196,7 +196,12 @@ fn plausible_code(code: &str) -> bool {
 
 impl Activator {
     /// An activator; `holder` names this process in leases.
-    pub fn new(db: DatabaseConnection, clients: Clients, holder: String, settings: ActivationSettings) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        clients: Clients,
+        holder: String,
+        settings: ActivationSettings,
+    ) -> Self {
         Self {
             db,
             clients,
@@ -218,7 +223,9 @@ impl Activator {
             .filter(cards::Column::AccountId.eq(session.account_id))
             .one(&self.db)
             .await?
-            .ok_or_else(|| CoreError::refused("card_not_found", "no such card for this mini-program"))?;
+            .ok_or_else(|| {
+                CoreError::refused("card_not_found", "no such card for this mini-program")
+            })?;
         let ticket_hash = sha256_hex(&ticket);
         activations::Entity::insert(activations::ActiveModel {
             ticket_hash: Set(ticket_hash.clone()),
@@ -233,7 +240,11 @@ impl Activator {
             updated_at: Set(Utc::now()),
             ..Default::default()
         })
-        .on_conflict(OnConflict::column(activations::Column::TicketHash).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(activations::Column::TicketHash)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(&self.db)
         .await?;
         let row = self.load_by_hash(&ticket_hash).await?;
@@ -267,7 +278,9 @@ impl Activator {
     pub async fn redrive_due(&self, limit: u64) -> Result<usize, CoreError> {
         let now = Utc::now();
         let due = activations::Entity::find()
-            .filter(activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]))
+            .filter(
+                activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]),
+            )
             .filter(
                 Condition::any()
                     .add(activations::Column::NextAttemptAt.is_null())
@@ -356,12 +369,19 @@ impl Activator {
 
     async fn acquire(&self, id: i64) -> Result<bool, CoreError> {
         let now = Utc::now();
-        let until = now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::seconds(60));
+        let until = now
+            + chrono::Duration::from_std(self.settings.lease)
+                .unwrap_or(chrono::Duration::seconds(60));
         let taken = activations::Entity::update_many()
-            .col_expr(activations::Column::LeaseHolder, Expr::value(self.holder.clone()))
+            .col_expr(
+                activations::Column::LeaseHolder,
+                Expr::value(self.holder.clone()),
+            )
             .col_expr(activations::Column::LeaseUntil, Expr::value(until))
             .filter(activations::Column::Id.eq(id))
-            .filter(activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]))
+            .filter(
+                activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]),
+            )
             .filter(
                 Condition::any()
                     .add(activations::Column::LeaseUntil.is_null())
@@ -374,7 +394,10 @@ impl Activator {
 
     async fn release(&self, id: i64) -> Result<(), CoreError> {
         activations::Entity::update_many()
-            .col_expr(activations::Column::LeaseHolder, Expr::value(Option::<String>::None))
+            .col_expr(
+                activations::Column::LeaseHolder,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(
                 activations::Column::LeaseUntil,
                 Expr::value(Option::<chrono::DateTime<Utc>>::None),
@@ -416,7 +439,9 @@ impl Activator {
         let account = accounts::Entity::find_by_id(card.account_id)
             .one(&self.db)
             .await?
-            .ok_or_else(|| CoreError::refused("card_not_found", "the card's account no longer exists"))?;
+            .ok_or_else(|| {
+                CoreError::refused("card_not_found", "the card's account no longer exists")
+            })?;
         Ok((self.clients.official_account(&account.app_id).await?, card))
     }
 
@@ -424,7 +449,10 @@ impl Activator {
     async fn drive(&self, id: i64) -> Result<(), CoreError> {
         let row = self.load(id).await?;
         activations::Entity::update_many()
-            .col_expr(activations::Column::Attempts, Expr::col(activations::Column::Attempts).add(1))
+            .col_expr(
+                activations::Column::Attempts,
+                Expr::col(activations::Column::Attempts).add(1),
+            )
             .filter(activations::Column::Id.eq(id))
             .exec(&self.db)
             .await?;
@@ -478,8 +506,10 @@ impl Activator {
             Step::CodeDecrypted => {
                 let answers = client.activate_temp_info(&row.ticket).await?;
                 let json = serde_json::to_string(&answers).unwrap_or_default();
-                self.advance(row, step, Step::FormFetched, |r| r.form_answers = Set(Some(json)))
-                    .await?;
+                self.advance(row, step, Step::FormFetched, |r| {
+                    r.form_answers = Set(Some(json))
+                })
+                .await?;
             }
             Step::FormFetched => {
                 let code = row.code.clone().unwrap_or_default();
@@ -540,7 +570,8 @@ impl Activator {
                     self.advance(row, step, Step::Activated, |_| {}).await?;
                 } else {
                     // WeChat never saw the call: it is safe to send it again.
-                    self.advance(row, step, Step::NumberAllocated, |_| {}).await?;
+                    self.advance(row, step, Step::NumberAllocated, |_| {})
+                        .await?;
                 }
             }
             Step::Activated => {
@@ -553,7 +584,11 @@ impl Activator {
 
     /// Stores the member, its welcome bonus and the funnel count, and finishes the activation, in one
     /// transaction.
-    async fn store_member(&self, card: &cards::Model, row: &activations::Model) -> Result<(), CoreError> {
+    async fn store_member(
+        &self,
+        card: &cards::Model,
+        row: &activations::Model,
+    ) -> Result<(), CoreError> {
         let txn = self.db.begin().await?;
         let finished = activations::Entity::update_many()
             .col_expr(activations::Column::Step, Expr::value(Step::Done.as_str()))
@@ -648,7 +683,11 @@ impl Activator {
     }
 
     /// Records a failure: permanent ones end the activation, transient ones schedule a re-drive.
-    async fn record_failure(&self, row: &activations::Model, err: CoreError) -> Result<(), CoreError> {
+    async fn record_failure(
+        &self,
+        row: &activations::Model,
+        err: CoreError,
+    ) -> Result<(), CoreError> {
         let permanent = match &err {
             CoreError::Refused { code, .. } => Some(*code),
             CoreError::Wechat(wechat) => permanent_code(wechat),
@@ -667,7 +706,10 @@ impl Activator {
             }
             (None, true) => {
                 update.step = Set(Step::Failed.as_str().to_owned());
-                update.last_error = Set(Some(format!("wechat_unavailable: gave up after {} attempts: {err}", row.attempts)));
+                update.last_error = Set(Some(format!(
+                    "wechat_unavailable: gave up after {} attempts: {err}",
+                    row.attempts
+                )));
                 update.update(&self.db).await?;
                 Err(err)
             }
@@ -680,7 +722,9 @@ impl Activator {
                     .min(self.settings.retry_max);
                 update.last_error = Set(Some(err.to_string()));
                 update.next_attempt_at = Set(Some(
-                    Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60)),
+                    Utc::now()
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or(chrono::Duration::seconds(60)),
                 ));
                 update.update(&self.db).await?;
                 Err(err)
@@ -700,9 +744,10 @@ fn permanent_code(err: &WechatError) -> Option<&'static str> {
         ErrorKind::UserCardUnavailable => Some("card_unavailable"),
         ErrorKind::UnknownCard => Some("card_not_found"),
         ErrorKind::CardNotApproved => Some("card_not_approved"),
-        ErrorKind::WrongCardType | ErrorKind::Validation | ErrorKind::FieldTooLong | ErrorKind::MissingField => {
-            Some("card_misconfigured")
-        }
+        ErrorKind::WrongCardType
+        | ErrorKind::Validation
+        | ErrorKind::FieldTooLong
+        | ErrorKind::MissingField => Some("card_misconfigured"),
         _ => None,
     }
 }
@@ -720,11 +765,17 @@ fn split_failure(stored: Option<&str>) -> (&'static str, String) {
         "ticket_conflict",
     ];
     let stored = stored.unwrap_or("activation_failed: the activation failed");
-    let (code, message) = stored.split_once(": ").unwrap_or(("activation_failed", stored));
+    let (code, message) = stored
+        .split_once(": ")
+        .unwrap_or(("activation_failed", stored));
     let code = CODES
         .into_iter()
         .find(|c| *c == code)
-        .unwrap_or(if code == "wechat_unavailable" { "wechat_unavailable" } else { "activation_failed" });
+        .unwrap_or(if code == "wechat_unavailable" {
+            "wechat_unavailable"
+        } else {
+            "activation_failed"
+        });
     (code, message.to_owned())
 }
 
@@ -755,7 +806,10 @@ mod tests {
         assert!(plausible_code("226009850808"));
         assert!(!plausible_code("22600985080a"));
         assert!(!plausible_code("123"));
-        assert!(check_encrypt_code("XXIzTtMqCxwOaawoE91+VJdsFmv7b8g0VZIZkqf4GWA60Fzpc8ksZ/5ZZ0DVkXdE").is_ok());
+        assert!(check_encrypt_code(
+            "XXIzTtMqCxwOaawoE91+VJdsFmv7b8g0VZIZkqf4GWA60Fzpc8ksZ/5ZZ0DVkXdE"
+        )
+        .is_ok());
         assert!(check_encrypt_code("<script>").is_err());
     }
 
@@ -769,7 +823,10 @@ mod tests {
 
     #[test]
     fn stored_failures_keep_their_code() {
-        assert_eq!(split_failure(Some("ticket_invalid: bad")).0, "ticket_invalid");
+        assert_eq!(
+            split_failure(Some("ticket_invalid: bad")).0,
+            "ticket_invalid"
+        );
         assert_eq!(split_failure(Some("weird")).0, "activation_failed");
         assert_eq!(split_failure(None).0, "activation_failed");
     }

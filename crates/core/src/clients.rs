@@ -31,7 +31,9 @@ pub struct Clients {
 
 impl std::fmt::Debug for Clients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Clients").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Clients")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activation;
+pub mod cards;
 pub mod channels;
 pub mod clients;
 pub mod db;

@@ -1,6 +1,11 @@
 //! A fresh database per test: a temporary SQLite file by default, or a new PostgreSQL database on the server
 //! named by `TEST_DATABASE_URL` (dropped when the test ends).
 
+#![expect(
+    clippy::expect_used,
+    reason = "test support: a failed set-up must stop the test at once"
+)]
+
 use std::path::PathBuf;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -142,28 +147,11 @@ impl Drop for TestDb {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::replace_database_name;
-
-    #[test]
-    fn the_database_name_is_replaced_and_the_query_kept() {
-        assert_eq!(
-            replace_database_name("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-            "postgres://postgres@127.0.0.1:5432/t1"
-        );
-        assert_eq!(
-            replace_database_name("postgres://u:p@h:5432?sslmode=disable", "t2"),
-            "postgres://u:p@h:5432/t2?sslmode=disable"
-        );
-    }
-}
-
 /// Inserts an account and an approved card for tests that need one; returns (account id, card id).
 pub async fn seed_card(db: &DatabaseConnection, app_id: &str, wechat_card_id: &str) -> (i64, i64) {
     use crate::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
     use crate::entity::cards;
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use sea_orm::{ActiveModelTrait, Set};
 
     let account_id = match crate::entity::accounts::Entity::find_by_app_id(app_id)
         .one(db)
@@ -237,4 +225,21 @@ pub async fn seed_member(db: &DatabaseConnection, card_id: i64, code: &str) -> i
     .await
     .expect("member")
     .id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database_name;
+
+    #[test]
+    fn the_database_name_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            replace_database_name("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            replace_database_name("postgres://u:p@h:5432?sslmode=disable", "t2"),
+            "postgres://u:p@h:5432/t2?sslmode=disable"
+        );
+    }
 }

@@ -1,5 +1,9 @@
 //! Persistence on the test database (SQLite, or PostgreSQL with TEST_DATABASE_URL): migrations, accounts,
 //! secrets at rest.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed set-up must stop the test at once"
+)]
 
 use kaika_core::accounts::{self, AppId, MessageMode, MiniProgram, NewAccount, SecretText};
 use kaika_core::entity::accounts as account_rows;

@@ -43,6 +43,9 @@ struct RawSettings {
     server: RawServer,
     database: RawDatabase,
     log: RawLog,
+    wechat: RawWechat,
+    activation: RawActivation,
+    sandbox: RawSandbox,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +61,25 @@ struct RawDatabase {
     max_connections: u32,
     connect_timeout_secs: u64,
     sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct RawWechat {
+    timeout_ms: u64,
+    busy_retries: u32,
+    busy_base_delay_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct RawActivation {
+    duplicate_wait_ms: u64,
+    retry_base_ms: u64,
+    redrive_interval_secs: u64,
+}
+
+#[derive(Deserialize)]
+struct RawSandbox {
+    mode: String,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +127,14 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Log filter.
     pub log_level: String,
+    /// Settings of calls to WeChat.
+    pub wechat: kaika_wechat::ClientConfig,
+    /// Settings of the activation driver.
+    pub activation: kaika_core::activation::ActivationSettings,
+    /// Time between background re-drive passes.
+    pub redrive_interval: Duration,
+    /// Whether the sandbox may start.
+    pub sandbox_enabled: bool,
 }
 
 impl Settings {
@@ -220,7 +250,40 @@ impl Settings {
                 ),
             });
         }
+        if raw.wechat.timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "wechat.timeout_ms",
+                env: "KAIKA__WECHAT__TIMEOUT_MS",
+                message: "must be at least 1".into(),
+            });
+        }
+        let sandbox_enabled = match raw.sandbox.mode.as_str() {
+            "auto" => true,
+            "off" => false,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "sandbox.mode",
+                    env: "KAIKA__SANDBOX__MODE",
+                    message: format!("{other:?} is not a sandbox mode: expected auto or off"),
+                })
+            }
+        };
+        let wechat = kaika_wechat::ClientConfig {
+            timeout: Duration::from_millis(raw.wechat.timeout_ms),
+            busy_retries: raw.wechat.busy_retries,
+            busy_base_delay: Duration::from_millis(raw.wechat.busy_base_delay_ms),
+            ..Default::default()
+        };
+        let activation = kaika_core::activation::ActivationSettings {
+            duplicate_wait: Duration::from_millis(raw.activation.duplicate_wait_ms),
+            retry_base: Duration::from_millis(raw.activation.retry_base_ms.max(1)),
+            ..Default::default()
+        };
         Ok(Self {
+            wechat,
+            activation,
+            redrive_interval: Duration::from_secs(raw.activation.redrive_interval_secs.max(1)),
+            sandbox_enabled,
             data_dir: raw.data_dir,
             master_key,
             listen,
@@ -239,6 +302,10 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment's Jail closures must return figment::Error, which is large"
+)]
 mod tests {
     use super::*;
     use figment::Jail;

@@ -3,6 +3,9 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use kaika_core::activation::Activator;
+use kaika_core::cards::ParamsFlights;
+use kaika_core::clients::Clients;
 use kaika_core::db::{self, Backend};
 use kaika_core::migration::{Migrator, MigratorTrait};
 use kaika_core::secrets::MasterKey;
@@ -10,13 +13,29 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::{MasterKeySource, Settings};
 
-/// An open database and the key to its secrets.
+/// An open database, the key to its secrets, and the services built on them.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// The pool.
     pub db: DatabaseConnection,
     /// The master key.
     pub master_key: MasterKey,
+    /// WeChat clients per account.
+    pub clients: Clients,
+    /// The activation driver.
+    pub activator: Activator,
+    /// Single-flight locks for `activate/geturl`.
+    pub params_flights: ParamsFlights,
+}
+
+/// A name for this process in leases: host, process id and a random suffix.
+fn process_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kaika".into());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Creates the data directory if needed and proves it writable.
@@ -81,5 +100,18 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
         .await
         .context("cannot apply the database migrations")?;
     kaika_core::accounts::verify_master_key(&db, &master_key).await?;
-    Ok(Context { db, master_key })
+    let clients = Clients::new(db.clone(), master_key.clone(), settings.wechat.clone());
+    let activator = Activator::new(
+        db.clone(),
+        clients.clone(),
+        process_name(),
+        settings.activation.clone(),
+    );
+    Ok(Context {
+        db,
+        master_key,
+        clients,
+        activator,
+        params_flights: ParamsFlights::default(),
+    })
 }

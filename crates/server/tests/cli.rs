@@ -1,4 +1,8 @@
 //! The `kaika` binary's subcommands and its one-sentence failures.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed set-up must stop the test at once"
+)]
 
 mod common;
 

@@ -4,6 +4,10 @@
     dead_code,
     reason = "each test binary uses a different subset of the helpers"
 )]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test set-up: a failure must stop the test at once"
+)]
 
 use std::path::PathBuf;
 

@@ -1,0 +1,337 @@
+//! Member cards: creating them on WeChat, their activation form, and the activation parameters the
+//! mini-program needs to open them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use kaika_wechat::card::{ActivateUserFormRequest, BaseInfo, CardColor, DateInfo, MemberCard, Sku};
+use kaika_wechat::geturl::CARD_COMPONENT_APP_ID;
+use kaika_wechat::WechatClient;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde::Serialize;
+
+use crate::channels::{self, ChannelState};
+use crate::entity::{activation_params, cards, members};
+use crate::stats::{self, FunnelStep};
+use crate::CoreError;
+
+/// How long an `activate/geturl` answer is reused before WeChat is asked again.
+pub const ACTIVATION_PARAMS_TTL: chrono::Duration = chrono::Duration::hours(12);
+
+/// A member card to create.
+#[derive(Debug, Clone)]
+pub struct NewMemberCard {
+    /// Title, at most 9 characters.
+    pub title: String,
+    /// Brand, at most 12 characters.
+    pub brand_name: String,
+    /// Colour from WeChat's palette.
+    pub color: CardColor,
+    /// Logo URL from `media/uploadimg`.
+    pub logo_url: String,
+    /// Usage notice, at most 16 characters.
+    pub notice: String,
+    /// Description.
+    pub description: String,
+    /// Member privileges text.
+    pub prerogative: String,
+    /// Points credited at activation.
+    pub welcome_bonus: i64,
+    /// Prefix of membership numbers.
+    pub membership_prefix: String,
+    /// Where WeChat sends the member after the form (it makes the card a jump-type card, the only type
+    /// whose component returns the ticket to the mini-program).
+    pub after_submit_url: String,
+}
+
+/// Creates a one-tap, jump-type member card on WeChat and stores it (review pending).
+pub async fn create(
+    db: &impl ConnectionTrait,
+    client: &WechatClient,
+    account_id: i64,
+    new: &NewMemberCard,
+) -> Result<cards::Model, CoreError> {
+    if new.welcome_bonus < 0 {
+        return Err(CoreError::invalid("welcome_bonus", "must not be negative"));
+    }
+    let prefix_ok = new.membership_prefix.len() <= 8
+        && new
+            .membership_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric());
+    if !prefix_ok {
+        return Err(CoreError::invalid(
+            "membership_prefix",
+            "expected at most 8 letters and digits",
+        ));
+    }
+    let template = MemberCard {
+        base_info: BaseInfo {
+            logo_url: new.logo_url.clone(),
+            brand_name: new.brand_name.clone(),
+            title: new.title.clone(),
+            color: new.color.clone(),
+            notice: new.notice.clone(),
+            description: new.description.clone(),
+            date_info: DateInfo::permanent(),
+            sku: Sku {
+                quantity: 100_000_000,
+                total_quantity: None,
+            },
+            get_limit: Some(1),
+            can_give_friend: Some(false),
+            ..Default::default()
+        },
+        prerogative: new.prerogative.clone(),
+        supply_bonus: true,
+        supply_balance: true,
+        wx_activate: Some(true),
+        wx_activate_after_submit: Some(true),
+        wx_activate_after_submit_url: Some(new.after_submit_url.clone()),
+        ..Default::default()
+    };
+    let wechat_card_id = client.create_member_card(&template).await?;
+    let row = cards::ActiveModel {
+        account_id: Set(account_id),
+        wechat_card_id: Set(wechat_card_id),
+        title: Set(new.title.clone()),
+        brand_name: Set(new.brand_name.clone()),
+        color: Set(new.color.as_str().to_owned()),
+        logo_url: Set(new.logo_url.clone()),
+        review_status: Set("pending".into()),
+        refuse_reason: Set(None),
+        activation_form: Set(None),
+        welcome_bonus: Set(new.welcome_bonus),
+        membership_prefix: Set(new.membership_prefix.clone()),
+        next_membership_seq: Set(1),
+        ..Default::default()
+    };
+    Ok(row.insert(db).await?)
+}
+
+/// Sets the card's activation form on WeChat and stores it.
+pub async fn set_activation_form(
+    db: &impl ConnectionTrait,
+    client: &WechatClient,
+    card: &cards::Model,
+    form: &ActivateUserFormRequest,
+) -> Result<(), CoreError> {
+    let mut form = form.clone();
+    form.card_id = card.wechat_card_id.clone();
+    client.set_activate_user_form(&form).await?;
+    let mut row: cards::ActiveModel = card.clone().into();
+    row.activation_form = Set(Some(serde_json::to_string(&form).unwrap_or_default()));
+    row.update(db).await?;
+    Ok(())
+}
+
+/// Records WeChat's review outcome.
+pub async fn set_review_status(
+    db: &impl ConnectionTrait,
+    wechat_card_id: &str,
+    approved: bool,
+    refuse_reason: Option<String>,
+) -> Result<(), CoreError> {
+    let card = find(db, wechat_card_id).await?;
+    let mut row: cards::ActiveModel = card.into();
+    row.review_status = Set(if approved { "approved" } else { "refused" }.into());
+    row.refuse_reason = Set(refuse_reason);
+    row.update(db).await?;
+    Ok(())
+}
+
+/// The card with this WeChat id, or `card_not_found`.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    wechat_card_id: &str,
+) -> Result<cards::Model, CoreError> {
+    cards::Entity::find_by_wechat_id(wechat_card_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::refused("card_not_found", format!("no card {wechat_card_id}")))
+}
+
+/// A card as a member sees it in the list of cards to open.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CardOffer {
+    /// WeChat's card id.
+    pub card_id: String,
+    /// Title.
+    pub title: String,
+    /// Brand.
+    pub brand_name: String,
+    /// Palette name, e.g. `Color010`.
+    pub color: String,
+    /// `#rrggbb` of the colour, for drawing the card face.
+    pub color_hex: String,
+    /// Logo URL.
+    pub logo_url: String,
+    /// Whether the caller already holds it.
+    pub held: bool,
+}
+
+/// The approved cards of an account, each with whether this mini-program user holds it.
+pub async fn offers(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    mini_openid: &str,
+) -> Result<Vec<CardOffer>, CoreError> {
+    let rows = cards::Entity::find_for_account(account_id)
+        .filter(cards::Column::ReviewStatus.eq("approved"))
+        .order_by_asc(cards::Column::Id)
+        .all(db)
+        .await?;
+    let held: std::collections::HashSet<i64> = members::Entity::find_for_mini_openid(mini_openid)
+        .filter(members::Column::Status.eq("active"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.card_id)
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|card| CardOffer {
+            held: held.contains(&card.id),
+            color_hex: color_hex(&card.color),
+            card_id: card.wechat_card_id,
+            title: card.title,
+            brand_name: card.brand_name,
+            color: card.color,
+            logo_url: card.logo_url,
+        })
+        .collect())
+}
+
+/// The `#rrggbb` of a palette name (WeChat's default green when unknown).
+pub fn color_hex(name: &str) -> String {
+    CardColor::parse(name).hex().unwrap_or("#63b359").to_owned()
+}
+
+/// What the mini-program passes to the card-opening component.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ComponentParams {
+    /// Always `wxeb490c6f9b154ef9`.
+    pub app_id: &'static str,
+    /// The component's `extraData`.
+    pub extra_data: ExtraData,
+}
+
+/// `extraData` of the card-opening component: the decoded `activate/geturl` values.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExtraData {
+    /// Decoded `encrypt_card_id`.
+    pub encrypt_card_id: String,
+    /// The channel tag.
+    pub outer_str: String,
+    /// Decoded `biz`, padding kept.
+    pub biz: String,
+}
+
+type FlightMap = HashMap<(i64, String), Arc<tokio::sync::Mutex<()>>>;
+
+/// Per-(card, channel) locks so that a burst of requests on a cold cache asks WeChat once.
+#[derive(Debug, Clone, Default)]
+pub struct ParamsFlights(Arc<Mutex<FlightMap>>);
+
+impl ParamsFlights {
+    fn lock_for(&self, key: (i64, String)) -> Arc<tokio::sync::Mutex<()>> {
+        match self.0.lock() {
+            Ok(mut map) => map.entry(key).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+}
+
+/// The component parameters of a card for a channel (`outer_str`; empty for none): from the cache when
+/// fresh, else from `activate/geturl`. Unknown channel → `channel_not_found`; archived → `channel_archived`.
+pub async fn component_params(
+    db: &DatabaseConnection,
+    client: &WechatClient,
+    flights: &ParamsFlights,
+    card: &cards::Model,
+    outer_str: &str,
+) -> Result<ComponentParams, CoreError> {
+    if card.review_status != "approved" {
+        return Err(CoreError::refused(
+            "card_not_approved",
+            "the card has not passed WeChat's review yet",
+        ));
+    }
+    if !outer_str.is_empty() {
+        channels::OuterStr::parse(outer_str).map_err(|_| {
+            CoreError::refused("channel_not_found", format!("no channel {outer_str:?}"))
+        })?;
+        match channels::lookup(db, card.id, outer_str).await? {
+            None => {
+                return Err(CoreError::refused(
+                    "channel_not_found",
+                    format!("no channel {outer_str:?} for this card"),
+                ))
+            }
+            Some(ChannelState::Archived(_)) => {
+                return Err(CoreError::refused(
+                    "channel_archived",
+                    format!("the channel {outer_str:?} no longer hands out this card"),
+                ))
+            }
+            Some(ChannelState::Active(_)) => {}
+        }
+    }
+    let flight = flights.lock_for((card.id, outer_str.to_owned()));
+    let _guard = flight.lock().await;
+    let cached = activation_params::Entity::find()
+        .filter(activation_params::Column::CardId.eq(card.id))
+        .filter(activation_params::Column::OuterStr.eq(outer_str))
+        .filter(activation_params::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await?;
+    let (encrypt_card_id, biz) = match cached {
+        Some(row) => (row.encrypt_card_id, row.biz),
+        None => {
+            let channel = (!outer_str.is_empty()).then_some(outer_str);
+            let params = client
+                .activation_params(&card.wechat_card_id, channel)
+                .await?;
+            let now = Utc::now();
+            activation_params::Entity::insert(activation_params::ActiveModel {
+                card_id: Set(card.id),
+                outer_str: Set(outer_str.to_owned()),
+                encrypt_card_id: Set(params.encrypt_card_id.clone()),
+                biz: Set(params.biz.clone()),
+                fetched_at: Set(now),
+                expires_at: Set(now + ACTIVATION_PARAMS_TTL),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    activation_params::Column::CardId,
+                    activation_params::Column::OuterStr,
+                ])
+                .update_columns([
+                    activation_params::Column::EncryptCardId,
+                    activation_params::Column::Biz,
+                    activation_params::Column::FetchedAt,
+                    activation_params::Column::ExpiresAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+            (params.encrypt_card_id, params.biz)
+        }
+    };
+    stats::count(db, card.id, outer_str, FunnelStep::ParamsRequested).await?;
+    Ok(ComponentParams {
+        app_id: CARD_COMPONENT_APP_ID,
+        extra_data: ExtraData {
+            encrypt_card_id,
+            outer_str: outer_str.to_owned(),
+            biz,
+        },
+    })
+}
