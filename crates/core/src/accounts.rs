@@ -321,6 +321,27 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<AccountSummary>, Core
     Ok(rows.into_iter().map(AccountSummary::from).collect())
 }
 
+/// Points an account at another API base URL (the sandbox follows the port it is served on).
+pub async fn set_api_base_url(
+    db: &impl ConnectionTrait,
+    app_id: &str,
+    api_base_url: &str,
+) -> Result<(), CoreError> {
+    let url = parse_api_base_url(api_base_url)?;
+    let row = accounts::Entity::find_by_app_id(app_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("account {app_id}"),
+        })?;
+    if row.api_base_url != url {
+        let mut row: accounts::ActiveModel = row.into();
+        row.api_base_url = Set(url);
+        row.update(db).await?;
+    }
+    Ok(())
+}
+
 /// Deletes the account with this AppID.
 pub async fn remove(db: &impl ConnectionTrait, app_id: &str) -> Result<(), CoreError> {
     let row = accounts::Entity::find_by_app_id(app_id)

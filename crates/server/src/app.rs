@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
+use crate::sandbox::Sandbox;
 use crate::startup::Context;
 
 /// The largest JSON body any endpoint accepts.
@@ -19,7 +20,8 @@ pub const MAX_JSON_BYTES: usize = 64 * 1024;
 /// Registers every route. The whole HTTP surface is visible here.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics_text));
+        .route("/metrics", web::get().to(metrics_text))
+        .configure(crate::api::routes);
 }
 
 async fn healthz(ctx: web::Data<Context>) -> HttpResponse {
@@ -79,8 +81,13 @@ impl std::fmt::Debug for Running {
     }
 }
 
-/// Binds the listen address and builds the server (not yet polled).
-pub fn start(settings: &Settings, ctx: Context) -> anyhow::Result<Running> {
+/// Binds the listen address and builds the server (not yet polled). With a sandbox, the simulator is
+/// mounted at `/sim` and the demo journey at `/sandbox`.
+pub fn start(
+    settings: &Settings,
+    ctx: Context,
+    sandbox: Option<Sandbox>,
+) -> anyhow::Result<Running> {
     let metrics = web::Data::new(Metrics::new().context("cannot register metrics")?);
     let ctx = web::Data::new(ctx);
     let mut server = HttpServer::new(move || {
@@ -91,6 +98,11 @@ pub fn start(settings: &Settings, ctx: Context) -> anyhow::Result<Running> {
             .wrap(from_fn(metrics::record))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(routes)
+            .configure(|cfg| {
+                if let Some(sandbox) = &sandbox {
+                    crate::sandbox::routes(cfg, sandbox);
+                }
+            })
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs());

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use kaika_server::cli::{Cli, Command};
 use kaika_server::config::{LogFormat, Settings};
-use kaika_server::{app, commands, startup, telemetry};
+use kaika_server::{app, commands, redrive, sandbox, startup, telemetry};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -41,14 +41,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let ctx = startup::prepare(&settings).await?;
-    let running = app::start(&settings, ctx)?;
+    let sandbox = sandbox::wanted(&ctx, settings.sandbox_enabled)
+        .await?
+        .then(sandbox::Sandbox::new);
+    let running = app::start(&settings, ctx.clone(), sandbox.clone())?;
+    let mut base = running.addr;
+    if base.ip().is_unspecified() {
+        base.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     tracing::info!(
         addr = %running.addr,
         database = %settings.database_url.redacted(),
-        "kaika is serving; health at http://{}/healthz",
-        running.addr
+        "kaika is serving; health at http://{base}/healthz"
     );
+    if let Some(sandbox) = sandbox {
+        sandbox.set_base_url(format!("http://{base}"));
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            match sandbox::bootstrap(&ctx, &sandbox).await {
+                Ok(info) => tracing::info!(
+                    account = %info.app_id,
+                    cards = ?info.card_ids,
+                    "sandbox mode (no WeChat account configured): walk the member journey at http://{base}/sandbox; \
+                     the WeChat simulator is at http://{base}/sim, the API document at http://{base}/api/v1/openapi.json"
+                ),
+                Err(err) => tracing::error!("the sandbox could not be set up: {err:#}"),
+            }
+        });
+    }
+    let redrive = redrive::spawn(ctx.activator.clone(), settings.redrive_interval);
     running.server.await?;
+    redrive.abort();
     tracing::info!("kaika stopped");
     Ok(())
 }

@@ -117,6 +117,27 @@ async fn approve(sim: Sim, path: web::Path<String>) -> HttpResponse {
     )
 }
 
+#[derive(Deserialize)]
+struct RestoreCardReq {
+    app_id: String,
+    member_card: Value,
+    #[serde(default)]
+    approved: bool,
+    #[serde(default)]
+    form: Option<Value>,
+}
+
+async fn restore_card(sim: Sim, path: web::Path<String>, b: Bytes) -> HttpResponse {
+    match required::<RestoreCardReq>(&b) {
+        Ok(r) => respond(
+            sim.restore_card(&r.app_id, &path, r.member_card, r.approved, r.form)
+                .and_then(|()| sim.card(&path).ok_or_else(|| SimError::UnknownCard(path.to_string())))
+                .map(|card| json!({"card_id": card.card_id, "status": card.status, "encrypt_card_id": card.encrypt_card_id})),
+        ),
+        Err(e) => fail(StatusCode::BAD_REQUEST, e),
+    }
+}
+
 async fn refuse(sim: Sim, path: web::Path<String>, b: Bytes) -> HttpResponse {
     match body::<RefuseReq>(&b) {
         Ok(r) => respond(
@@ -227,6 +248,7 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig) {
         .route("/control/accounts/{app_id}", web::patch().to(patch_account))
         .route("/control/login-codes", web::post().to(login_code))
         .route("/control/openid", web::get().to(openid))
+        .route("/control/cards/{card_id}", web::put().to(restore_card))
         .route("/control/cards/{card_id}/approve", web::post().to(approve))
         .route("/control/cards/{card_id}/refuse", web::post().to(refuse))
         .route(

@@ -387,6 +387,7 @@ async fn dispatch(
     req: HttpRequest,
     body: Bytes,
 ) -> HttpResponse {
+    sim.count_call(ep.path);
     sim.run_due_reviews();
     let fault = lock(&sim.inner.faults).take_api(ep.path);
     match &fault {

@@ -3,12 +3,55 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rand::rngs::StdRng;
-use rand::Rng as _;
+use rand::{Rng as _, SeedableRng as _};
+use sha1::{Digest as _, Sha1};
 
 const URL_SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const HEX: &[u8] = b"0123456789abcdef";
 const DIGITS: &[u8] = b"0123456789";
+
+/// A generator seeded from `domain` and `parts` alone, for identifiers that must come out the same
+/// in every simulator and after every restart (WeChat's `biz`, `encrypt_card_id` and openids are
+/// fixed per account, card and user), independent of the simulator seed.
+pub(crate) fn derived_rng(domain: &str, parts: &[&str]) -> StdRng {
+    let mut hash = Sha1::new();
+    hash.update(domain.as_bytes());
+    for part in parts {
+        hash.update([0u8]);
+        hash.update(part.as_bytes());
+    }
+    let digest = hash.finalize();
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&digest[..8]);
+    StdRng::seed_from_u64(u64::from_le_bytes(seed))
+}
+
+/// The bizuin of an account: a function of its AppID, so `biz` survives a restart.
+pub(crate) fn bizuin_for(app_id: &str) -> String {
+    bizuin(&mut derived_rng("bizuin", &[app_id]))
+}
+
+/// The id prefix of an account or mini-program: a function of its AppID.
+pub(crate) fn prefix_for(app_id: &str) -> String {
+    account_prefix(&mut derived_rng("prefix", &[app_id]))
+}
+
+/// The `encrypt_card_id` of a card: a function of the card id, as WeChat's is.
+pub(crate) fn encrypt_card_id_for(card_id: &str) -> String {
+    opaque_base64(&mut derived_rng("encrypt_card_id", &[card_id]), 48)
+}
+
+/// The openid of `user` under `app_id`: a function of both, so users keep their openid across
+/// restarts.
+pub(crate) fn openid_for(app_id: &str, user: &str, prefix: &str) -> String {
+    openid(&mut derived_rng("openid", &[app_id, user]), prefix)
+}
+
+/// The unionid of `user`: a function of the user name.
+pub(crate) fn unionid_for(user: &str) -> String {
+    unionid(&mut derived_rng("unionid", &[user]))
+}
 
 pub(crate) fn pick(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
     (0..len)
@@ -102,7 +145,6 @@ pub(crate) fn media_url(rng: &mut StdRng, ext: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng as _;
 
     #[test]
     fn identifiers_have_the_reference_shapes() {
@@ -117,5 +159,25 @@ mod tests {
         let key = encoding_aes_key(&mut rng);
         assert!(kaika_wechat::crypto::MessageCrypt::new(&key, "wx1").is_ok());
         assert_eq!(STANDARD.encode(bizuin(&mut rng)).len(), 16);
+    }
+
+    #[test]
+    fn derived_identifiers_depend_only_on_their_inputs() {
+        assert_eq!(bizuin_for("wx1"), bizuin_for("wx1"));
+        assert_ne!(bizuin_for("wx1"), bizuin_for("wx2"));
+        assert_eq!(bizuin_for("wx1").len(), 10);
+        let e = encrypt_card_id_for("pABCDE");
+        assert_eq!(e, encrypt_card_id_for("pABCDE"));
+        assert_ne!(e, encrypt_card_id_for("pABCDF"));
+        assert_eq!(e.len(), 64);
+        assert!(e.contains('+') && e.contains('/'));
+        let p = prefix_for("wx1");
+        assert_eq!(p.len(), 5);
+        let o = openid_for("wx1", "alice", &p);
+        assert_eq!(o, openid_for("wx1", "alice", &p));
+        assert_ne!(o, openid_for("wx1", "bob", &p));
+        assert_ne!(o, openid_for("wx2", "alice", &p));
+        assert_eq!(o.len(), 28);
+        assert_eq!(unionid_for("alice"), unionid_for("alice"));
     }
 }

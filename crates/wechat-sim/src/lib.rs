@@ -10,6 +10,7 @@ mod http;
 mod ids;
 mod model;
 mod push;
+mod restore;
 mod sim;
 
 use std::net::SocketAddr;

@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub pushes: Mutex<PushLog>,
     pub http: reqwest::Client,
     rid_counter: AtomicU64,
+    /// WeChat-endpoint path → requests received (faulted ones included).
+    calls: Mutex<HashMap<&'static str, u64>>,
 }
 
 /// The simulated time: real time plus an offset that only grows.
@@ -167,7 +169,7 @@ impl State {
                     .map(|m| m.id_prefix.clone())
             })
             .unwrap_or_else(|| "00000".to_owned());
-        let openid = ids::openid(&mut self.rng, &prefix);
+        let openid = ids::openid_for(app_id, user, &prefix);
         self.openids.insert(key, openid.clone());
         openid
     }
@@ -176,7 +178,7 @@ impl State {
         if let Some(u) = self.unionids.get(user) {
             return u.clone();
         }
-        let u = ids::unionid(&mut self.rng);
+        let u = ids::unionid_for(user);
         self.unionids.insert(user.to_owned(), u.clone());
         u
     }
@@ -236,6 +238,7 @@ impl Simulator {
                 config,
                 http,
                 rid_counter: AtomicU64::new(1),
+                calls: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -258,6 +261,18 @@ impl Simulator {
         let n = self.inner.rid_counter.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
         format!("{now:08x}-{:08x}-{:08x}", n.wrapping_mul(0x9e37_79b9), n)
+    }
+
+    pub(crate) fn count_call(&self, path: &'static str) {
+        *lock(&self.inner.calls).entry(path).or_insert(0) += 1;
+    }
+
+    /// How many requests a WeChat endpoint has received so far (`"cgi-bin/token"`, leading `/`
+    /// optional), faulted and refused ones included: e.g. to check that many concurrent callers
+    /// caused one token fetch.
+    pub fn api_calls(&self, path: &str) -> u64 {
+        let path = path.trim_matches('/');
+        lock(&self.inner.calls).get(path).copied().unwrap_or(0)
     }
 
     /// Moves the simulated clock forward (tokens, tickets, login codes and reviews all follow it)
@@ -293,10 +308,13 @@ impl Simulator {
             .unwrap_or_else(|| ids::encoding_aes_key(rng));
         kaika_wechat::crypto::MessageCrypt::new(&encoding_aes_key, &app_id)
             .map_err(|e| SimError::Invalid(format!("encoding_aes_key: {e}")))?;
-        let mini_program = spec.mini_program.map(|m| MiniProgram {
-            app_id: m.app_id.unwrap_or_else(|| ids::app_id(rng)),
-            app_secret: m.app_secret.unwrap_or_else(|| ids::app_secret(rng)),
-            id_prefix: ids::account_prefix(rng),
+        let mini_program = spec.mini_program.map(|m| {
+            let app_id = m.app_id.unwrap_or_else(|| ids::app_id(rng));
+            MiniProgram {
+                app_secret: m.app_secret.unwrap_or_else(|| ids::app_secret(rng)),
+                id_prefix: ids::prefix_for(&app_id),
+                app_id,
+            }
         });
         let account = Account {
             app_secret: spec.app_secret.unwrap_or_else(|| ids::app_secret(rng)),
@@ -305,8 +323,8 @@ impl Simulator {
             message_mode: spec.message_mode.unwrap_or_default(),
             callback_url: spec.callback_url.filter(|u| !u.is_empty()),
             original_id: spec.original_id.unwrap_or_else(|| ids::original_id(rng)),
-            bizuin: ids::bizuin(rng),
-            id_prefix: ids::account_prefix(rng),
+            bizuin: ids::bizuin_for(&app_id),
+            id_prefix: ids::prefix_for(&app_id),
             mini_program,
             daily_token_quota: spec
                 .daily_token_quota

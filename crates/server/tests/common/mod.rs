@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use kaika_core::secrets::MasterKey;
 use kaika_core::testing::TestDb;
 use kaika_server::config::Settings;
+use kaika_server::sandbox::{Sandbox, SandboxInfo};
 use kaika_server::{app, startup};
 
 /// A server under test.
@@ -37,7 +38,10 @@ pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path, key: &MasterK
         .merge(("server.listen", "127.0.0.1:0"))
         .merge(("server.workers", 1))
         .merge(("data_dir", data_dir.display().to_string()))
-        .merge(("master_key", key.to_base64()));
+        .merge(("master_key", key.to_base64()))
+        .merge(("wechat.timeout_ms", 1500))
+        .merge(("wechat.busy_base_delay_ms", 10))
+        .merge(("activation.retry_base_ms", 50));
     Settings::from_figment(&figment).unwrap()
 }
 
@@ -49,7 +53,7 @@ impl TestApp {
         let settings = test_settings(&test_db, data_dir.path(), &master_key);
         let ctx = startup::prepare(&settings).await.unwrap();
         let app_db = ctx.db.clone();
-        let running = app::start(&settings, ctx).unwrap();
+        let running = app::start(&settings, ctx, None).unwrap();
         let handle = running.server.handle();
         tokio::spawn(running.server);
         Self {
@@ -61,6 +65,36 @@ impl TestApp {
             handle,
             test_db,
         }
+    }
+
+    /// A server in sandbox mode: the simulator mounted at /sim, the sandbox account, demo card and
+    /// channels bootstrapped before this returns.
+    pub async fn sandbox() -> (Self, Sandbox, SandboxInfo) {
+        let test_db = TestDb::empty().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let master_key = MasterKey::generate();
+        let settings = test_settings(&test_db, data_dir.path(), &master_key);
+        let ctx = startup::prepare(&settings).await.unwrap();
+        let sandbox = Sandbox::new();
+        let app_db = ctx.db.clone();
+        let running = app::start(&settings, ctx.clone(), Some(sandbox.clone())).unwrap();
+        let handle = running.server.handle();
+        tokio::spawn(running.server);
+        let base_url = format!("http://{}", running.addr);
+        sandbox.set_base_url(base_url.clone());
+        let info = kaika_server::sandbox::bootstrap(&ctx, &sandbox)
+            .await
+            .unwrap();
+        let app = Self {
+            base_url,
+            client: reqwest::Client::new(),
+            master_key,
+            data_dir,
+            app_db,
+            handle,
+            test_db,
+        };
+        (app, sandbox, info)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -143,7 +143,7 @@ fn wx(code: i64) -> WxError {
     WxError::new(code)
 }
 
-fn check_base_fields(base: &Obj, required: bool) -> Result<(), WxError> {
+pub(crate) fn check_base_fields(base: &Obj, required: bool) -> Result<(), WxError> {
     for (key, max) in BASE_STRINGS {
         let value = fields::string(base, key)?;
         let is_required = matches!(
@@ -202,7 +202,7 @@ fn check_date_info(date: &Obj, now: i64) -> Result<(), WxError> {
     }
 }
 
-fn check_card_fields(mc: &Obj) -> Result<(), WxError> {
+pub(crate) fn check_card_fields(mc: &Obj) -> Result<(), WxError> {
     for key in CARD_STRINGS {
         fields::string(mc, key)?;
     }
@@ -352,7 +352,7 @@ pub(crate) fn create(sim: &Simulator, ctx: &ApiCtx<'_>) -> ApiResult {
     Ok(ok([("card_id", json!(card_id))]))
 }
 
-fn schedule_review(sim: &Simulator, delay: Duration) {
+pub(crate) fn schedule_review(sim: &Simulator, delay: Duration) {
     let sim = sim.clone();
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         handle.spawn(async move {
@@ -540,7 +540,7 @@ pub(crate) fn modifystock(sim: &Simulator, ctx: &ApiCtx<'_>) -> ApiResult {
     Ok(ok([]))
 }
 
-fn check_form_part(part: &Obj) -> Result<(), WxError> {
+pub(crate) fn check_form_part(part: &Obj) -> Result<(), WxError> {
     fields::boolean(part, "can_modify")?;
     for id in fields::string_list(part, "common_field_id_list")?.unwrap_or_default() {
         if !COMMON_FIELDS.iter().any(|(k, _)| *k == id) {
@@ -634,7 +634,7 @@ pub(crate) fn geturl(sim: &Simulator, ctx: &ApiCtx<'_>) -> ApiResult {
     let encrypt_card_id = match existing {
         Some(e) => e,
         None => {
-            let e = ids::opaque_base64(&mut st.rng, 48);
+            let e = ids::encrypt_card_id_for(card_id);
             st.encrypt_card_ids.insert(e.clone(), card_id.to_owned());
             if let Some(card) = st.cards.get_mut(card_id) {
                 card.encrypt_card_id = Some(e.clone());

@@ -1,0 +1,26 @@
+//! The background re-drive: on every server process, activations abandoned by a crash or waiting after a
+//! transient WeChat failure are finished with back-off (the rows carry their own schedule).
+
+use std::time::Duration;
+
+use kaika_core::activation::Activator;
+use tokio::task::JoinHandle;
+
+/// How many due activations one pass drives at most.
+const BATCH: u64 = 50;
+
+/// Starts the loop; abort the handle to stop it.
+pub fn spawn(activator: Activator, interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match activator.redrive_due(BATCH).await {
+                Ok(0) => {}
+                Ok(driven) => tracing::info!(driven, "re-drove pending activations"),
+                Err(err) => tracing::warn!(error = %err, "activation re-drive pass failed"),
+            }
+        }
+    })
+}

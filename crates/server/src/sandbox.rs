@@ -1,0 +1,713 @@
+//! Sandbox mode: with no WeChat account configured, `kaika serve` mounts the WeChat simulator at `/sim`,
+//! creates a sandbox account bound to it with a demo card and two channels, and serves `/sandbox`, a
+//! browser page that plays the mini-program through the same `/api/v1` calls the real one makes.
+
+use std::sync::{Arc, OnceLock};
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use anyhow::Context as _;
+use askama::Template;
+use kaika_core::accounts::{self, AppId, MessageMode, MiniProgram, NewAccount, SecretText};
+use kaika_core::cards::{self as card_use_cases, NewMemberCard};
+use kaika_core::channels::{self, OuterStr};
+use kaika_core::entity::{cards, channels as channel_rows};
+use kaika_wechat::card::{
+    ActivateUserFormRequest, CardColor, FormLink, RichField, RichFieldType, UserForm, UserFormField,
+};
+use kaika_wechat_sim::{AccountSpec, MessageMode as SimMode, MiniProgramSpec};
+use kaika_wechat_sim::{SimConfig, Simulator};
+use rand::distributions::{Alphanumeric, DistString};
+use rand::Rng;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Deserialize;
+
+use crate::startup::Context;
+
+const SESSION_COOKIE: &str = "kaika_sandbox";
+
+/// The sandbox's simulator and where this server can be reached.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    /// The in-process WeChat simulator.
+    pub sim: Simulator,
+    base_url: Arc<OnceLock<String>>,
+    http: reqwest::Client,
+}
+
+impl Sandbox {
+    /// A sandbox with a fresh simulator; cards are approved by the bootstrap, not after a delay.
+    pub fn new() -> Self {
+        let config = SimConfig {
+            review_delay: None,
+            ..SimConfig::default()
+        };
+        Self {
+            sim: Simulator::new(config),
+            base_url: Arc::default(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Records the address the server is reachable at (known only after binding).
+    pub fn set_base_url(&self, base_url: String) {
+        let _ = self.base_url.set(base_url);
+    }
+
+    fn base_url(&self) -> &str {
+        self.base_url
+            .get()
+            .map_or("http://127.0.0.1:8080", String::as_str)
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether `serve` runs in sandbox mode: allowed by the settings and no real account configured.
+pub async fn wanted(ctx: &Context, enabled: bool) -> anyhow::Result<bool> {
+    if !enabled {
+        return Ok(false);
+    }
+    let all = accounts::list(&ctx.db).await?;
+    Ok(all.iter().all(|a| a.is_sandbox))
+}
+
+fn random_hex(len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
+        .collect()
+}
+
+fn random_aes_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..43)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// What the bootstrap set up, for the log and for tests.
+#[derive(Debug, Clone)]
+pub struct SandboxInfo {
+    /// The sandbox official account's AppID.
+    pub app_id: String,
+    /// Its mini-program's AppID.
+    pub mini_app_id: String,
+    /// The demo cards (WeChat ids).
+    pub card_ids: Vec<String>,
+}
+
+/// Creates (first run) or re-registers (later runs) the sandbox account, its demo card and channels, on
+/// the simulator and in the database. Runs once the server is listening, because the card is created
+/// through our own WeChat client talking to `/sim` over HTTP, exactly as with the real WeChat.
+pub async fn bootstrap(ctx: &Context, sandbox: &Sandbox) -> anyhow::Result<SandboxInfo> {
+    let base = sandbox.base_url().to_owned();
+    let api_base_url = format!("{base}/sim");
+    let existing = accounts::list(&ctx.db)
+        .await?
+        .into_iter()
+        .find(|a| a.is_sandbox);
+    let account = match existing {
+        Some(summary) => {
+            accounts::set_api_base_url(&ctx.db, &summary.app_id, &api_base_url).await?;
+            ctx.clients.forget(&summary.app_id);
+            accounts::load(&ctx.db, &ctx.master_key, &summary.app_id).await?
+        }
+        None => {
+            let new = NewAccount {
+                name: "Kaika 沙箱 (sandbox)".into(),
+                app_id: AppId::parse(&format!("wx{}", random_hex(16)))?,
+                app_secret: SecretText::new(random_hex(32)),
+                callback_token: Alphanumeric.sample_string(&mut rand::thread_rng(), 32),
+                encoding_aes_key: Some(SecretText::new(random_aes_key())),
+                message_mode: MessageMode::Safe,
+                mini_program: Some(MiniProgram {
+                    app_id: AppId::parse(&format!("wx{}", random_hex(16)))?,
+                    app_secret: SecretText::new(random_hex(32)),
+                }),
+                api_base_url: api_base_url.clone(),
+                is_sandbox: true,
+            };
+            let added = accounts::add(&ctx.db, &ctx.master_key, new).await?;
+            accounts::load(&ctx.db, &ctx.master_key, &added.app_id).await?
+        }
+    };
+    let app_id = account.summary.app_id.clone();
+    let mini_app_id = account
+        .summary
+        .mini_app_id
+        .clone()
+        .context("the sandbox account has no mini-program")?;
+    if sandbox.sim.account(&app_id).is_none() {
+        sandbox
+            .sim
+            .create_account(AccountSpec {
+                app_id: Some(app_id.clone()),
+                app_secret: Some(account.app_secret.expose().to_owned()),
+                token: Some(account.callback_token.clone()),
+                encoding_aes_key: account
+                    .encoding_aes_key
+                    .as_ref()
+                    .map(|k| k.expose().to_owned()),
+                message_mode: Some(SimMode::Safe),
+                callback_url: Some(format!("{base}/wechat/{app_id}/callback")),
+                mini_program: Some(MiniProgramSpec {
+                    app_id: Some(mini_app_id.clone()),
+                    app_secret: account
+                        .mini_app_secret
+                        .as_ref()
+                        .map(|s| s.expose().to_owned()),
+                }),
+                ..Default::default()
+            })
+            .map_err(|e| anyhow::anyhow!("the simulator refused the sandbox account: {e}"))?;
+    }
+    let mut card_ids = Vec::new();
+    let stored = cards::Entity::find_for_account(account.summary.id)
+        .order_by_asc(cards::Column::Id)
+        .all(&ctx.db)
+        .await?;
+    let client = ctx.clients.official_account(&app_id).await?;
+    if stored.is_empty() {
+        let card = card_use_cases::create(
+            &ctx.db,
+            &client,
+            account.summary.id,
+            &NewMemberCard {
+                title: "开卡会员卡".into(),
+                brand_name: "Kaika 咖啡".into(),
+                color: CardColor::Color010,
+                logo_url: format!("{base}/sandbox/logo.svg"),
+                notice: "出示会员码享受会员价".into(),
+                description: "沙箱演示卡：所有数据都在本机的模拟微信里。".into(),
+                prerogative: "消费1元积1分，生日双倍积分".into(),
+                welcome_bonus: 100,
+                membership_prefix: "KK".into(),
+                after_submit_url: format!("{base}/sandbox"),
+            },
+        )
+        .await?;
+        card_use_cases::set_activation_form(&ctx.db, &client, &card, &demo_form()).await?;
+        sandbox
+            .sim
+            .approve_card(&card.wechat_card_id)
+            .map_err(|e| anyhow::anyhow!("the simulator could not approve the demo card: {e}"))?;
+        card_use_cases::set_review_status(&ctx.db, &card.wechat_card_id, true, None).await?;
+        for (tag, name) in [("store_front", "门店海报"), ("article", "公众号文章")] {
+            channels::create(&ctx.db, card.id, &OuterStr::parse(tag)?, name).await?;
+        }
+        card_ids.push(card.wechat_card_id);
+    } else {
+        for card in stored {
+            restore_card(sandbox, &app_id, &card)?;
+            card_ids.push(card.wechat_card_id);
+        }
+    }
+    Ok(SandboxInfo {
+        app_id,
+        mini_app_id,
+        card_ids,
+    })
+}
+
+/// After a restart the simulator (in memory) has forgotten the cards the database still holds.
+fn restore_card(sandbox: &Sandbox, app_id: &str, card: &cards::Model) -> anyhow::Result<()> {
+    if sandbox.sim.card(&card.wechat_card_id).is_some() {
+        return Ok(());
+    }
+    let template = serde_json::json!({
+        "base_info": {
+            "logo_url": card.logo_url,
+            "brand_name": card.brand_name,
+            "code_type": "CODE_TYPE_QRCODE",
+            "title": card.title,
+            "color": card.color,
+            "notice": "出示会员码享受会员价",
+            "description": "沙箱演示卡",
+            "date_info": {"type": "DATE_TYPE_PERMANENT"},
+            "sku": {"quantity": 100_000_000},
+        },
+        "prerogative": "沙箱演示卡",
+        "supply_bonus": true,
+        "supply_balance": true,
+        "wx_activate": true,
+        "wx_activate_after_submit": true,
+        "wx_activate_after_submit_url": format!("{}/sandbox", sandbox.base_url()),
+    });
+    let form = card
+        .activation_form
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok());
+    sandbox
+        .sim
+        .restore_card(
+            app_id,
+            &card.wechat_card_id,
+            template,
+            card.review_status == "approved",
+            form,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the simulator could not restore card {}: {e}",
+                card.wechat_card_id
+            )
+        })
+}
+
+/// The demo activation form: mobile and name required, birthday optional, one rich field.
+fn demo_form() -> ActivateUserFormRequest {
+    ActivateUserFormRequest {
+        card_id: String::new(),
+        service_statement: Some(FormLink {
+            name: "会员守则".into(),
+            url: "https://example.invalid/terms".into(),
+        }),
+        bind_old_card: None,
+        required_form: Some(UserForm {
+            can_modify: Some(false),
+            common_field_id_list: vec![UserFormField::Mobile, UserFormField::Name],
+            custom_field_list: Vec::new(),
+            rich_field_list: vec![RichField {
+                field_type: RichFieldType::Radio,
+                name: "喜欢的咖啡".into(),
+                values: vec!["美式".into(), "拿铁".into(), "手冲".into()],
+            }],
+        }),
+        optional_form: Some(UserForm {
+            can_modify: Some(true),
+            common_field_id_list: vec![UserFormField::Birthday],
+            custom_field_list: Vec::new(),
+            rich_field_list: Vec::new(),
+        }),
+    }
+}
+
+/// Registers `/sim` and `/sandbox`.
+pub fn routes(cfg: &mut web::ServiceConfig, sandbox: &Sandbox) {
+    cfg.app_data(web::Data::new(sandbox.clone()))
+        .service(sandbox.sim.scope("/sim"))
+        .route("/sandbox", web::get().to(index))
+        .route("/sandbox/open", web::get().to(open))
+        .route("/sandbox/return", web::get().to(return_trip))
+        .route("/sandbox/logo.svg", web::get().to(logo));
+}
+
+struct ChannelChoice {
+    outer_str: String,
+    name: String,
+}
+
+struct CardChoice {
+    card_id: String,
+    title: String,
+    channels: Vec<ChannelChoice>,
+}
+
+#[derive(Template)]
+#[template(path = "sandbox/index.html")]
+struct IndexPage {
+    cards: Vec<CardChoice>,
+    members: Vec<MemberView>,
+    user: String,
+}
+
+#[derive(Template)]
+#[template(path = "sandbox/member.html")]
+struct MemberPage {
+    member: MemberView,
+    user: String,
+}
+
+#[derive(Template)]
+#[template(path = "sandbox/message.html")]
+struct MessagePage {
+    title: String,
+    message: String,
+    code: String,
+}
+
+struct MemberView {
+    title: String,
+    brand_name: String,
+    color_hex: String,
+    membership_number: String,
+    code: String,
+    points: i64,
+    balance: String,
+    answers: Vec<(String, String)>,
+}
+
+impl MemberView {
+    fn from_json(v: &serde_json::Value) -> Self {
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        let cents = v["balance_cents"].as_i64().unwrap_or(0);
+        let mut answers = Vec::new();
+        for field in v["form_answers"]["common_field_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            answers.push((
+                form_label(field["name"].as_str().unwrap_or_default()),
+                field["value"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        for field in v["form_answers"]["custom_field_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let mut value = field["value"].as_str().unwrap_or_default().to_owned();
+            if let Some(list) = field["value_list"].as_array().filter(|l| !l.is_empty()) {
+                value = list
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join("、");
+            }
+            answers.push((field["name"].as_str().unwrap_or_default().to_owned(), value));
+        }
+        Self {
+            title: text("title"),
+            brand_name: text("brand_name"),
+            color_hex: text("color_hex"),
+            membership_number: text("membership_number"),
+            code: text("code"),
+            points: v["points"].as_i64().unwrap_or(0),
+            balance: format!("¥{}.{:02}", cents / 100, cents % 100),
+            answers,
+        }
+    }
+}
+
+fn form_label(name: &str) -> String {
+    match UserFormField::parse(name) {
+        UserFormField::Mobile => "手机号".into(),
+        UserFormField::Name => "姓名".into(),
+        UserFormField::Birthday => "生日".into(),
+        UserFormField::Sex => "性别".into(),
+        _ => name.to_owned(),
+    }
+}
+
+fn html(page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(err) => {
+            tracing::error!(error = %err, "sandbox page failed to render");
+            HttpResponse::InternalServerError().body("the page failed to render")
+        }
+    }
+}
+
+fn message(
+    status: actix_web::http::StatusCode,
+    title: &str,
+    msg: &str,
+    code: &str,
+) -> HttpResponse {
+    let page = MessagePage {
+        title: title.into(),
+        message: msg.into(),
+        code: code.into(),
+    };
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(_) => HttpResponse::build(status).body(msg.to_owned()),
+    }
+}
+
+#[derive(Deserialize)]
+struct UserQuery {
+    #[serde(default)]
+    user: Option<String>,
+}
+
+fn clean_user(user: Option<&str>) -> String {
+    let user: String = user
+        .unwrap_or("alice")
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+        .take(32)
+        .collect();
+    if user.is_empty() {
+        "alice".into()
+    } else {
+        user
+    }
+}
+
+async fn index(
+    ctx: web::Data<Context>,
+    sandbox: web::Data<Sandbox>,
+    req: HttpRequest,
+    query: web::Query<UserQuery>,
+) -> HttpResponse {
+    let user = clean_user(query.user.as_deref());
+    let mut choices = Vec::new();
+    let approved = cards::Entity::find()
+        .filter(cards::Column::ReviewStatus.eq("approved"))
+        .order_by_asc(cards::Column::Id)
+        .all(&ctx.db)
+        .await
+        .unwrap_or_default();
+    for card in approved {
+        let channels = channel_rows::Entity::find_for_card(card.id)
+            .filter(channel_rows::Column::ArchivedAt.is_null())
+            .order_by_asc(channel_rows::Column::Id)
+            .all(&ctx.db)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| ChannelChoice {
+                outer_str: c.outer_str,
+                name: c.name,
+            })
+            .collect();
+        choices.push(CardChoice {
+            card_id: card.wechat_card_id,
+            title: card.title,
+            channels,
+        });
+    }
+    let members = match req.cookie(SESSION_COOKIE) {
+        Some(cookie) => sandbox
+            .http
+            .get(format!("{}/api/v1/me/cards", sandbox.base_url()))
+            .bearer_auth(cookie.value())
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success()),
+        None => None,
+    };
+    let members = match members {
+        Some(response) => response
+            .json::<Vec<serde_json::Value>>()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(MemberView::from_json)
+            .collect(),
+        None => Vec::new(),
+    };
+    html(&IndexPage {
+        cards: choices,
+        members,
+        user,
+    })
+}
+
+#[derive(Deserialize)]
+struct OpenQuery {
+    #[serde(default)]
+    user: Option<String>,
+    card: String,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+/// Plays the mini-program's part before the component: log in, fetch the parameters, "tap" the navigator.
+async fn open(
+    ctx: web::Data<Context>,
+    sandbox: web::Data<Sandbox>,
+    query: web::Query<OpenQuery>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let user = clean_user(query.user.as_deref());
+    let base = sandbox.base_url().to_owned();
+    let Some(app_id) = accounts::list(&ctx.db)
+        .await
+        .ok()
+        .and_then(|all| all.into_iter().find(|a| a.is_sandbox))
+        .and_then(|a| a.mini_app_id)
+    else {
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "沙箱未就绪",
+            "The sandbox is still starting.",
+            "sandbox_not_ready",
+        );
+    };
+    // wx.login in the simulator, then POST /api/v1/sessions like app.js does.
+    let Ok(login) = sandbox.sim.mint_login_code(&app_id, &user) else {
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "沙箱未就绪",
+            "The simulator has no sandbox account yet.",
+            "sandbox_not_ready",
+        );
+    };
+    let session = sandbox
+        .http
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&serde_json::json!({ "code": login.code }))
+        .send()
+        .await;
+    let token = match session {
+        Ok(r) if r.status().is_success() => r
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["token"].as_str().map(str::to_owned)),
+        _ => None,
+    };
+    let Some(token) = token else {
+        return message(
+            StatusCode::BAD_GATEWAY,
+            "登录失败",
+            "POST /api/v1/sessions failed.",
+            "login_failed",
+        );
+    };
+    let channel = query.channel.clone().unwrap_or_default();
+    let params = sandbox
+        .http
+        .get(format!(
+            "{base}/api/v1/cards/{}/activation-params",
+            urlencoding::encode(&query.card)
+        ))
+        .query(&[("channel", channel.as_str())])
+        .bearer_auth(&token)
+        .send()
+        .await;
+    let params = match params {
+        Ok(r) => {
+            let status = r.status();
+            let body = r.json::<serde_json::Value>().await.unwrap_or_default();
+            if !status.is_success() {
+                return message(
+                    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+                    "无法开卡",
+                    body["message"]
+                        .as_str()
+                        .unwrap_or("the activation parameters were refused"),
+                    body["code"].as_str().unwrap_or("error"),
+                );
+            }
+            body
+        }
+        Err(_) => {
+            return message(
+                StatusCode::BAD_GATEWAY,
+                "无法开卡",
+                "GET activation-params failed.",
+                "wechat_unavailable",
+            )
+        }
+    };
+    let extra = &params["extra_data"];
+    let component = format!(
+        "/sim/component?encrypt_card_id={}&outer_str={}&biz={}&user={}&return_url={}",
+        urlencoding::encode(extra["encrypt_card_id"].as_str().unwrap_or_default()),
+        urlencoding::encode(extra["outer_str"].as_str().unwrap_or_default()),
+        urlencoding::encode(extra["biz"].as_str().unwrap_or_default()),
+        urlencoding::encode(&user),
+        urlencoding::encode(&format!("/sandbox/return?user={user}")),
+    );
+    let cookie = Cookie::build(SESSION_COOKIE, token)
+        .path("/sandbox")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, component))
+        .finish()
+}
+
+#[derive(Deserialize)]
+struct ReturnQuery {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    activate_ticket: Option<String>,
+    #[serde(default)]
+    card_id: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// Plays `App.onShow` on the way back: post the ticket to `/api/v1/activations` and show the card.
+async fn return_trip(
+    sandbox: web::Data<Sandbox>,
+    req: HttpRequest,
+    query: web::Query<ReturnQuery>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let user = clean_user(query.user.as_deref());
+    let (Some(ticket), Some(card_id), Some(code)) =
+        (&query.activate_ticket, &query.card_id, &query.code)
+    else {
+        return message(
+            StatusCode::OK,
+            "还差一步",
+            "You came back without finishing the form. Open the card again to complete it.",
+            "not_finished",
+        );
+    };
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return message(
+            StatusCode::UNAUTHORIZED,
+            "会话已过期",
+            "Start again from /sandbox.",
+            "invalid_session",
+        );
+    };
+    let response = sandbox
+        .http
+        .post(format!("{}/api/v1/activations", sandbox.base_url()))
+        .bearer_auth(cookie.value())
+        .json(&serde_json::json!({
+            "activate_ticket": ticket,
+            "card_id": card_id,
+            "encrypt_code": code,
+        }))
+        .send()
+        .await;
+    match response {
+        Ok(r) => {
+            let status = r.status();
+            let body = r.json::<serde_json::Value>().await.unwrap_or_default();
+            if status.as_u16() == 200 {
+                html(&MemberPage {
+                    member: MemberView::from_json(&body),
+                    user,
+                })
+            } else {
+                message(
+                    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+                    "开卡未完成",
+                    body["message"]
+                        .as_str()
+                        .unwrap_or("the activation did not finish"),
+                    body["code"].as_str().unwrap_or("error"),
+                )
+            }
+        }
+        Err(_) => message(
+            StatusCode::BAD_GATEWAY,
+            "开卡未完成",
+            "POST /api/v1/activations failed.",
+            "error",
+        ),
+    }
+}
+
+async fn logo() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(include_str!("../templates/sandbox/logo.svg"))
+}

@@ -1,0 +1,625 @@
+//! The member journey end to end over HTTP: server + simulator (sandbox mode), on SQLite and PostgreSQL.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed set-up must stop the test at once"
+)]
+
+mod common;
+
+use common::TestApp;
+use kaika_server::sandbox::{Sandbox, SandboxInfo};
+use kaika_wechat_sim::FaultSpec;
+use serde_json::{json, Value};
+
+struct Journey {
+    app: TestApp,
+    sandbox: Sandbox,
+    info: SandboxInfo,
+}
+
+impl Journey {
+    async fn start() -> Self {
+        let (app, sandbox, info) = TestApp::sandbox().await;
+        Self { app, sandbox, info }
+    }
+
+    fn card_id(&self) -> &str {
+        &self.info.card_ids[0]
+    }
+
+    async fn login(&self, user: &str) -> String {
+        let code = self
+            .sandbox
+            .sim
+            .mint_login_code(&self.info.mini_app_id, user)
+            .unwrap()
+            .code;
+        let response = self
+            .app
+            .client
+            .post(self.app.url("/api/v1/sessions"))
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.app
+            .client
+            .get(self.app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn params(&self, token: &str, channel: &str) -> Value {
+        let response = self
+            .get(
+                token,
+                &format!(
+                    "/api/v1/cards/{}/activation-params?channel={channel}",
+                    self.card_id()
+                ),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Plays the member inside WeChat's component: fill the form, get the extraData back.
+    async fn fill_form(&self, user: &str, params: &Value) -> Value {
+        let extra = &params["extra_data"];
+        let response = self
+            .app
+            .client
+            .post(self.app.url("/sim/component/submit"))
+            .json(&json!({
+                "encrypt_card_id": extra["encrypt_card_id"],
+                "outer_str": extra["outer_str"],
+                "biz": extra["biz"],
+                "user": user,
+                "answers": {
+                    "USER_FORM_INFO_FLAG_MOBILE": "13800138000",
+                    "USER_FORM_INFO_FLAG_NAME": "张三",
+                    "喜欢的咖啡": "拿铁",
+                },
+            }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert!(body["activate_ticket"].is_string(), "{body}");
+        body
+    }
+
+    async fn activate(&self, token: &str, extra: &Value) -> reqwest::Response {
+        self.app
+            .client
+            .post(self.app.url("/api/v1/activations"))
+            .bearer_auth(token)
+            .json(&json!({
+                "activate_ticket": extra["activate_ticket"],
+                "card_id": extra["card_id"],
+                "encrypt_code": extra["code"],
+            }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn ledger_count(&self) -> u64 {
+        use kaika_core::entity::ledger_entries;
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        ledger_entries::Entity::find()
+            .count(&self.app.test_db.db)
+            .await
+            .unwrap()
+    }
+
+    async fn member_count(&self) -> u64 {
+        use kaika_core::entity::members;
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        members::Entity::find()
+            .count(&self.app.test_db.db)
+            .await
+            .unwrap()
+    }
+
+    fn fault(&self, path: &str, fault: Value, next: u32) {
+        let spec: FaultSpec =
+            serde_json::from_value(json!({ "path": path, "fault": fault, "next": next })).unwrap();
+        self.sandbox.sim.add_fault(spec).unwrap();
+    }
+
+    async fn ready_ticket(&self, user: &str) -> (String, Value) {
+        let token = self.login(user).await;
+        let params = self.params(&token, "store_front").await;
+        let extra = self.fill_form(user, &params).await;
+        (token, extra)
+    }
+}
+
+#[tokio::test]
+async fn a_member_walks_the_whole_journey_and_is_activated_once() {
+    let journey = Journey::start().await;
+    let token = journey.login("alice").await;
+
+    let cards: Value = journey
+        .get(&token, "/api/v1/cards")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cards.as_array().unwrap().len(), 1);
+    assert_eq!(cards[0]["held"], false);
+    assert_eq!(cards[0]["color_hex"], "#63b359");
+
+    let params = journey.params(&token, "store_front").await;
+    assert_eq!(params["app_id"], "wxeb490c6f9b154ef9");
+    assert_eq!(params["extra_data"]["outer_str"], "store_front");
+    assert!(
+        params["extra_data"]["biz"].as_str().unwrap().ends_with('='),
+        "biz keeps its padding"
+    );
+
+    let extra = journey.fill_form("alice", &params).await;
+    let response = journey.activate(&token, &extra).await;
+    assert_eq!(response.status(), 200);
+    let member: Value = response.json().await.unwrap();
+    assert_eq!(member["membership_number"], "KK00000001");
+    assert_eq!(member["points"], 100, "the welcome bonus is credited");
+    assert_eq!(member["status"], "active");
+    assert!(member["code"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .all(|c| c.is_ascii_digit()));
+    assert_eq!(
+        member["form_answers"]["common_field_list"][0]["value"],
+        "13800138000"
+    );
+
+    let again: Value = journey.activate(&token, &extra).await.json().await.unwrap();
+    assert_eq!(
+        again["membership_number"], member["membership_number"],
+        "a replay returns the same member"
+    );
+    assert_eq!(journey.member_count().await, 1);
+    assert_eq!(journey.ledger_count().await, 1);
+
+    let mine: Value = journey
+        .get(&token, "/api/v1/me/cards")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let one = journey
+        .get(&token, &format!("/api/v1/me/cards/{}", journey.card_id()))
+        .await;
+    assert_eq!(one.status(), 200);
+    let cards: Value = journey
+        .get(&token, "/api/v1/cards")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cards[0]["held"], true);
+
+    let at_wechat = journey
+        .sandbox
+        .sim
+        .issued_code(member["code"].as_str().unwrap())
+        .unwrap();
+    assert!(at_wechat.has_active, "WeChat knows the card as activated");
+    assert_eq!(at_wechat.bonus, 100, "WeChat shows the welcome bonus");
+    assert_eq!(at_wechat.membership_number.as_deref(), Some("KK00000001"));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_submissions_of_one_ticket_make_one_member_and_one_bonus() {
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("bob").await;
+    let calls = (0..20).map(|_| journey.activate(&token, &extra));
+    let responses = futures::future::join_all(calls).await;
+    let mut numbers = std::collections::HashSet::new();
+    for response in responses {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        match status {
+            200 => {
+                numbers.insert(body["membership_number"].as_str().unwrap().to_owned());
+            }
+            202 => assert_eq!(body["code"], "activation_in_progress"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(numbers.len() <= 1, "{numbers:?}");
+    let final_member: Value = journey.activate(&token, &extra).await.json().await.unwrap();
+    assert_eq!(final_member["points"], 100);
+    assert_eq!(journey.member_count().await, 1);
+    assert_eq!(journey.ledger_count().await, 1);
+}
+
+#[tokio::test]
+async fn wechat_faults_followed_by_a_retry_still_give_exactly_one_member() {
+    let journey = Journey::start().await;
+    let cases = [
+        (
+            "card/code/decrypt",
+            json!({"kind": "errcode", "errcode": -1}),
+        ),
+        (
+            "card/membercard/activatetempinfo/get",
+            json!({"kind": "errcode", "errcode": 40001}),
+        ),
+        (
+            "card/membercard/activatetempinfo/get",
+            json!({"kind": "errcode", "errcode": 72012}),
+        ),
+        (
+            "card/code/get",
+            json!({"kind": "errcode", "errcode": 42001}),
+        ),
+        // The call takes effect at WeChat, then the answer comes too late or the connection drops:
+        // a crash between WeChat's activate and our database write.
+        (
+            "card/membercard/activate",
+            json!({"kind": "delay", "ms": 2500}),
+        ),
+        (
+            "card/membercard/activate",
+            json!({"kind": "drop", "apply": true}),
+        ),
+        (
+            "card/membercard/activate",
+            json!({"kind": "errcode", "errcode": -1}),
+        ),
+    ];
+    for (i, (path, fault)) in cases.iter().enumerate() {
+        let user = format!("fault{i}");
+        let (token, extra) = journey.ready_ticket(&user).await;
+        journey.fault(path, fault.clone(), 1);
+        let first = journey.activate(&token, &extra).await;
+        let status = first.status().as_u16();
+        assert!(
+            matches!(status, 200 | 503),
+            "{path} {fault}: first answer {status}"
+        );
+        let mut member = None;
+        for _ in 0..20 {
+            let retry = journey.activate(&token, &extra).await;
+            if retry.status() == 200 {
+                member = Some(retry.json::<Value>().await.unwrap());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
+        let member = member.unwrap_or_else(|| panic!("{path} {fault}: never activated"));
+        assert_eq!(member["points"], 100, "{path}");
+        journey.sandbox.sim.clear_faults();
+    }
+    assert_eq!(journey.member_count().await, cases.len() as u64);
+    assert_eq!(
+        journey.ledger_count().await,
+        cases.len() as u64,
+        "one welcome bonus each"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_code_and_stores_nothing() {
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("carol").await;
+    let post = |token: Option<&str>, body: Value| {
+        let mut request = journey
+            .app
+            .client
+            .post(journey.app.url("/api/v1/activations"))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let good = json!({"activate_ticket": extra["activate_ticket"], "card_id": extra["card_id"], "encrypt_code": extra["code"]});
+
+    let cases: Vec<(Option<&str>, Value, u16, &str)> = vec![
+        (None, good.clone(), 401, "invalid_session"),
+        (
+            Some("0000000000000000000000000000000000000000000000000000000000000000"),
+            good.clone(),
+            401,
+            "invalid_session",
+        ),
+        (
+            Some(&token),
+            json!({"activate_ticket": extra["activate_ticket"]}),
+            400,
+            "invalid_json",
+        ),
+        (
+            Some(&token),
+            json!({"activate_ticket": "", "card_id": extra["card_id"], "encrypt_code": extra["code"]}),
+            422,
+            "ticket_invalid",
+        ),
+        (
+            Some(&token),
+            json!({"activate_ticket": "a b", "card_id": extra["card_id"], "encrypt_code": extra["code"]}),
+            422,
+            "ticket_invalid",
+        ),
+        (
+            Some(&token),
+            json!({"activate_ticket": extra["activate_ticket"], "card_id": "pNOSUCHCARD00000000000000000", "encrypt_code": extra["code"]}),
+            404,
+            "card_not_found",
+        ),
+        (
+            Some(&token),
+            json!({"activate_ticket": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=", "card_id": extra["card_id"], "encrypt_code": extra["code"]}),
+            422,
+            "ticket_invalid",
+        ),
+        (
+            Some(&token),
+            json!({"activate_ticket": extra["activate_ticket"], "card_id": extra["card_id"], "encrypt_code": "<script>"}),
+            422,
+            "code_invalid",
+        ),
+        (
+            Some(&token),
+            json!({"activate_ticket": extra["activate_ticket"], "card_id": extra["card_id"], "encrypt_code": extra["code"], "extra": 1}),
+            400,
+            "invalid_json",
+        ),
+    ];
+    for (i, (token, body, status, code)) in cases.into_iter().enumerate() {
+        let response = post(token, body).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "case {i}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code, "case {i}: {body}");
+    }
+    let huge = json!({"activate_ticket": "A".repeat(100_000), "card_id": "x", "encrypt_code": "y"});
+    let response = post(Some(&token), huge).await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(journey.member_count().await, 0, "nothing was stored");
+
+    // The real ticket still works after all that, and another user cannot reuse it.
+    assert_eq!(journey.activate(&token, &extra).await.status(), 200);
+    let mallory = journey.login("mallory").await;
+    let stolen = journey.activate(&mallory, &extra).await;
+    assert_eq!(stolen.status(), 409);
+    let body: Value = stolen.json().await.unwrap();
+    assert_eq!(body["code"], "ticket_conflict");
+    assert_eq!(journey.member_count().await, 1);
+}
+
+#[tokio::test]
+async fn an_expired_ticket_is_refused_with_its_code() {
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("dave").await;
+    journey
+        .sandbox
+        .sim
+        .advance_clock(std::time::Duration::from_secs(24 * 3600));
+    let response = journey.activate(&token, &extra).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "ticket_expired");
+    assert_eq!(journey.member_count().await, 0);
+}
+
+#[tokio::test]
+async fn channels_are_checked_and_sessions_required() {
+    let journey = Journey::start().await;
+    let token = journey.login("erin").await;
+    let unknown = journey
+        .get(
+            &token,
+            &format!(
+                "/api/v1/cards/{}/activation-params?channel=nope",
+                journey.card_id()
+            ),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["code"],
+        "channel_not_found"
+    );
+
+    let channel = {
+        use kaika_core::entity::channels;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        channels::Entity::find()
+            .filter(channels::Column::OuterStr.eq("article"))
+            .one(&journey.app.test_db.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    kaika_core::channels::archive(&journey.app.test_db.db, channel.id)
+        .await
+        .unwrap();
+    let archived = journey
+        .get(
+            &token,
+            &format!(
+                "/api/v1/cards/{}/activation-params?channel=article",
+                journey.card_id()
+            ),
+        )
+        .await;
+    assert_eq!(archived.status(), 410);
+    assert_eq!(
+        archived.json::<Value>().await.unwrap()["code"],
+        "channel_archived"
+    );
+
+    let no_session = journey
+        .app
+        .client
+        .get(journey.app.url("/api/v1/cards"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_session.status(), 401);
+
+    let bad_login = journey
+        .app
+        .client
+        .post(journey.app.url("/api/v1/sessions"))
+        .json(&json!({"code": "never-minted"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_login.status(), 400);
+    assert_eq!(
+        bad_login.json::<Value>().await.unwrap()["code"],
+        "invalid_login_code"
+    );
+}
+
+#[tokio::test]
+async fn activation_params_are_cached_per_card_and_channel() {
+    let journey = Journey::start().await;
+    let token = journey.login("frank").await;
+    let first = journey.params(&token, "store_front").await;
+    journey.fault(
+        "card/membercard/activate/geturl",
+        json!({"kind": "errcode", "errcode": 45009}),
+        100,
+    );
+    let second = journey.params(&token, "store_front").await;
+    assert_eq!(
+        first, second,
+        "the second answer comes from the cache, not from WeChat"
+    );
+    let other = journey
+        .get(
+            &token,
+            &format!("/api/v1/cards/{}/activation-params", journey.card_id()),
+        )
+        .await;
+    assert_eq!(
+        other.status(),
+        503,
+        "a cold entry asks WeChat, which is out of quota"
+    );
+    assert_eq!(
+        other.json::<Value>().await.unwrap()["code"],
+        "wechat_unavailable"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_mini_program_api() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    for path in [
+        "/api/v1/sessions",
+        "/api/v1/activations",
+        "/api/v1/me/cards",
+        "/api/v1/cards/{card_id}/activation-params",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_page_plays_the_mini_program_in_a_browser() {
+    let journey = Journey::start().await;
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(journey.app.url("/sandbox"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(journey.card_id()), "the demo card is offered");
+    assert!(page.contains("store_front"));
+
+    let open = client
+        .get(journey.app.url(&format!(
+            "/sandbox/open?user=gina&card={}&channel=store_front",
+            journey.card_id()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 303);
+    let component = open.headers()["location"].to_str().unwrap().to_owned();
+    assert!(component.starts_with("/sim/component?"), "{component}");
+    let form = client
+        .get(journey.app.url(&component))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("喜欢的咖啡"),
+        "the component shows the configured form"
+    );
+
+    // Submit as the member would; the component answers with a redirect back to the return URL.
+    let submit: Value = client
+        .post(journey.app.url("/sim/component/submit"))
+        .json(&json!({
+            "encrypt_card_id": url_param(&component, "encrypt_card_id"),
+            "outer_str": "store_front",
+            "biz": url_param(&component, "biz"),
+            "user": "gina",
+            "answers": {"USER_FORM_INFO_FLAG_MOBILE": "13900139000", "USER_FORM_INFO_FLAG_NAME": "Gina", "喜欢的咖啡": "美式"},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let back = format!(
+        "/sandbox/return?user=gina&activate_ticket={}&card_id={}&code={}",
+        urlencoding::encode(submit["activate_ticket"].as_str().unwrap()),
+        urlencoding::encode(submit["card_id"].as_str().unwrap()),
+        urlencoding::encode(submit["code"].as_str().unwrap()),
+    );
+    let member = client.get(journey.app.url(&back)).send().await.unwrap();
+    assert_eq!(member.status(), 200);
+    let html = member.text().await.unwrap();
+    assert!(html.contains("KK00000001"), "{html}");
+    assert!(html.contains("13900139000"));
+
+    let backed_out = client
+        .get(journey.app.url("/sandbox/return?user=gina"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(backed_out.status(), 200);
+    assert!(backed_out.text().await.unwrap().contains("not_finished"));
+}
+
+fn url_param(url: &str, name: &str) -> String {
+    let query = url.split_once('?').unwrap().1;
+    query
+        .split('&')
+        .find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == name).then(|| urlencoding::decode(v).unwrap().into_owned())
+        })
+        .unwrap()
+}
