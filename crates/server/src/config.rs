@@ -430,6 +430,26 @@ mod tests {
     }
 
     #[test]
+    fn env_example_lists_every_setting_of_the_defaults() {
+        let defaults: toml::Table = DEFAULTS.parse().unwrap();
+        let example = include_str!("../../../.env.example");
+        let mut names = vec!["KAIKA__MASTER_KEY".to_owned()];
+        for (key, value) in &defaults {
+            match value {
+                toml::Value::Table(section) => names.extend(
+                    section
+                        .keys()
+                        .map(|k| format!("KAIKA__{}__{}", key.to_uppercase(), k.to_uppercase())),
+                ),
+                _ => names.push(format!("KAIKA__{}", key.to_uppercase())),
+            }
+        }
+        for name in names {
+            assert!(example.contains(&name), ".env.example lacks {name}");
+        }
+    }
+
+    #[test]
     fn a_missing_config_file_is_an_error() {
         Jail::expect_with(|jail| {
             jail.clear_env();
