@@ -138,14 +138,6 @@ pub struct Activator {
     settings: ActivationSettings,
 }
 
-/// How a driven step ended.
-enum Outcome {
-    /// Go on with the next step.
-    Continue,
-    /// Stop: the activation is final or must wait for a re-drive.
-    Stop(Result<(), CoreError>),
-}
-
 fn check_ticket(raw: &str) -> Result<String, CoreError> {
     let raw = raw.trim();
     // A ticket cut from a URL arrives percent-encoded; decode exactly once and never turn `+` into space.
@@ -465,8 +457,7 @@ impl Activator {
                 return Ok(());
             }
             match self.run_step(&client, &card, &row, step).await {
-                Ok(Outcome::Continue) => {}
-                Ok(Outcome::Stop(result)) => return result,
+                Ok(()) => {}
                 Err(CoreError::Wechat(err))
                     if err.kind() == ErrorKind::TicketExpired
                         && ticket_expired_seen < self.settings.ticket_expired_retries =>
@@ -486,7 +477,7 @@ impl Activator {
         card: &cards::Model,
         row: &activations::Model,
         step: Step,
-    ) -> Result<Outcome, CoreError> {
+    ) -> Result<(), CoreError> {
         match step {
             Step::Received => {
                 let code = if plausible_code(&row.encrypt_code) {
@@ -542,7 +533,7 @@ impl Activator {
             Step::NumberAllocated => {
                 // Committed before the call: after a timeout or a crash we must not call activate again.
                 if !self.advance(row, step, Step::ActivateSent, |_| {}).await? {
-                    return Ok(Outcome::Continue);
+                    return Ok(());
                 }
                 let request = ActivateRequest {
                     init_bonus: (card.welcome_bonus > 0).then_some(card.welcome_bonus),
@@ -577,9 +568,9 @@ impl Activator {
             Step::Activated => {
                 self.store_member(card, row).await?;
             }
-            Step::Done | Step::Failed => return Ok(Outcome::Stop(Ok(()))),
+            Step::Done | Step::Failed => {}
         }
-        Ok(Outcome::Continue)
+        Ok(())
     }
 
     /// Stores the member, its welcome bonus and the funnel count, and finishes the activation, in one
@@ -779,7 +770,7 @@ fn split_failure(stored: Option<&str>) -> (&'static str, String) {
     (code, message.to_owned())
 }
 
-/// Executes a statement on any connection; kept for callers that hold a transaction.
+/// How many activations are not finished yet (for the dashboard's "needs attention").
 pub async fn count_open(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
     use sea_orm::PaginatorTrait;
     Ok(activations::Entity::find()
