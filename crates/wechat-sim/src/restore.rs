@@ -24,7 +24,9 @@ impl Simulator {
     /// `member_card` object (as sent to `card/create`, after any `card/update`; `base_info.id` and
     /// `base_info.status` are dropped), review status (`approved`, else pending with the usual
     /// review delay) and activation form (the `activateuserform/set` body; its `card_id` may be
-    /// left out). Afterwards `geturl`, the component page and activation work for the card, and its
+    /// left out or empty).
+    ///
+    /// Afterwards `geturl`, the component page and activation work for the card, and its
     /// `encrypt_card_id` is the one it had before the restart (it is derived from the card id), so
     /// cached activation parameters stay valid.
     ///
@@ -127,6 +129,9 @@ fn checked_form(form: Value, card_id: &str) -> Result<Value, SimError> {
     };
     match form.get("card_id") {
         None | Some(Value::Null) => {
+            form.insert("card_id".into(), Value::String(card_id.to_owned()));
+        }
+        Some(Value::String(id)) if id.is_empty() => {
             form.insert("card_id".into(), Value::String(card_id.to_owned()));
         }
         Some(Value::String(id)) if id == card_id => {}

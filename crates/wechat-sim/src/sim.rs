@@ -114,6 +114,8 @@ pub(crate) struct State {
     pub card_order: Vec<String>,
     pub encrypt_card_ids: HashMap<String, String>,
     pub codes: HashMap<String, IssuedCode>,
+    /// (card id, openid) → the codes issued to that member, for `get_limit` without a full scan.
+    pub member_codes: HashMap<(String, String), Vec<String>>,
     pub encrypt_codes: HashMap<String, String>,
     pub tickets: HashMap<String, Ticket>,
     pub media: Vec<Media>,
@@ -137,6 +139,7 @@ impl State {
             card_order: Vec::new(),
             encrypt_card_ids: HashMap::new(),
             codes: HashMap::new(),
+            member_codes: HashMap::new(),
             encrypt_codes: HashMap::new(),
             tickets: HashMap::new(),
             media: Vec::new(),

@@ -1325,6 +1325,9 @@ async fn many_callers_on_an_expired_token_cause_one_refresh() {
     client.access_token().await.unwrap();
     env.sim.advance_clock(Duration::from_secs(7201));
     env.fault_next("cgi-bin/token", FaultKind::Delay { ms: 100 }, 1);
+    // The refusals are held back 200 ms, so every caller has sent the expired token before the
+    // first one learns it is refused (and drops it from the cache).
+    env.fault_next("card/batchget", FaultKind::Delay { ms: 200 }, 100);
     let calls = (0..100).map(|_| {
         let client = client.clone();
         async move {

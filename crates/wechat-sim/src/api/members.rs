@@ -137,14 +137,15 @@ pub(crate) fn receive(sim: &Simulator, r: Receipt) -> Result<Option<ExtraData>, 
             .filter(|l| *l > 0)
         {
             let held = st
-                .codes
-                .values()
-                .filter(|c| {
-                    c.card_id == card.card_id
-                        && c.openid == openid
-                        && c.status != CodeStatus::Delete
-                })
-                .count();
+                .member_codes
+                .get(&(card.card_id.clone(), openid.clone()))
+                .map_or(0, |codes| {
+                    codes
+                        .iter()
+                        .filter_map(|code| st.codes.get(code))
+                        .filter(|c| c.status != CodeStatus::Delete)
+                        .count()
+                });
             if i64::try_from(held).unwrap_or(i64::MAX) >= limit {
                 return Err(wx(45033));
             }
@@ -211,6 +212,10 @@ pub(crate) fn receive(sim: &Simulator, r: Receipt) -> Result<Option<ExtraData>, 
         }
         st.encrypt_codes.insert(encrypt_code.clone(), code.clone());
         st.codes.insert(code.clone(), issued);
+        st.member_codes
+            .entry((card.card_id.clone(), openid.clone()))
+            .or_default()
+            .push(code.clone());
         if let Some(c) = st.cards.get_mut(&card.card_id) {
             c.quantity -= 1;
         }

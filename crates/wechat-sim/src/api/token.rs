@@ -116,8 +116,17 @@ fn issue(
     let older = slot.previous.take();
     let current = slot.current.replace(token.clone());
     slot.previous.clone_from(&current);
-    if let Some(rec) = older.and_then(|t| st.tokens.get_mut(&t)) {
-        rec.revoked_at = Some(rec.revoked_at.map_or(now, |r| r.min(now)));
+    if let Some(older) = older {
+        // Dropping a live superseded token changes nothing a caller sees (an unknown token of the
+        // right shape answers 40001 too) and keeps the table small under load; an expired one
+        // stays, to keep answering 42001.
+        match st.tokens.get_mut(&older) {
+            Some(rec) if now < rec.expires_at => {
+                st.tokens.remove(&older);
+            }
+            Some(rec) => rec.revoked_at = Some(rec.revoked_at.map_or(now, |r| r.min(now))),
+            None => {}
+        }
     }
     if let Some(rec) = current.and_then(|t| st.tokens.get_mut(&t)) {
         rec.revoked_at = Some((now + overlap).min(rec.expires_at));
