@@ -5,6 +5,7 @@
 //! --bin NAME -- …`); they are benchmarks, not tests, and are never run by `cargo test`.
 
 pub mod load;
+pub mod simulator;
 pub mod stats;
 
 pub use load::{run, LoadArgs, Outcome, Steps};

@@ -1,0 +1,91 @@
+// English strings. One file per language; the keys are exactly those of zh-CN.js
+// (tests/unit/i18n.test.js checks). Choose the language in config.js (`locale`).
+module.exports = {
+  common: {
+    retry: 'Try again',
+    close: 'Close',
+    ok: 'OK',
+    loading: 'Loading…',
+    home: 'Home',
+    yuan: '¥',
+    none: '—'
+  },
+  app: {
+    activating: 'Opening your card…',
+    activationFailedTitle: 'Card not opened yet',
+    reopen: 'Open the card again'
+  },
+  index: {
+    title: 'Member cards',
+    listHeading: 'Choose a member card',
+    listEmpty: 'There is no member card to open right now.',
+    held: 'Opened',
+    notHeld: 'Open',
+    open: 'Open the card',
+    openHint: 'WeChat opens its member-card page; fill in the form to get the card.',
+    resumeTitle: 'One more step',
+    resumeText: 'The form was not submitted yet. Tap below to finish; it takes seconds.',
+    memberTitle: 'You are already a member',
+    memberText: 'This member card is in your WeChat card holder.',
+    viewCard: 'Show my card',
+    errorTitle: 'The card cannot be opened now',
+    openFailed: 'The card page did not open; please try again',
+    allCards: 'All member cards'
+  },
+  member: {
+    title: 'My member card',
+    membershipNumber: 'Member no.',
+    showCode: 'Show this code at the counter',
+    points: 'Points',
+    balance: 'Balance',
+    level: 'Level',
+    noLevel: 'Member',
+    history: 'Points and balance details',
+    deleted: 'This card was removed from your WeChat card holder; open it again to use it.',
+    claimed: 'The card is received; it works once activated.',
+    notMemberTitle: 'Not a member yet',
+    notMemberText: 'Open and activate this member card to show its code here.',
+    openCard: 'Open the card',
+    emptyTitle: 'No member card yet',
+    emptyText: 'Open the merchant\'s member card for points and member prices.',
+    browseCards: 'See the member cards',
+    listHeading: 'My member cards',
+    errorTitle: 'The member card did not load'
+  },
+  ledger: {
+    title: 'Points and balance',
+    points: 'Points now',
+    balance: 'Balance now',
+    level: 'Level',
+    historyHeading: 'Details',
+    historyPending: 'Entry-by-entry details are coming soon. Above are your current points and balance, the same as on the WeChat card.',
+    backToCard: 'Back to the card',
+    errorTitle: 'Could not load'
+  },
+  errors: {
+    network: 'The network is not answering; check it and try again.',
+    login_failed: 'WeChat login did not succeed; try again shortly.',
+    invalid_session: 'Your login expired; reopen the mini-program.',
+    invalid_login_code: 'WeChat login did not succeed; reopen the mini-program.',
+    ticket_invalid: 'The card form data is not valid; open the card again.',
+    ticket_expired: 'The card form data expired; open the card again.',
+    ticket_conflict: 'This card was submitted by another WeChat account.',
+    code_invalid: 'The card code is not valid; open the card again.',
+    card_not_found: 'This member card was not found.',
+    channel_not_found: 'This sign-up link does not exist; check the QR code.',
+    channel_archived: 'This sign-up link was retired; ask the merchant for a new QR code.',
+    card_not_approved: 'This member card is still under review; come back later.',
+    card_misconfigured: 'The merchant\'s card is set up incorrectly; contact the merchant.',
+    mini_program_not_configured: 'The merchant has not set up this mini-program yet.',
+    membership_not_found: 'You have not opened this member card yet.',
+    wechat_unavailable: 'WeChat is busy; try again shortly.',
+    activation_in_progress: 'Still opening your card; check "My member card" in a moment.',
+    account_not_found: 'The merchant has not set up this mini-program.',
+    app_id_required: 'The server has several mini-programs: set miniAppId in config.js.',
+    invalid_request: 'The request was not valid; reopen the mini-program.',
+    bad_component: 'The card parameters look wrong; contact the merchant.',
+    bad_response: 'The server answered something unexpected; try again shortly.',
+    internal: 'Something went wrong on the server; try again shortly.',
+    unknown: 'Something went wrong; try again shortly.'
+  }
+};

@@ -1,0 +1,59 @@
+// Response bodies shaped like the server's (tests/unit/fixtures.test.js checks them against
+// utils/api.js SHAPES, and tests/contract checks SHAPES against the real server).
+const CARD_ID = 'pZI8Fj2vKq0CkB1sMmY4dXc7Re9A';
+const OTHER_CARD_ID = 'pZI8FjQ3wErTyUiOpAsDfGhJkL0z';
+
+const offer = {
+  card_id: CARD_ID,
+  title: '开卡会员卡',
+  brand_name: 'Kaika 咖啡',
+  color: 'Color010',
+  color_hex: '#63b359',
+  logo_url: 'https://example.invalid/logo.png',
+  held: false
+};
+
+const otherOffer = Object.assign({}, offer, {
+  card_id: OTHER_CARD_ID,
+  title: '储值卡',
+  color: 'Color040',
+  color_hex: '#cc463d',
+  held: true
+});
+
+const params = {
+  app_id: 'wxeb490c6f9b154ef9',
+  extra_data: {
+    encrypt_card_id: '3+m9vVGt9YzgCphZE8Z28dUux7i0jgCUWu32QayFZsscPd7oyXGsHp9HoOjH9ML+',
+    outer_str: 'store_front',
+    biz: 'MzU2ODQzMDM1MQ=='
+  }
+};
+
+const member = {
+  card_id: CARD_ID,
+  title: '开卡会员卡',
+  brand_name: 'Kaika 咖啡',
+  color_hex: '#63b359',
+  logo_url: 'https://example.invalid/logo.png',
+  membership_number: 'KK00000042',
+  code: '226009850808',
+  points: 1280,
+  balance_cents: 123456,
+  level: '金卡',
+  status: 'active',
+  form_answers: { common_field_list: [{ name: 'USER_FORM_INFO_FLAG_MOBILE', value: '13800138000' }] },
+  activated_at: '2026-11-26T10:00:00Z'
+};
+
+const extraData = {
+  activate_ticket: 'fDZv9eMQAFfrNr3XBoqhb8eUX67DFb6h8yXDelGSMDLfg2OAIGQcU7mEKecnWZBK++vm/tZxZJrbRkdJB/UmpVoJkEsbeH+OefcntAsYDKA=',
+  card_id: CARD_ID,
+  code: 'XXIzTtMqCxwOaawoE91+VJdsFmv7b8g0VZIZkqf4GWA60Fzpc8ksZ/5ZZ0DVkXdE'
+};
+
+function session(n) {
+  return { token: 'token-' + (n || 1), expires_at: '2099-01-01T00:00:00Z' };
+}
+
+module.exports = { CARD_ID, OTHER_CARD_ID, offer, otherOffer, params, member, extraData, session };
