@@ -2,15 +2,20 @@
 
 pub mod accounts;
 pub mod activation;
+pub mod admin;
+pub mod api_keys;
 pub mod cards;
 pub mod channels;
 pub mod clients;
 pub mod db;
 pub mod entity;
 pub mod error;
+pub mod events;
 pub mod ledger;
 pub mod members;
 pub mod migration;
+pub mod outbox;
+pub mod reconcile;
 pub mod secrets;
 pub mod sessions;
 pub mod stats;

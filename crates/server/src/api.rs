@@ -59,7 +59,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct ApiDoc;
 
 async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::integration::IntegrationDoc::openapi());
+    HttpResponse::Ok().json(doc)
 }
 
 /// The error body of every endpoint.

@@ -21,6 +21,14 @@ pub const MAX_JSON_BYTES: usize = 64 * 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics_text))
+        .service(
+            web::resource("/wechat/{app_id}/callback")
+                .app_data(web::Data::new(crate::callback::CallbackSettings::from_env()))
+                .route(web::get().to(crate::callback::handshake))
+                .route(web::post().to(crate::callback::receive)),
+        )
+        // Before `/api/v1`: that scope would answer 404 for the paths below it.
+        .configure(crate::integration::routes)
         .configure(crate::api::routes);
 }
 
@@ -89,6 +97,8 @@ pub fn start(
     sandbox: Option<Sandbox>,
 ) -> anyhow::Result<Running> {
     let metrics = web::Data::new(Metrics::new().context("cannot register metrics")?);
+    let admin_state =
+        kaika_admin::AdminState::new(ctx.db.clone(), ctx.master_key.clone(), ctx.clients.clone());
     let ctx = web::Data::new(ctx);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -98,6 +108,7 @@ pub fn start(
             .wrap(from_fn(metrics::record))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(routes)
+            .configure(|cfg| kaika_admin::routes(cfg, admin_state.clone()))
             .configure(|cfg| {
                 if let Some(sandbox) = &sandbox {
                     crate::sandbox::routes(cfg, sandbox);

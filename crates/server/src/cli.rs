@@ -47,6 +47,32 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         url: Option<String>,
     },
+    /// Manage admin dashboard users.
+    Admin {
+        /// The admin action.
+        #[command(subcommand)]
+        action: crate::admin_cli::AdminAction,
+    },
+    /// Inspect and replay stored WeChat events.
+    Events {
+        /// The events action.
+        #[command(subcommand)]
+        action: EventsAction,
+    },
+    /// Compare members' points and balance with their WeChat cards; with --fix, correct the cards.
+    Reconcile(crate::ledger_cli::ReconcileArgs),
+    /// Manage API keys of the integration API.
+    ApiKey {
+        /// The key action.
+        #[command(subcommand)]
+        action: crate::ledger_cli::ApiKeyAction,
+    },
+    /// Inspect the jobs that mirror ledger changes onto WeChat cards.
+    Outbox {
+        /// The outbox action.
+        #[command(subcommand)]
+        action: crate::ledger_cli::OutboxAction,
+    },
 }
 
 /// `kaika migrate …`
@@ -112,5 +138,38 @@ pub enum AccountAction {
     Remove {
         /// The AppID of the account to remove.
         app_id: String,
+    },
+}
+
+/// `kaika events …`
+#[derive(Debug, Subcommand)]
+pub enum EventsAction {
+    /// List stored events, newest first.
+    List {
+        /// Only this status: pending, processing, done, failed (dead letters) or ignored.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this event, e.g. user_get_card.
+        #[arg(long)]
+        event: Option<String>,
+        /// Only this account.
+        #[arg(long)]
+        app_id: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Show one event with its XML, outcome and last error.
+    Show {
+        /// The event id.
+        id: i64,
+    },
+    /// Schedule events again (dead letters after their cause is fixed; applied events replay harmlessly).
+    Retry {
+        /// Event ids.
+        ids: Vec<i64>,
+        /// Every failed event.
+        #[arg(long)]
+        failed: bool,
     },
 }

@@ -1,13 +1,20 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin_cli;
 pub mod api;
 pub mod app;
+pub mod callback;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod events_cli;
+pub mod integration;
+pub mod ledger_cli;
 pub mod metrics;
+pub mod outbox_worker;
 pub mod redrive;
 pub mod sandbox;
 pub mod startup;
 pub mod telemetry;
+pub mod workers;

@@ -36,11 +36,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { action } => commands::migrate(&settings, action).await,
         Command::Account { action } => commands::account(&settings, action).await,
         Command::Healthcheck { url } => commands::healthcheck(&settings, url).await,
+        Command::Admin { action } => kaika_server::admin_cli::run(&settings, action).await,
+        Command::Events { action } => kaika_server::events_cli::run(&settings, action).await,
+        Command::Reconcile(args) => kaika_server::ledger_cli::reconcile(&settings, args).await,
+        Command::ApiKey { action } => kaika_server::ledger_cli::api_key(&settings, action).await,
+        Command::Outbox { action } => kaika_server::ledger_cli::outbox(&settings, action).await,
     }
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let ctx = startup::prepare(&settings).await?;
+    kaika_server::admin_cli::ensure_first_owner(&ctx).await?;
     let sandbox = sandbox::wanted(&ctx, settings.sandbox_enabled)
         .await?
         .then(sandbox::Sandbox::new);
@@ -70,8 +76,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         });
     }
     let redrive = redrive::spawn(ctx.activator.clone(), settings.redrive_interval);
+    let outbox_worker = kaika_server::outbox_worker::spawn(
+        &ctx,
+        &kaika_server::outbox_worker::OutboxConfig::from_env()?,
+    );
+    let events_worker =
+        kaika_server::workers::spawn(&ctx, &kaika_server::workers::EventsConfig::from_env()?);
     running.server.await?;
     redrive.abort();
+    if let Some(outbox_worker) = outbox_worker {
+        outbox_worker.abort();
+    }
+    events_worker.abort();
     tracing::info!("kaika stopped");
     Ok(())
 }

@@ -4,6 +4,9 @@ use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_accounts;
 mod m20261126_000002_members;
+mod m20261126_000003_events;
+mod m20261126_000004_ledger_sync;
+mod m20261126_000005_admin;
 
 /// Runs Kaika's migrations: `Migrator::up(&db, None)`, `Migrator::down(&db, Some(1))`, `Migrator::status`.
 #[derive(Debug)]
@@ -15,6 +18,9 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_accounts::Migration),
             Box::new(m20261126_000002_members::Migration),
+            Box::new(m20261126_000003_events::Migration),
+            Box::new(m20261126_000004_ledger_sync::Migration),
+            Box::new(m20261126_000005_admin::Migration),
         ]
     }
 }

@@ -1,0 +1,893 @@
+//! The admin dashboard's use cases: admin users and roles, browser sessions, login throttling, the audit
+//! log, and the queries and small changes its pages need (member search, dashboard numbers, account
+//! edits, card import, channel renames). Password hashing lives in the web layer (`kaika-admin`); this
+//! module stores and compares nothing but the hash string it is given.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rand::RngCore;
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::Serialize;
+
+use crate::entity::{
+    accounts, admin_login_failures, admin_sessions, admin_users, audit_log, cards,
+    channel_daily_stats, channels, members,
+};
+use crate::secrets::MasterKey;
+use crate::sessions::sha256_hex;
+use crate::CoreError;
+
+/// What an admin may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Everything, including admins and API keys.
+    Owner,
+    /// Cards, channels, members and the ledger.
+    Operator,
+    /// Read-only, with personal data masked.
+    Viewer,
+}
+
+impl Role {
+    /// Every role, most powerful first.
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Operator, Role::Viewer];
+
+    /// Parses `owner`, `operator` or `viewer`.
+    pub fn parse(text: &str) -> Result<Self, CoreError> {
+        match text {
+            "owner" => Ok(Self::Owner),
+            "operator" => Ok(Self::Operator),
+            "viewer" => Ok(Self::Viewer),
+            _ => Err(CoreError::invalid(
+                "role",
+                format!("{text:?} is not a role: expected owner, operator or viewer"),
+            )),
+        }
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Operator => "operator",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    /// Whether this role may change cards, channels, members and the ledger.
+    pub fn can_operate(self) -> bool {
+        matches!(self, Self::Owner | Self::Operator)
+    }
+
+    /// Whether this role may change accounts, admins and API keys.
+    pub fn is_owner(self) -> bool {
+        self == Self::Owner
+    }
+
+    /// Whether this role sees personal data (names, mobiles, openids) unmasked.
+    pub fn sees_personal_data(self) -> bool {
+        self.can_operate()
+    }
+}
+
+/// An admin as the pages see it (no password hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUser {
+    /// Surrogate key.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Whether logins are refused.
+    pub disabled: bool,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<admin_users::Model> for AdminUser {
+    type Error = CoreError;
+
+    fn try_from(row: admin_users::Model) -> Result<Self, CoreError> {
+        Ok(Self {
+            id: row.id,
+            role: Role::parse(&row.role)?,
+            username: row.username,
+            disabled: row.disabled,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// Checks a login name: 1 to 64 letters, digits, `_`, `-`, `.` or `@`; stored lower-cased.
+pub fn parse_username(text: &str) -> Result<String, CoreError> {
+    let text = text.trim();
+    let valid = (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'));
+    if valid {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(CoreError::invalid(
+            "username",
+            "expected 1 to 64 letters, digits, '_', '-', '.' or '@'",
+        ))
+    }
+}
+
+/// Creates an admin with an already hashed password. A second admin with the same name is refused.
+pub async fn create_user(
+    db: &impl ConnectionTrait,
+    username: &str,
+    password_hash: &str,
+    role: Role,
+) -> Result<AdminUser, CoreError> {
+    let username = parse_username(username)?;
+    if admin_users::Entity::find_by_username(&username)
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(CoreError::Conflict {
+            what: format!("admin {username}"),
+        });
+    }
+    let row = admin_users::ActiveModel {
+        username: Set(username),
+        password_hash: Set(password_hash.to_owned()),
+        role: Set(role.as_str().to_owned()),
+        disabled: Set(false),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    row.try_into()
+}
+
+/// How many admins exist (a fresh install has none).
+pub async fn count_users(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
+    Ok(admin_users::Entity::find().count(db).await?)
+}
+
+/// Every admin, oldest first.
+pub async fn list_users(db: &impl ConnectionTrait) -> Result<Vec<AdminUser>, CoreError> {
+    admin_users::Entity::find()
+        .order_by_asc(admin_users::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(AdminUser::try_from)
+        .collect()
+}
+
+/// The admin with this login name and its stored password hash, if it exists.
+pub async fn find_for_login(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<(AdminUser, String)>, CoreError> {
+    let Ok(username) = parse_username(username) else {
+        return Ok(None);
+    };
+    match admin_users::Entity::find_by_username(&username)
+        .one(db)
+        .await?
+    {
+        Some(row) => {
+            let hash = row.password_hash.clone();
+            Ok(Some((row.try_into()?, hash)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Replaces an admin's password hash and ends all of its sessions.
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    password_hash: &str,
+) -> Result<(), CoreError> {
+    let row = find_user_row(db, user_id).await?;
+    let mut row: admin_users::ActiveModel = row.into();
+    row.password_hash = Set(password_hash.to_owned());
+    row.update(db).await?;
+    end_all_sessions(db, user_id).await?;
+    Ok(())
+}
+
+/// Changes an admin's role.
+pub async fn set_role(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    role: Role,
+) -> Result<(), CoreError> {
+    let row = find_user_row(db, user_id).await?;
+    let mut row: admin_users::ActiveModel = row.into();
+    row.role = Set(role.as_str().to_owned());
+    row.update(db).await?;
+    Ok(())
+}
+
+async fn find_user_row(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+) -> Result<admin_users::Model, CoreError> {
+    admin_users::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("admin {user_id}"),
+        })
+}
+
+/// How long admin sessions live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long ends.
+    pub idle: Duration,
+    /// A session ends this long after login, however busy.
+    pub absolute: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle: Duration::minutes(30),
+            absolute: Duration::hours(12),
+        }
+    }
+}
+
+/// A session just started: the cookie value (shown once, stored only hashed) and its CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// The cookie value.
+    pub token: String,
+    /// The token forms must carry.
+    pub csrf_token: String,
+    /// The absolute end.
+    pub expires_at: DateTime<Utc>,
+}
+
+fn random_token() -> String {
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    hex::encode(raw)
+}
+
+/// Starts a session for an admin (a new token every login: a token planted before login is useless).
+pub async fn start_session(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    policy: SessionPolicy,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<NewSession, CoreError> {
+    let token = random_token();
+    let csrf_token = random_token();
+    let now = Utc::now();
+    let expires_at = now + policy.absolute;
+    admin_sessions::ActiveModel {
+        token_hash: Set(sha256_hex(&token)),
+        user_id: Set(user_id),
+        csrf_token: Set(csrf_token.clone()),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(expires_at),
+        ip: Set(ip.map(|s| s.chars().take(64).collect())),
+        user_agent: Set(user_agent.map(|s| s.chars().take(255).collect())),
+    }
+    .insert(db)
+    .await?;
+    Ok(NewSession {
+        token,
+        csrf_token,
+        expires_at,
+    })
+}
+
+/// A live session and its admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The admin.
+    pub user: AdminUser,
+    /// The token forms must carry.
+    pub csrf_token: String,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The session of a cookie value, if it exists, has expired neither way, and its admin is enabled.
+/// Touches `last_seen_at` (at most once a minute, to spare the database).
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    token: &str,
+    policy: SessionPolicy,
+) -> Result<Option<Session>, CoreError> {
+    let hash = sha256_hex(token);
+    let Some(row) = admin_sessions::Entity::find_by_id(hash.clone())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    if now >= row.expires_at || now >= row.last_seen_at + policy.idle {
+        admin_sessions::Entity::delete_by_id(hash).exec(db).await?;
+        return Ok(None);
+    }
+    let Some(user) = admin_users::Entity::find_by_id(row.user_id).one(db).await? else {
+        return Ok(None);
+    };
+    if user.disabled {
+        return Ok(None);
+    }
+    if now - row.last_seen_at > Duration::seconds(60) {
+        admin_sessions::Entity::update_many()
+            .col_expr(admin_sessions::Column::LastSeenAt, Expr::value(now))
+            .filter(admin_sessions::Column::TokenHash.eq(hash))
+            .exec(db)
+            .await?;
+    }
+    Ok(Some(Session {
+        user: user.try_into()?,
+        csrf_token: row.csrf_token,
+        created_at: row.created_at,
+    }))
+}
+
+/// Ends one session (logout).
+pub async fn end_session(db: &impl ConnectionTrait, token: &str) -> Result<(), CoreError> {
+    admin_sessions::Entity::delete_by_id(sha256_hex(token))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of an admin (logout everywhere); returns how many ended.
+pub async fn end_all_sessions(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, CoreError> {
+    let done = admin_sessions::Entity::delete_many()
+        .filter(admin_sessions::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected)
+}
+
+/// How many live sessions an admin has.
+pub async fn count_sessions(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, CoreError> {
+    Ok(admin_sessions::Entity::find()
+        .filter(admin_sessions::Column::UserId.eq(user_id))
+        .filter(admin_sessions::Column::ExpiresAt.gt(Utc::now()))
+        .count(db)
+        .await?)
+}
+
+/// How many failed logins are tolerated, and over which window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottle {
+    /// Failures per username within the window before that username is locked.
+    pub per_username: u64,
+    /// Failures per client address within the window before that address is locked.
+    pub per_ip: u64,
+    /// The window.
+    pub window: Duration,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self {
+            per_username: 5,
+            per_ip: 20,
+            window: Duration::minutes(15),
+        }
+    }
+}
+
+/// Whether a login attempt for this username from this address must be refused before the password is
+/// even checked.
+pub async fn login_locked(
+    db: &impl ConnectionTrait,
+    throttle: LoginThrottle,
+    username: &str,
+    ip: &str,
+) -> Result<bool, CoreError> {
+    let since = Utc::now() - throttle.window;
+    let by_user = admin_login_failures::Entity::find()
+        .filter(admin_login_failures::Column::Username.eq(username.trim().to_ascii_lowercase()))
+        .filter(admin_login_failures::Column::CreatedAt.gt(since))
+        .count(db)
+        .await?;
+    if by_user >= throttle.per_username {
+        return Ok(true);
+    }
+    let by_ip = admin_login_failures::Entity::find()
+        .filter(admin_login_failures::Column::Ip.eq(ip))
+        .filter(admin_login_failures::Column::CreatedAt.gt(since))
+        .count(db)
+        .await?;
+    Ok(by_ip >= throttle.per_ip)
+}
+
+/// Records a failed login.
+pub async fn record_login_failure(
+    db: &impl ConnectionTrait,
+    username: &str,
+    ip: &str,
+) -> Result<(), CoreError> {
+    admin_login_failures::ActiveModel {
+        username: Set(username
+            .trim()
+            .to_ascii_lowercase()
+            .chars()
+            .take(64)
+            .collect()),
+        ip: Set(ip.chars().take(64).collect()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the failures of a username after a successful login.
+pub async fn clear_login_failures(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<(), CoreError> {
+    admin_login_failures::Entity::delete_many()
+        .filter(admin_login_failures::Column::Username.eq(username.trim().to_ascii_lowercase()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// One action to write to the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    /// Who: `admin:<username>` or `cli`.
+    pub actor: String,
+    /// What, e.g. `card.create`.
+    pub action: String,
+    /// On what, e.g. `card:3`.
+    pub target: String,
+    /// The state before (JSON).
+    pub before: Option<serde_json::Value>,
+    /// The state after (JSON).
+    pub after: Option<serde_json::Value>,
+    /// The client address.
+    pub ip: Option<String>,
+}
+
+/// Appends to the audit log.
+pub async fn audit(db: &impl ConnectionTrait, entry: AuditEntry) -> Result<(), CoreError> {
+    audit_log::ActiveModel {
+        actor: Set(entry.actor.chars().take(96).collect()),
+        action: Set(entry.action.chars().take(64).collect()),
+        target: Set(entry.target.chars().take(255).collect()),
+        before: Set(entry.before.map(|v| v.to_string())),
+        after: Set(entry.after.map(|v| v.to_string())),
+        ip: Set(entry.ip.map(|s| s.chars().take(64).collect())),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// A page of the audit log, newest first, with the total count.
+pub async fn audit_page(
+    db: &impl ConnectionTrait,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<audit_log::Model>, u64), CoreError> {
+    let paginator = audit_log::Entity::find()
+        .order_by_desc(audit_log::Column::Id)
+        .paginate(db, per_page.max(1));
+    let total = paginator.num_items().await?;
+    Ok((paginator.fetch_page(page).await?, total))
+}
+
+/// What an admin may change on an account; `None` keeps the stored value (secrets are write-only).
+#[derive(Debug, Clone, Default)]
+pub struct AccountChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New callback Token.
+    pub callback_token: Option<String>,
+    /// New message mode.
+    pub message_mode: Option<crate::accounts::MessageMode>,
+    /// New AppSecret.
+    pub app_secret: Option<crate::accounts::SecretText>,
+    /// New EncodingAESKey.
+    pub encoding_aes_key: Option<crate::accounts::SecretText>,
+    /// New mini-program AppID.
+    pub mini_app_id: Option<crate::accounts::AppId>,
+    /// New mini-program AppSecret.
+    pub mini_app_secret: Option<crate::accounts::SecretText>,
+}
+
+/// Applies [`AccountChanges`]; secrets are sealed exactly as `accounts::add` seals them.
+pub async fn update_account(
+    db: &impl ConnectionTrait,
+    key: &MasterKey,
+    app_id: &str,
+    changes: AccountChanges,
+) -> Result<crate::accounts::AccountSummary, CoreError> {
+    let row = accounts::Entity::find_by_app_id(app_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("account {app_id}"),
+        })?;
+    let mode = changes
+        .message_mode
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| row.message_mode.clone());
+    if mode != "plain"
+        && row.encoding_aes_key_sealed.is_none()
+        && changes.encoding_aes_key.is_none()
+    {
+        return Err(CoreError::invalid(
+            "encoding_aes_key",
+            "required when the message mode is compatible or safe",
+        ));
+    }
+    // The context must match `accounts::seal_context`; `load` after an update proves it (tested).
+    let seal = |column: &str, secret: &crate::accounts::SecretText| {
+        key.seal(secret.expose(), &format!("accounts.{column}:{app_id}"))
+    };
+    let mut active: accounts::ActiveModel = row.clone().into();
+    if let Some(name) = changes.name {
+        let len = name.chars().count();
+        if len == 0 || len > 64 {
+            return Err(CoreError::invalid("name", "expected 1 to 64 characters"));
+        }
+        active.name = Set(name);
+    }
+    if let Some(token) = changes.callback_token {
+        active.callback_token = Set(crate::accounts::parse_callback_token(&token)?);
+    }
+    active.message_mode = Set(mode);
+    if let Some(secret) = &changes.app_secret {
+        active.app_secret_sealed = Set(seal("app_secret", secret));
+    }
+    if let Some(secret) = &changes.encoding_aes_key {
+        active.encoding_aes_key_sealed = Set(Some(seal("encoding_aes_key", secret)));
+    }
+    if let Some(mini) = &changes.mini_app_id {
+        active.mini_app_id = Set(Some(mini.to_string()));
+    }
+    if let Some(secret) = &changes.mini_app_secret {
+        active.mini_app_secret_sealed = Set(Some(seal("mini_app_secret", secret)));
+    }
+    Ok(active.update(db).await?.into())
+}
+
+/// Stores a card that exists on WeChat but not here (import through `card/batchget` + `card/get`).
+/// Returns `None` when it is known already.
+pub async fn import_card(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    wechat_card_id: &str,
+    card: &kaika_wechat::card::MemberCard,
+    wechat_status: &str,
+) -> Result<Option<cards::Model>, CoreError> {
+    if cards::Entity::find_by_wechat_id(wechat_card_id)
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let review_status = match wechat_status {
+        "CARD_STATUS_VERIFY_OK" | "CARD_STATUS_DISPATCH" => "approved",
+        "CARD_STATUS_VERIFY_FAIL" | "CARD_STATUS_VERIFY_FALL" => "refused",
+        _ => "pending",
+    };
+    let base = &card.base_info;
+    let row = cards::ActiveModel {
+        account_id: Set(account_id),
+        wechat_card_id: Set(wechat_card_id.to_owned()),
+        title: Set(base.title.clone()),
+        brand_name: Set(base.brand_name.clone()),
+        color: Set(base.color.as_str().to_owned()),
+        logo_url: Set(base.logo_url.clone()),
+        review_status: Set(review_status.to_owned()),
+        refuse_reason: Set(None),
+        activation_form: Set(None),
+        welcome_bonus: Set(0),
+        membership_prefix: Set(String::new()),
+        next_membership_seq: Set(1),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(Some(row))
+}
+
+/// Sets a card's welcome bonus (points credited at activation).
+pub async fn set_welcome_bonus(
+    db: &impl ConnectionTrait,
+    card_id: i64,
+    welcome_bonus: i64,
+) -> Result<(), CoreError> {
+    if welcome_bonus < 0 {
+        return Err(CoreError::invalid("welcome_bonus", "must not be negative"));
+    }
+    let row = cards::Entity::find_by_id(card_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("card {card_id}"),
+        })?;
+    let mut row: cards::ActiveModel = row.into();
+    row.welcome_bonus = Set(welcome_bonus);
+    row.update(db).await?;
+    Ok(())
+}
+
+/// Renames a channel (its `outer_str` never changes).
+pub async fn rename_channel(
+    db: &impl ConnectionTrait,
+    channel_id: i64,
+    name: &str,
+) -> Result<channels::Model, CoreError> {
+    let len = name.chars().count();
+    if len == 0 || len > 64 {
+        return Err(CoreError::invalid("name", "expected 1 to 64 characters"));
+    }
+    let row = channels::Entity::find_by_id(channel_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("channel {channel_id}"),
+        })?;
+    let mut row: channels::ActiveModel = row.into();
+    row.name = Set(name.to_owned());
+    Ok(row.update(db).await?)
+}
+
+/// The member list's filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberFilter {
+    /// Name, mobile (in the form answers), membership number, card code or openid.
+    pub q: Option<String>,
+    /// Only this card.
+    pub card_id: Option<i64>,
+    /// Only this channel.
+    pub outer_str: Option<String>,
+    /// Only this status (`claimed`, `active`, `deleted`).
+    pub status: Option<String>,
+    /// Created on or after this day (UTC).
+    pub from: Option<NaiveDate>,
+    /// Created on or before this day (UTC).
+    pub to: Option<NaiveDate>,
+}
+
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn member_condition(filter: &MemberFilter) -> Condition {
+    let mut cond = Condition::all();
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let like = SimpleExpr::from(Expr::col(members::Column::FormAnswers))
+            .like(sea_orm::sea_query::LikeExpr::new(like_pattern(q)).escape('\\'));
+        cond = cond.add(
+            Condition::any()
+                .add(members::Column::Code.eq(q))
+                .add(members::Column::MembershipNumber.eq(q))
+                .add(members::Column::OaOpenid.eq(q))
+                .add(like),
+        );
+    }
+    if let Some(card_id) = filter.card_id {
+        cond = cond.add(members::Column::CardId.eq(card_id));
+    }
+    if let Some(outer_str) = &filter.outer_str {
+        cond = cond.add(members::Column::OuterStr.eq(outer_str.as_str()));
+    }
+    if let Some(status) = &filter.status {
+        cond = cond.add(members::Column::Status.eq(status.as_str()));
+    }
+    if let Some(from) = filter.from {
+        cond = cond
+            .add(members::Column::CreatedAt.gte(from.and_hms_opt(0, 0, 0).map(|d| d.and_utc())));
+    }
+    if let Some(to) = filter.to.and_then(|d| d.succ_opt()) {
+        cond =
+            cond.add(members::Column::CreatedAt.lt(to.and_hms_opt(0, 0, 0).map(|d| d.and_utc())));
+    }
+    cond
+}
+
+/// A page of members matching a filter, newest first, and whether another page follows. No total is
+/// counted: at 100 000 members a count over a text search costs more than the page itself.
+pub async fn search_members(
+    db: &impl ConnectionTrait,
+    filter: &MemberFilter,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<members::Model>, bool), CoreError> {
+    let per_page = per_page.clamp(1, 500);
+    let mut rows = members::Entity::find()
+        .filter(member_condition(filter))
+        .order_by_desc(members::Column::Id)
+        .offset(page * per_page)
+        .limit(per_page + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > per_page;
+    rows.truncate(per_page as usize);
+    Ok((rows, more))
+}
+
+/// Members matching a filter with an id below `before` (all when `None`), newest first, at most
+/// `limit`: the export walks the list with this, so it streams in constant memory.
+pub async fn members_batch(
+    db: &impl ConnectionTrait,
+    filter: &MemberFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<members::Model>, CoreError> {
+    let mut cond = member_condition(filter);
+    if let Some(before) = before {
+        cond = cond.add(members::Column::Id.lt(before));
+    }
+    Ok(members::Entity::find()
+        .filter(cond)
+        .order_by_desc(members::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// One member.
+pub async fn member(db: &impl ConnectionTrait, id: i64) -> Result<members::Model, CoreError> {
+    members::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("member {id}"),
+        })
+}
+
+/// The dashboard's headline numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DashboardNumbers {
+    /// Members that are active.
+    pub members: u64,
+    /// Activations since midnight UTC.
+    pub activations_today: u64,
+    /// Activations in the last 7 days.
+    pub activations_7d: u64,
+    /// Activations in the last 30 days.
+    pub activations_30d: u64,
+    /// Cards waiting for WeChat's review.
+    pub cards_pending_review: u64,
+}
+
+/// Counts the dashboard's numbers.
+pub async fn dashboard_numbers(db: &impl ConnectionTrait) -> Result<DashboardNumbers, CoreError> {
+    let now = Utc::now();
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map_or(now, |d| d.and_utc());
+    let activated_since = |since: DateTime<Utc>| {
+        members::Entity::find().filter(members::Column::ActivatedAt.gte(since))
+    };
+    Ok(DashboardNumbers {
+        members: members::Entity::find()
+            .filter(members::Column::Status.eq("active"))
+            .count(db)
+            .await?,
+        activations_today: activated_since(midnight).count(db).await?,
+        activations_7d: activated_since(now - Duration::days(7)).count(db).await?,
+        activations_30d: activated_since(now - Duration::days(30)).count(db).await?,
+        cards_pending_review: cards::Entity::find()
+            .filter(cards::Column::ReviewStatus.eq("pending"))
+            .count(db)
+            .await?,
+    })
+}
+
+/// The funnel of one day (or of a whole channel).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Funnel {
+    /// Activation parameters handed out.
+    pub params_requested: i64,
+    /// Cards claimed.
+    pub claimed: i64,
+    /// Cards activated.
+    pub activated: i64,
+    /// Cards deleted.
+    pub deleted: i64,
+}
+
+impl Funnel {
+    /// Activations per claim, in percent (`None` before the first claim).
+    pub fn activation_rate(&self) -> Option<i64> {
+        (self.claimed > 0).then(|| self.activated * 100 / self.claimed)
+    }
+}
+
+fn sum(column: &str) -> SimpleExpr {
+    // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back so both databases decode an i64.
+    Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"))
+}
+
+type FunnelRow<K> = (K, i64, i64, i64, i64);
+
+fn to_funnel<K>(row: FunnelRow<K>) -> (K, Funnel) {
+    (
+        row.0,
+        Funnel {
+            params_requested: row.1,
+            claimed: row.2,
+            activated: row.3,
+            deleted: row.4,
+        },
+    )
+}
+
+/// The funnel per day since `since` (days without activity are absent), optionally for one card and
+/// channel, oldest first.
+pub async fn daily_funnel(
+    db: &impl ConnectionTrait,
+    since: NaiveDate,
+    card_and_channel: Option<(i64, &str)>,
+) -> Result<Vec<(NaiveDate, Funnel)>, CoreError> {
+    let mut query = channel_daily_stats::Entity::find()
+        .select_only()
+        .column(channel_daily_stats::Column::Day)
+        .column_as(sum("params_requested"), "params_requested")
+        .column_as(sum("claimed"), "claimed")
+        .column_as(sum("activated"), "activated")
+        .column_as(sum("deleted"), "deleted")
+        .filter(channel_daily_stats::Column::Day.gte(since));
+    if let Some((card_id, outer_str)) = card_and_channel {
+        query = query
+            .filter(channel_daily_stats::Column::CardId.eq(card_id))
+            .filter(channel_daily_stats::Column::OuterStr.eq(outer_str));
+    }
+    let rows: Vec<FunnelRow<NaiveDate>> = query
+        .group_by(channel_daily_stats::Column::Day)
+        .order_by_asc(channel_daily_stats::Column::Day)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(to_funnel).collect())
+}
+
+/// The funnel of every (card, channel) over all days.
+pub async fn channel_funnels(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<((i64, String), Funnel)>, CoreError> {
+    let rows: Vec<(i64, String, i64, i64, i64, i64)> = channel_daily_stats::Entity::find()
+        .select_only()
+        .column(channel_daily_stats::Column::CardId)
+        .column(channel_daily_stats::Column::OuterStr)
+        .column_as(sum("params_requested"), "params_requested")
+        .column_as(sum("claimed"), "claimed")
+        .column_as(sum("activated"), "activated")
+        .column_as(sum("deleted"), "deleted")
+        .group_by(channel_daily_stats::Column::CardId)
+        .group_by(channel_daily_stats::Column::OuterStr)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(card, outer, a, b, c, d)| to_funnel(((card, outer), a, b, c, d)))
+        .collect())
+}

@@ -1,0 +1,354 @@
+//! WeChat event pushes: the stored events (the durable inbox with its dedupe key), the per-code state that
+//! makes their effects order-independent, and the records kept for reconciliation and the funnel.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(Debug, DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Accounts {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum Cards {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum WechatEvents {
+    Table,
+    Id,
+    AccountId,
+    DedupeHash,
+    DedupeKey,
+    Event,
+    MsgType,
+    FromUserName,
+    WechatCardId,
+    UserCardCode,
+    CreateTime,
+    RawXml,
+    Status,
+    Attempts,
+    NextAttemptAt,
+    LeaseHolder,
+    LeaseUntil,
+    LastError,
+    Outcome,
+    ReceivedAt,
+    ProcessedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum WechatCodeStates {
+    Table,
+    CardId,
+    Code,
+    ClaimTime,
+    ClaimOuterStr,
+    ClaimCounted,
+    DeleteTime,
+    DeleteCounted,
+    ReviewTime,
+    Touches,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum WechatCardActivity {
+    Table,
+    Id,
+    EventId,
+    CardId,
+    Code,
+    Kind,
+    OuterStr,
+    ModifyBonus,
+    ModifyBalance,
+    Detail,
+    OccurredAt,
+    ReconciledAt,
+    CreatedAt,
+}
+
+fn timestamp(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WechatEvents::Table)
+                    .col(
+                        ColumnDef::new(WechatEvents::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatEvents::AccountId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatEvents::DedupeHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WechatEvents::DedupeKey).text().not_null())
+                    .col(
+                        ColumnDef::new(WechatEvents::Event)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatEvents::MsgType)
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WechatEvents::FromUserName).text().not_null())
+                    .col(ColumnDef::new(WechatEvents::WechatCardId).text().null())
+                    .col(ColumnDef::new(WechatEvents::UserCardCode).text().null())
+                    .col(
+                        ColumnDef::new(WechatEvents::CreateTime)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WechatEvents::RawXml).text().not_null())
+                    .col(
+                        ColumnDef::new(WechatEvents::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatEvents::Attempts)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(timestamp(WechatEvents::NextAttemptAt))
+                    .col(
+                        ColumnDef::new(WechatEvents::LeaseHolder)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatEvents::LeaseUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(WechatEvents::LastError).text().null())
+                    .col(ColumnDef::new(WechatEvents::Outcome).text().null())
+                    .col(timestamp(WechatEvents::ReceivedAt))
+                    .col(
+                        ColumnDef::new(WechatEvents::ProcessedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(timestamp(WechatEvents::UpdatedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(WechatEvents::Table, WechatEvents::AccountId)
+                            .to(Accounts::Table, Accounts::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // The durable dedupe: a redelivered push collides here and is acknowledged without a second row.
+        manager
+            .create_index(
+                Index::create()
+                    .name("wechat_events_account_dedupe")
+                    .table(WechatEvents::Table)
+                    .col(WechatEvents::AccountId)
+                    .col(WechatEvents::DedupeHash)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("wechat_events_status_next_attempt")
+                    .table(WechatEvents::Table)
+                    .col(WechatEvents::Status)
+                    .col(WechatEvents::NextAttemptAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WechatCodeStates::Table)
+                    .col(
+                        ColumnDef::new(WechatCodeStates::CardId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCodeStates::Code)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCodeStates::ClaimTime)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCodeStates::ClaimOuterStr)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCodeStates::ClaimCounted)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCodeStates::DeleteTime)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCodeStates::DeleteCounted)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCodeStates::ReviewTime)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCodeStates::Touches)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(timestamp(WechatCodeStates::UpdatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(WechatCodeStates::CardId)
+                            .col(WechatCodeStates::Code),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(WechatCodeStates::Table, WechatCodeStates::CardId)
+                            .to(Cards::Table, Cards::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WechatCardActivity::Table)
+                    .col(
+                        ColumnDef::new(WechatCardActivity::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCardActivity::EventId)
+                            .big_integer()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCardActivity::CardId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCardActivity::Code)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCardActivity::Kind)
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCardActivity::OuterStr)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCardActivity::ModifyBonus)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCardActivity::ModifyBalance)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(ColumnDef::new(WechatCardActivity::Detail).text().null())
+                    .col(
+                        ColumnDef::new(WechatCardActivity::OccurredAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WechatCardActivity::ReconciledAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(timestamp(WechatCardActivity::CreatedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(WechatCardActivity::Table, WechatCardActivity::CardId)
+                            .to(Cards::Table, Cards::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("wechat_card_activity_card_kind")
+                    .table(WechatCardActivity::Table)
+                    .col(WechatCardActivity::CardId)
+                    .col(WechatCardActivity::Kind)
+                    .col(WechatCardActivity::Code)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            WechatCardActivity::Table.into_iden(),
+            WechatCodeStates::Table.into_iden(),
+            WechatEvents::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! `kaika admin …` and the first owner of a fresh install.
+
+use std::io::BufRead;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use kaika_core::admin::{self, AuditEntry, Role};
+use kaika_core::CoreError;
+
+use crate::config::Settings;
+use crate::startup::{self, Context};
+
+/// The environment variable `kaika admin create` reads the password from (else the first line of
+/// stdin); never a command-line argument, which other users of the machine could read.
+pub const PASSWORD_ENV: &str = "KAIKA_ADMIN_PASSWORD";
+
+/// `kaika admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an admin; the password comes from KAIKA_ADMIN_PASSWORD or the first line of stdin.
+    Create {
+        /// The login name.
+        username: String,
+        /// owner, operator or viewer.
+        #[arg(long, default_value = "owner")]
+        role: String,
+    },
+    /// List the admins.
+    List,
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Runs `kaika admin …`.
+pub async fn run(settings: &Settings, action: AdminAction) -> anyhow::Result<()> {
+    let ctx = startup::prepare(settings).await?;
+    match action {
+        AdminAction::Create { username, role } => {
+            let role = Role::parse(&role)?;
+            let password = read_password()?;
+            kaika_admin::password::check_strength(&password)
+                .map_err(|e| anyhow::anyhow!("the password is too weak: {e}"))?;
+            let hash = kaika_admin::password::hash(&password).map_err(anyhow::Error::msg)?;
+            let user = admin::create_user(&ctx.db, &username, &hash, role).await?;
+            admin::audit(
+                &ctx.db,
+                AuditEntry {
+                    actor: "cli".into(),
+                    action: "admin.create".into(),
+                    target: format!("admin:{}", user.id),
+                    after: Some(
+                        serde_json::json!({"username": user.username, "role": role.as_str()}),
+                    ),
+                    ..AuditEntry::default()
+                },
+            )
+            .await?;
+            println!("created admin {} ({})", user.username, role.as_str());
+        }
+        AdminAction::List => {
+            for user in admin::list_users(&ctx.db).await? {
+                println!(
+                    "{}\t{}{}",
+                    user.username,
+                    user.role.as_str(),
+                    if user.disabled { "\tdisabled" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// On a fresh install (no admin at all), creates the owner `admin` with a random password and prints it
+/// once in the log. Another process doing the same at the same moment wins quietly.
+pub async fn ensure_first_owner(ctx: &Context) -> anyhow::Result<()> {
+    if admin::count_users(&ctx.db).await? > 0 {
+        return Ok(());
+    }
+    let password = kaika_admin::password::random();
+    let hash = kaika_admin::password::hash(&password).map_err(anyhow::Error::msg)?;
+    match admin::create_user(&ctx.db, "admin", &hash, Role::Owner).await {
+        Ok(_) => {
+            tracing::warn!(
+                "no admin existed: created the owner \"admin\" with the password {password} \
+                 (shown only this once; log in at /admin and keep it safe)"
+            );
+            Ok(())
+        }
+        Err(CoreError::Conflict { .. }) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}

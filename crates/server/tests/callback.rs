@@ -1,0 +1,654 @@
+//! `/wechat/{app_id}/callback` as deployed: the handshake vectors, every bad input answered with its 4xx,
+//! a slow worker that does not slow the answer, arbitrary bytes without a 5xx, and the WeChat simulator
+//! pushing every event with duplicates, delays and reordering to the same final state.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed set-up must stop the test at once"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestApp;
+use kaika_core::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
+use kaika_core::clients::Clients;
+use kaika_core::entity::{cards, members, wechat_events};
+use kaika_core::events::{self, Worker, WorkerSettings};
+use kaika_core::stats;
+use kaika_wechat::crypto::{self, MessageCrypt};
+use kaika_wechat::event::EncryptedEnvelope;
+use kaika_wechat::ClientConfig;
+use kaika_wechat_sim::{AccountSpec, FaultKind, FaultSpec, MiniProgramSpec, SimConfig, Simulator};
+use rand::{Rng as _, SeedableRng as _};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
+use serde_json::json;
+
+const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const TOKEN: &str = "kaikatoken";
+
+async fn add_account(
+    app: &TestApp,
+    app_id: &str,
+    token: &str,
+    key: &str,
+    mode: MessageMode,
+    api: &str,
+) -> i64 {
+    accounts::add(
+        &app.app_db,
+        &app.master_key,
+        NewAccount {
+            name: "测试".into(),
+            app_id: AppId::parse(app_id).unwrap(),
+            app_secret: SecretText::new("0123456789abcdef0123456789abcdef"),
+            callback_token: token.into(),
+            encoding_aes_key: Some(SecretText::new(key)),
+            message_mode: mode,
+            mini_program: None,
+            api_base_url: api.into(),
+            is_sandbox: false,
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+fn worker(app: &TestApp, settings: WorkerSettings) -> Worker {
+    let clients = Clients::new(
+        app.app_db.clone(),
+        app.master_key.clone(),
+        ClientConfig::default(),
+    );
+    Worker::new(app.app_db.clone(), clients, settings)
+}
+
+async fn stored(app: &TestApp) -> Vec<wechat_events::Model> {
+    wechat_events::Entity::find()
+        .order_by_asc(wechat_events::Column::Id)
+        .all(&app.app_db)
+        .await
+        .unwrap()
+}
+
+fn now() -> String {
+    chrono::Utc::now().timestamp().to_string()
+}
+
+fn get_card_xml(from: &str, time: &str, card: &str, code: &str, outer: &str) -> String {
+    format!("<xml><ToUserName><![CDATA[gh_t]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName><CreateTime>{time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[user_get_card]]></Event><CardId><![CDATA[{card}]]></CardId><IsGiveByFriend>0</IsGiveByFriend><UserCardCode><![CDATA[{code}]]></UserCardCode><OuterStr><![CDATA[{outer}]]></OuterStr><IsRestoreMemberCard>0</IsRestoreMemberCard></xml>")
+}
+
+/// A safe-mode push: the query and the body.
+fn safe_push(app_id: &str, xml: &str) -> (String, String) {
+    let crypt = MessageCrypt::new(KEY, app_id).unwrap();
+    let envelope = EncryptedEnvelope::seal(&crypt, "gh_t", xml);
+    let ts = now();
+    let sig = crypto::signature(TOKEN, &ts, "99");
+    let msg_sig = crypto::msg_signature(TOKEN, &ts, "99", &envelope.encrypt);
+    (
+        format!("signature={sig}&timestamp={ts}&nonce=99&openid=o&encrypt_type=aes&msg_signature={msg_sig}"),
+        envelope.to_xml(),
+    )
+}
+
+async fn post(
+    app: &TestApp,
+    app_id: &str,
+    query: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, String) {
+    let resp = app
+        .client
+        .post(app.url(&format!("/wechat/{app_id}/callback?{query}")))
+        .header("content-type", "text/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_handshake_answers_the_reference_vectors_over_http() {
+    let app = TestApp::spawn().await;
+    add_account(
+        &app,
+        "wx0123456789abcdef",
+        "AAAAA",
+        KEY,
+        MessageMode::Plain,
+        "http://x",
+    )
+    .await;
+    let resp = app
+        .get("/wechat/wx0123456789abcdef/callback?signature=f464b24fc39322e44b38aa78f5edd27bd1441696&timestamp=1714036504&nonce=1514711492&echostr=4375120948345356249")
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "4375120948345356249");
+    let resp = app
+        .get("/wechat/wx0123456789abcdef/callback?signature=0000&timestamp=1714036504&nonce=1514711492&echostr=4375120948345356249")
+        .await;
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_signature");
+    // Vector B: safe-mode echostr, checked with msg_signature and decrypted.
+    add_account(
+        &app,
+        "wx49f0ab532d5d035a",
+        "123456",
+        "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+        MessageMode::Safe,
+        "http://x",
+    )
+    .await;
+    let resp = app
+        .get("/wechat/wx49f0ab532d5d035a/callback?msg_signature=dd6b9c95b495b3f7e2901bfbc76c664930ffdb96&timestamp=1411443780&nonce=437374425&echostr=4ByGGj%2BsVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1%2BbXFXDQQb1o6co6Yh9Bv41n7hOchLF6p%2BQ%3D%3D")
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "5927782489442352469");
+    let resp = app
+        .get("/wechat/wx9999999999999999/callback?echostr=1")
+        .await;
+    assert_eq!(resp.status(), 404);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "account_not_found");
+}
+
+#[tokio::test]
+async fn bad_pushes_get_their_4xx_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let app_id = "wxb11529c136998cb6";
+    add_account(&app, app_id, TOKEN, KEY, MessageMode::Safe, "http://x").await;
+    let xml = get_card_xml("oUser", &now(), "pCard", "100000000001", "shop1");
+    let (query, body) = safe_push(app_id, &xml);
+    let (other_query, other_body) = {
+        let crypt = MessageCrypt::new(KEY, "wx1111111111111111").unwrap();
+        let env = EncryptedEnvelope::seal(&crypt, "gh_t", &xml);
+        let ts = now();
+        let sig = crypto::msg_signature(TOKEN, &ts, "1", &env.encrypt);
+        (
+            format!("timestamp={ts}&nonce=1&encrypt_type=aes&msg_signature={sig}"),
+            env.to_xml(),
+        )
+    };
+    let stale_query = {
+        let env = EncryptedEnvelope::parse(&body).unwrap();
+        let ts = (chrono::Utc::now().timestamp() - 3600).to_string();
+        let sig = crypto::msg_signature(TOKEN, &ts, "1", &env.encrypt);
+        format!("timestamp={ts}&nonce=1&encrypt_type=aes&msg_signature={sig}")
+    };
+    let wrong_sig = query.replace("msg_signature=", "msg_signature=0");
+    // (name, AppID in the path, query, body, status, code)
+    type Case<'a> = (&'a str, &'a str, String, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "wrong msg_signature",
+            app_id,
+            wrong_sig,
+            body.clone().into_bytes(),
+            401,
+            "invalid_signature",
+        ),
+        (
+            "another AppID inside",
+            app_id,
+            other_query,
+            other_body.into_bytes(),
+            403,
+            "app_id_mismatch",
+        ),
+        (
+            "replayed an hour later",
+            app_id,
+            stale_query,
+            body.clone().into_bytes(),
+            400,
+            "stale_timestamp",
+        ),
+        (
+            "no query",
+            app_id,
+            String::new(),
+            body.clone().into_bytes(),
+            400,
+            "missing_parameter",
+        ),
+        (
+            "not XML",
+            app_id,
+            query.clone(),
+            b"{\"json\": true}".to_vec(),
+            400,
+            "invalid_xml",
+        ),
+        (
+            "entity declaration",
+            app_id,
+            query.clone(),
+            b"<!DOCTYPE x [<!ENTITY a 'b'>]><xml><Encrypt>&a;</Encrypt></xml>".to_vec(),
+            400,
+            "invalid_xml",
+        ),
+        (
+            "huge",
+            app_id,
+            query.clone(),
+            vec![b'<'; 200 * 1024],
+            413,
+            "body_too_large",
+        ),
+        (
+            "unknown account",
+            "wx9999999999999999",
+            query.clone(),
+            body.clone().into_bytes(),
+            404,
+            "account_not_found",
+        ),
+        (
+            "not an AppID",
+            "..%2F..%2Fetc",
+            query.clone(),
+            body.clone().into_bytes(),
+            404,
+            "account_not_found",
+        ),
+    ];
+    for (name, target, q, b, status, code) in cases {
+        let (got, text) = post(&app, target, &q, b).await;
+        assert_eq!(got, status, "{name}: {text}");
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{name}: {text}"));
+        assert_eq!(v["code"], code, "{name}");
+    }
+    assert!(stored(&app).await.is_empty());
+    let (status, text) = post(&app, app_id, &query, body.clone()).await;
+    assert_eq!((status, text.as_str()), (200, "success"));
+    let (status, text) = post(&app, app_id, &query, body).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (200, "success"),
+        "a duplicate is acknowledged"
+    );
+    assert_eq!(stored(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn arbitrary_bytes_never_get_a_server_error() {
+    let app = TestApp::spawn().await;
+    let app_id = "wxb11529c136998cb6";
+    add_account(&app, app_id, TOKEN, KEY, MessageMode::Safe, "http://x").await;
+    let (query, body) = safe_push(app_id, &get_card_xml("o", &now(), "pCard", "1", ""));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261126);
+    for i in 0..300 {
+        let mut bytes = body.clone().into_bytes();
+        match i % 4 {
+            0 => bytes = (0..rng.gen_range(0..600)).map(|_| rng.gen()).collect(),
+            1 => {
+                for _ in 0..rng.gen_range(1..8) {
+                    let at = rng.gen_range(0..bytes.len());
+                    bytes[at] = rng.gen();
+                }
+            }
+            2 => bytes.truncate(rng.gen_range(0..bytes.len())),
+            _ => {
+                let at = rng.gen_range(0..bytes.len());
+                let junk: Vec<u8> = (0..rng.gen_range(1..40)).map(|_| rng.gen()).collect();
+                bytes.splice(at..at, junk);
+            }
+        }
+        let (status, text) = post(&app, app_id, &query, bytes).await;
+        assert!((200..500).contains(&status), "case {i}: {status} {text}");
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_slow_or_stopped_worker_does_not_slow_the_answer_to_wechat() {
+    let app = TestApp::spawn().await;
+    let app_id = "wxb11529c136998cb6";
+    add_account(
+        &app,
+        app_id,
+        TOKEN,
+        KEY,
+        MessageMode::Safe,
+        "http://127.0.0.1:9",
+    )
+    .await;
+    // A worker that holds every claimed event's transaction open for a long time cannot exist in this
+    // design (effects run in their own short transaction); the slow part is WeChat: userinfo/get to an
+    // address that never answers. Pushes meanwhile are answered at once.
+    let card = "pSlowCard0000000000000000001";
+    kaika_core::testing::seed_card(&app.app_db, app_id, card).await;
+    let submit = |code: &str| {
+        format!("<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[o{code}]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[submit_membercard_user_info]]></Event><CardId><![CDATA[{card}]]></CardId><UserCardCode><![CDATA[{code}]]></UserCardCode></xml>", now())
+    };
+    let slow = worker(
+        &app,
+        WorkerSettings {
+            concurrency: 8,
+            ..WorkerSettings::default()
+        },
+    );
+    let (q, b) = safe_push(app_id, &submit("100000000001"));
+    post(&app, app_id, &q, b).await;
+    let busy = tokio::spawn(async move { slow.run_once().await });
+    let mut slowest = Duration::ZERO;
+    for i in 0..40 {
+        let (q, b) = safe_push(app_id, &submit(&format!("1000000001{i:02}")));
+        let started = Instant::now();
+        let (status, text) = post(&app, app_id, &q, b).await;
+        slowest = slowest.max(started.elapsed());
+        assert_eq!((status, text.as_str()), (200, "success"));
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "slowest answer {slowest:?}"
+    );
+    busy.abort();
+    assert_eq!(stored(&app).await.len(), 41);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The simulator pushing real events
+// ------------------------------------------------------------------------------------------------
+
+const SIM_APP: &str = "wx5a5a5a5a5a5a5a5a";
+
+fn member_card_json() -> serde_json::Value {
+    json!({"card": {"card_type": "MEMBER_CARD", "member_card": {
+        "background_pic_url": "https://mmbiz.qpic.cn/mmbiz/xxx/0",
+        "base_info": {
+            "logo_url": "http://mmbiz.qpic.cn/mmbiz/yyy/0", "brand_name": "示例店", "code_type": "CODE_TYPE_QRCODE",
+            "title": "示例会员卡", "color": "Color010", "notice": "使用时出示此卡", "description": "不可与其他优惠同享",
+            "date_info": {"type": "DATE_TYPE_PERMANENT"}, "sku": {"quantity": 100000000}, "get_limit": 1,
+            "use_custom_code": false, "can_give_friend": false, "service_phone": "020-88888888",
+            "need_push_on_view": true
+        },
+        "prerogative": "会员享受9折", "supply_bonus": true, "supply_balance": false,
+        "wx_activate": true, "wx_activate_after_submit": true,
+        "wx_activate_after_submit_url": "https://example.com/activate",
+        "discount": 10
+    }}})
+}
+
+struct SimRun {
+    app: TestApp,
+    sim: Simulator,
+    card_id: i64,
+}
+
+impl SimRun {
+    async fn snapshot(&self) -> String {
+        let members: Vec<String> = members::Entity::find_for_card(self.card_id)
+            .order_by_asc(members::Column::Code)
+            .all(&self.app.app_db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| {
+                format!(
+                    "{} {} {:?} {:?}",
+                    m.code, m.status, m.oa_openid, m.outer_str
+                )
+            })
+            .collect();
+        let card = cards::Entity::find_by_id(self.card_id)
+            .one(&self.app.app_db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut funnel = Vec::new();
+        for channel in ["", "guide", "shop"] {
+            funnel.push(
+                stats::totals(&self.app.app_db, self.card_id, channel)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let views = events::views(&self.app.app_db, self.card_id, None)
+            .await
+            .unwrap();
+        let changes = events::unreconciled_changes(&self.app.app_db, self.card_id)
+            .await
+            .unwrap()
+            .len();
+        format!(
+            "{members:?} review={} funnel={funnel:?} views={views} changes={changes}",
+            card.review_status
+        )
+    }
+}
+
+/// Three members open the card through the simulated component; one views it, one is consumed, one
+/// deletes it, and their points change; with `faults` every push type is duplicated, delayed or
+/// reordered.
+async fn simulated_journey(faults: bool) -> SimRun {
+    let app = TestApp::spawn().await;
+    let sim = Simulator::new(SimConfig::for_tests(7));
+    let served = kaika_wechat_sim::spawn(sim.clone()).await.unwrap();
+    let account = sim
+        .create_account(AccountSpec {
+            app_id: Some(SIM_APP.into()),
+            message_mode: Some(kaika_wechat_sim::MessageMode::Safe),
+            callback_url: Some(app.url(&format!("/wechat/{SIM_APP}/callback"))),
+            mini_program: Some(MiniProgramSpec::default()),
+            ..AccountSpec::default()
+        })
+        .unwrap();
+    add_account(
+        &app,
+        SIM_APP,
+        &account.token,
+        &account.encoding_aes_key,
+        MessageMode::Safe,
+        &served.base_url,
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let api = |path: &str, token: &str| format!("{}/{path}?access_token={token}", served.base_url);
+    let token: serde_json::Value = http
+        .get(format!(
+            "{}/cgi-bin/token?grant_type=client_credential&appid={SIM_APP}&secret={}",
+            served.base_url, account.app_secret
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let created: serde_json::Value = http
+        .post(api("card/create", &token))
+        .json(&member_card_json())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let wechat_card_id = created["card_id"].as_str().unwrap().to_owned();
+    let (_, card_id) = kaika_core::testing::seed_card(&app.app_db, SIM_APP, &wechat_card_id).await;
+    let mut pending: cards::ActiveModel = cards::Entity::find_by_id(card_id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    pending.review_status = Set("pending".into());
+    pending.update(&app.app_db).await.unwrap();
+    if faults {
+        for (event, fault) in [
+            ("user_get_card", FaultKind::Duplicate),
+            ("user_del_card", FaultKind::Reorder),
+            ("user_view_card", FaultKind::Delay { ms: 300 }),
+            ("update_member_card", FaultKind::Duplicate),
+            ("user_consume_card", FaultKind::Reorder),
+            ("card_not_pass_check", FaultKind::Reorder),
+        ] {
+            sim.add_fault(FaultSpec {
+                path: None,
+                push: Some(event.into()),
+                fault,
+                next: None,
+                probability: None,
+                seed: None,
+            })
+            .unwrap();
+        }
+    }
+    let form: serde_json::Value = http
+        .post(api("card/membercard/activateuserform/set", &token))
+        .json(&json!({"card_id": wechat_card_id,
+                      "required_form": {"can_modify": false, "common_field_id_list": ["USER_FORM_INFO_FLAG_MOBILE"]}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(form["errcode"], 0, "{form}");
+    sim.refuse_card(&wechat_card_id, "图片不清晰").unwrap();
+    // The review after a fix comes later (at the same second a refusal would win).
+    sim.advance_clock(Duration::from_secs(60));
+    sim.approve_card(&wechat_card_id).unwrap();
+    let mut codes = Vec::new();
+    for (user, channel) in [("alice", "guide"), ("bob", "shop"), ("carol", "")] {
+        let url: serde_json::Value = http
+            .post(api("card/membercard/activate/geturl", &token))
+            .json(&json!({"card_id": wechat_card_id, "outer_str": channel}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let url = url["url"]
+            .as_str()
+            .unwrap()
+            .split('#')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut found = std::collections::HashMap::new();
+        for seg in url
+            .split_once('?')
+            .unwrap()
+            .1
+            .split('&')
+            .filter(|s| !s.is_empty())
+        {
+            let (k, v) = seg.split_once('=').unwrap();
+            found.insert(k.to_owned(), urlencoding_decode(v));
+        }
+        let extra: serde_json::Value = http
+            .post(format!("{}/component/submit", served.base_url))
+            .json(&json!({"encrypt_card_id": found["encrypt_card_id"], "outer_str": found["outer_str"],
+                          "biz": found["biz"], "user": user,
+                          "answers": {"USER_FORM_INFO_FLAG_MOBILE": "13800138000"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let decrypted: serde_json::Value = http
+            .post(api("card/code/decrypt", &token))
+            .json(&json!({"encrypt_code": extra["code"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        codes.push(
+            decrypted["code"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{extra} {decrypted}"))
+                .to_owned(),
+        );
+    }
+    sim.member_views_card(&codes[0]).unwrap();
+    let updated: serde_json::Value = http
+        .post(api("card/membercard/updateuser", &token))
+        .json(&json!({"card_id": wechat_card_id, "code": codes[0], "bonus": 30, "add_bonus": 30}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(updated["errcode"], 0, "{updated}");
+    sim.member_consumes_card(&codes[1], "FROM_API", "一号店")
+        .unwrap();
+    sim.member_deletes_card(&codes[2]).unwrap();
+    // Settle: every push answered, then the worker applies what was stored.
+    let w = worker(
+        &app,
+        WorkerSettings {
+            retry_base: Duration::from_millis(20),
+            ..WorkerSettings::default()
+        },
+    );
+    for _ in 0..200 {
+        let pending = sim
+            .pushes()
+            .into_iter()
+            .filter(|p| p.outcome == kaika_wechat_sim::PushOutcome::Pending)
+            .count();
+        w.drain().await.unwrap();
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    w.drain().await.unwrap();
+    for push in sim.pushes() {
+        assert_eq!(
+            push.outcome,
+            kaika_wechat_sim::PushOutcome::Delivered,
+            "{push:?}"
+        );
+    }
+    served.handle.stop(true).await;
+    SimRun { app, sim, card_id }
+}
+
+#[tokio::test]
+async fn simulated_pushes_with_duplicates_delays_and_reordering_reach_the_same_final_state() {
+    let calm = simulated_journey(false).await;
+    let reference = calm.snapshot().await;
+    assert!(reference.contains("review=approved"), "{reference}");
+    assert!(reference.contains("views=1 changes=1"), "{reference}");
+    assert!(reference.contains("deleted"), "{reference}");
+    let rough = simulated_journey(true).await;
+    assert!(rough.sim.pushes().iter().any(|p| p.duplicate_of.is_some()));
+    let duplicates = stored(&rough.app).await.len();
+    assert_eq!(
+        duplicates,
+        stored(&calm.app).await.len(),
+        "duplicates were stored twice"
+    );
+    assert_eq!(rough.snapshot().await, reference);
+}
+
+fn urlencoding_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}

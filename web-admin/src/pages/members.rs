@@ -1,0 +1,546 @@
+//! Members: search and filters with paging, the detail (profile, form answers, ledger, events, sync
+//! state), credit/debit through the ledger, and the streamed CSV export (masked unless the role may see
+//! personal data; every export audited).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::NaiveDate;
+use futures::stream;
+use kaika_core::admin::{self, MemberFilter};
+use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
+use kaika_core::ledger::{self, LedgerKind, NewEntry, Reason};
+use kaika_core::CoreError;
+use kaika_wechat::card::UserFormField;
+use kaika_wechat::membercard::FormAnswers;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
+
+use super::{fmt_time, render, see_other, Chrome, Done, FieldErrors};
+use crate::auth::Admin;
+use crate::error::AdminError;
+use crate::forms::Fields;
+use crate::mask;
+use crate::state::AdminState;
+
+/// Members per page.
+pub const PER_PAGE: u64 = 50;
+
+/// The list's query string.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    card: Option<String>,
+    channel: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    page: Option<u64>,
+    done: Option<String>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+impl ListQuery {
+    fn filter(&self) -> MemberFilter {
+        MemberFilter {
+            q: non_empty(&self.q),
+            card_id: non_empty(&self.card).and_then(|c| c.parse().ok()),
+            outer_str: non_empty(&self.channel),
+            status: non_empty(&self.status),
+            from: non_empty(&self.from)
+                .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+            to: non_empty(&self.to).and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        }
+    }
+
+    /// The query string without the page, for the paging and export links.
+    pub fn params(&self) -> String {
+        let pairs = [
+            ("q", &self.q),
+            ("card", &self.card),
+            ("channel", &self.channel),
+            ("status", &self.status),
+            ("from", &self.from),
+            ("to", &self.to),
+        ];
+        pairs
+            .iter()
+            .filter_map(|(k, v)| non_empty(v).map(|v| format!("{k}={}", urlencoding::encode(&v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// A member as a line of the list (personal data already masked when the role requires it).
+#[derive(Debug, Clone)]
+pub struct MemberLine {
+    /// Id.
+    pub id: i64,
+    /// Membership number.
+    pub number: String,
+    /// Name from the form.
+    pub name: String,
+    /// Mobile from the form.
+    pub mobile: String,
+    /// Card code.
+    pub code: String,
+    /// Card title.
+    pub card: String,
+    /// Channel.
+    pub channel: String,
+    /// Status.
+    pub status: String,
+    /// Points.
+    pub points: i64,
+    /// Balance in yuan.
+    pub balance: String,
+    /// Created.
+    pub created: String,
+}
+
+fn answers(row: &members::Model) -> FormAnswers {
+    row.form_answers
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
+
+/// Cents as yuan, `12.34`.
+pub fn yuan(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+fn line(row: &members::Model, card: &str, see: bool) -> MemberLine {
+    let a = answers(row);
+    let name = a
+        .common(&UserFormField::Name)
+        .unwrap_or_default()
+        .to_owned();
+    let mobile = a
+        .common(&UserFormField::Mobile)
+        .unwrap_or_default()
+        .to_owned();
+    MemberLine {
+        id: row.id,
+        number: row.membership_number.clone().unwrap_or_default(),
+        name: if see { name } else { mask::name(&name) },
+        mobile: if see { mobile } else { mask::mobile(&mobile) },
+        code: if see {
+            row.code.clone()
+        } else {
+            mask::tail(&row.code)
+        },
+        card: card.to_owned(),
+        channel: row.outer_str.clone().unwrap_or_default(),
+        status: row.status.clone(),
+        points: row.points,
+        balance: yuan(row.balance_cents),
+        created: fmt_time(&row.created_at),
+    }
+}
+
+/// `GET /admin/members`.
+#[derive(Debug, Template)]
+#[template(path = "members/list.html")]
+pub struct MembersPage {
+    chrome: Chrome,
+    query: ListQuery,
+    lines: Vec<MemberLine>,
+    cards: Vec<cards::Model>,
+    page: u64,
+    more: bool,
+}
+
+impl MembersPage {
+    fn selected(&self, field: &str, value: &str) -> bool {
+        let current = match field {
+            "card" => &self.query.card,
+            "status" => &self.query.status,
+            _ => &self.query.channel,
+        };
+        current.as_deref() == Some(value)
+    }
+
+    fn value(&self, field: &str) -> String {
+        match field {
+            "q" => self.query.q.clone(),
+            "channel" => self.query.channel.clone(),
+            "from" => self.query.from.clone(),
+            _ => self.query.to.clone(),
+        }
+        .unwrap_or_default()
+    }
+}
+
+/// `GET /admin/members`.
+pub async fn list(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AdminError> {
+    let query = query.into_inner();
+    let page = query.page.unwrap_or(0);
+    let (rows, more) = admin::search_members(&state.db, &query.filter(), page, PER_PAGE).await?;
+    let cards = cards::Entity::find()
+        .order_by_asc(cards::Column::Id)
+        .all(&state.db)
+        .await?;
+    let see = admin.user.role.sees_personal_data();
+    let lines = rows
+        .iter()
+        .map(|r| {
+            let card = cards
+                .iter()
+                .find(|c| c.id == r.card_id)
+                .map_or("", |c| c.title.as_str());
+            line(r, card, see)
+        })
+        .collect();
+    let page_struct = MembersPage {
+        chrome: Chrome::load(&state, &admin, "members", query.done.as_deref()).await?,
+        query,
+        lines,
+        cards,
+        page,
+        more,
+    };
+    render(&page_struct, StatusCode::OK)
+}
+
+/// `GET /admin/members/{id}`.
+#[derive(Debug, Template)]
+#[template(path = "members/detail.html")]
+pub struct MemberPage {
+    chrome: Chrome,
+    member: MemberLine,
+    answers: Vec<(String, String)>,
+    openid: String,
+    activated: String,
+    entries: Vec<ledger_entries::Model>,
+    events: Vec<wechat_events::Model>,
+    unsynced: u64,
+    errors: FieldErrors,
+    nonce: String,
+}
+
+fn nonce() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn member_page(
+    state: &AdminState,
+    admin: &Admin,
+    id: i64,
+    done: Option<&str>,
+    errors: FieldErrors,
+) -> Result<MemberPage, AdminError> {
+    let row = admin::member(&state.db, id).await?;
+    let card = cards::Entity::find_by_id(row.card_id)
+        .one(&state.db)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    let see = admin.user.role.sees_personal_data();
+    let a = answers(&row);
+    let mut list: Vec<(String, String)> = a
+        .common_field_list
+        .iter()
+        .map(|f| {
+            let key = format!("flag.{}", UserFormField::parse(&f.name).as_str());
+            let label = admin.tr.t(&key);
+            let label = if label == key {
+                f.name.clone()
+            } else {
+                label.to_owned()
+            };
+            (
+                label,
+                if see {
+                    f.value.clone()
+                } else {
+                    mask::all(&f.value)
+                },
+            )
+        })
+        .collect();
+    list.extend(a.custom_field_list.iter().map(|f| {
+        let value = if f.value_list.is_empty() {
+            f.value.clone()
+        } else {
+            f.value_list.join("、")
+        };
+        (f.name.clone(), if see { value } else { mask::all(&value) })
+    }));
+    let events = match &row.oa_openid {
+        Some(openid) => {
+            wechat_events::Entity::find()
+                .filter(wechat_events::Column::FromUserName.eq(openid.as_str()))
+                .order_by_desc(wechat_events::Column::Id)
+                .limit(20)
+                .all(&state.db)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(MemberPage {
+        chrome: Chrome::load(state, admin, "members", done).await?,
+        openid: row
+            .oa_openid
+            .as_deref()
+            .map(|o| if see { o.to_owned() } else { mask::tail(o) })
+            .unwrap_or_default(),
+        activated: row.activated_at.as_ref().map(fmt_time).unwrap_or_default(),
+        member: line(&row, &card.title, see),
+        answers: list,
+        entries: ledger::entries(&state.db, id).await?,
+        unsynced: kaika_core::outbox::unsent_for_member(&state.db, id).await?,
+        events,
+        errors,
+        nonce: nonce(),
+    })
+}
+
+/// `GET /admin/members/{id}`.
+pub async fn detail(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    id: web::Path<i64>,
+    done: web::Query<Done>,
+) -> Result<HttpResponse, AdminError> {
+    let page = member_page(
+        &state,
+        &admin,
+        *id,
+        done.done.as_deref(),
+        FieldErrors::new(),
+    )
+    .await?;
+    render(&page, StatusCode::OK)
+}
+
+/// `POST /admin/members/{id}/ledger`: credits or debits points or balance with a reason. The form's
+/// nonce is the idempotency key, so a double submit writes one entry.
+pub async fn adjust(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    id: web::Path<i64>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_operator()?;
+    let f = Fields::from_pairs(form.into_inner());
+    admin.check_csrf(&f.get("csrf"))?;
+    let tr = &admin.tr;
+    let mut errors = FieldErrors::new();
+    let kind = match f.get("kind").as_str() {
+        "balance" => LedgerKind::Balance,
+        _ => LedgerKind::Points,
+    };
+    let sign = if f.get("direction") == "debit" { -1 } else { 1 };
+    let amount = match kind {
+        LedgerKind::Points => f.get("amount").parse::<i64>().ok().filter(|n| *n > 0),
+        LedgerKind::Balance => f
+            .get("amount")
+            .parse::<f64>()
+            .ok()
+            .filter(|y| *y > 0.0 && *y < 1e9)
+            .map(|y| (y * 100.0).round() as i64),
+    };
+    let reason = match f.get("reason").as_str() {
+        "purchase" => Reason::Purchase,
+        "redemption" => Reason::Redemption,
+        _ => Reason::Adjustment,
+    };
+    let note = f.get("note");
+    if amount.is_none() {
+        errors.insert("amount".into(), tr.t("member.err_amount").to_owned());
+    }
+    if note.is_empty() {
+        errors.insert("note".into(), tr.t("member.err_note").to_owned());
+    } else if note.chars().count() > 200 {
+        errors.insert(
+            "note".into(),
+            super::too_long(tr, 200, note.chars().count()),
+        );
+    }
+    let nonce = f.get("nonce");
+    if let (Some(amount), true) = (amount, errors.is_empty()) {
+        let entry = NewEntry {
+            member_id: *id,
+            kind,
+            amount: sign * amount,
+            reason,
+            note: Some(note.clone()),
+            actor: admin.actor(),
+            idempotency_key: format!("admin:{nonce}"),
+        };
+        match ledger::record(&state.db, &entry).await {
+            Ok(recorded) => {
+                if !recorded.replayed {
+                    admin
+                        .audit(
+                            &state,
+                            "member.ledger",
+                            format!("member:{id}"),
+                            Some(serde_json::json!({ kind.as_str(): recorded.entry.resulting_total - recorded.entry.amount })),
+                            Some(serde_json::json!({
+                                kind.as_str(): recorded.entry.resulting_total,
+                                "amount": recorded.entry.amount,
+                                "reason": recorded.entry.reason,
+                                "note": note,
+                                "entry": recorded.entry.id,
+                            })),
+                        )
+                        .await?;
+                }
+                return Ok(see_other(&format!("/admin/members/{id}?done=ledger_saved")));
+            }
+            Err(CoreError::Refused { code, message }) => {
+                let key = format!("member.err_{code}");
+                let text = tr.t(&key);
+                errors.insert(
+                    "amount".into(),
+                    if text == key {
+                        message
+                    } else {
+                        text.to_owned()
+                    },
+                );
+            }
+            Err(CoreError::Invalid { message, .. }) => {
+                let key = format!("member.err_{message}");
+                let text = tr.t(&key);
+                errors.insert(
+                    "amount".into(),
+                    if text == key {
+                        message
+                    } else {
+                        text.to_owned()
+                    },
+                );
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let page = member_page(&state, &admin, *id, None, errors).await?;
+    render(&page, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+fn csv_field(text: &str) -> String {
+    // Quote every field; a leading =, +, - or @ would be a formula in spreadsheets.
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+fn csv_line(l: &MemberLine) -> String {
+    [
+        l.id.to_string(),
+        l.number.clone(),
+        l.name.clone(),
+        l.mobile.clone(),
+        l.code.clone(),
+        l.card.clone(),
+        l.channel.clone(),
+        l.status.clone(),
+        l.points.to_string(),
+        l.balance.clone(),
+        l.created.clone(),
+    ]
+    .iter()
+    .map(|f| csv_field(f))
+    .collect::<Vec<_>>()
+    .join(",")
+        + "\r\n"
+}
+
+/// `GET /admin/members/export.csv?…`: the filtered list, streamed in batches, masked unless the role
+/// may see personal data; the export itself is audited.
+pub async fn export(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AdminError> {
+    let filter = query.filter();
+    let see = admin.user.role.sees_personal_data();
+    admin
+        .audit(
+            &state,
+            "members.export",
+            "members".into(),
+            None,
+            Some(serde_json::json!({"filter": query.params(), "masked": !see})),
+        )
+        .await?;
+    let titles: Vec<(i64, String)> = cards::Entity::find()
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.title))
+        .collect();
+    let header_line = "\u{feff}id,membership_number,name,mobile,code,card,channel,status,points,balance,created_at\r\n";
+    let db = state.db.clone();
+    struct Cursor {
+        before: Option<i64>,
+        started: bool,
+        done: bool,
+    }
+    let body = stream::unfold(
+        Cursor {
+            before: None,
+            started: false,
+            done: false,
+        },
+        move |mut cursor| {
+            let db = db.clone();
+            let filter = filter.clone();
+            let titles = titles.clone();
+            async move {
+                if cursor.done {
+                    return None;
+                }
+                if !cursor.started {
+                    cursor.started = true;
+                    return Some((Ok::<_, AdminError>(web::Bytes::from(header_line)), cursor));
+                }
+                match admin::members_batch(&db, &filter, cursor.before, 500).await {
+                    Ok(rows) if rows.is_empty() => None,
+                    Ok(rows) => {
+                        cursor.before = rows.last().map(|r| r.id);
+                        let mut chunk = String::new();
+                        for r in &rows {
+                            let card = titles
+                                .iter()
+                                .find(|(id, _)| *id == r.card_id)
+                                .map_or("", |(_, t)| t.as_str());
+                            chunk.push_str(&csv_line(&line(r, card, see)));
+                        }
+                        Some((Ok(web::Bytes::from(chunk)), cursor))
+                    }
+                    Err(err) => {
+                        cursor.done = true;
+                        Some((Err(AdminError::from(err)), cursor))
+                    }
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"kaika-members.csv\"",
+        ))
+        .streaming(body))
+}

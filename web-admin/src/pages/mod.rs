@@ -1,0 +1,203 @@
+//! One module per area, one page struct per page. Handlers: extract, call a use case, render or
+//! redirect (POST-redirect-GET with 303).
+
+pub mod accounts;
+pub mod admins;
+pub mod audit;
+pub mod cards;
+pub mod channels;
+pub mod dashboard;
+pub mod events;
+pub mod form_designer;
+pub mod login;
+pub mod members;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use askama::Template;
+use kaika_core::admin::Role;
+use serde::Deserialize;
+
+use crate::auth::Admin;
+use crate::error::AdminError;
+use crate::i18n::Tr;
+use crate::state::AdminState;
+
+/// What every page shows around its content: navigation, the admin, the language switch, the sandbox
+/// banner, the message of the last action.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// The translator.
+    pub tr: Tr,
+    /// Whether someone is logged in (the login page has no navigation).
+    pub logged_in: bool,
+    /// The admin's name.
+    pub username: String,
+    /// The admin's role.
+    pub role: Role,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// Whether a sandbox account exists (shows the banner).
+    pub sandbox: bool,
+    /// The navigation entry to highlight.
+    pub active: &'static str,
+    /// The message of the action that redirected here.
+    pub flash: Option<String>,
+}
+
+/// The `?done=…` of a redirect after a successful action.
+#[derive(Debug, Deserialize, Default)]
+pub struct Done {
+    /// The key of the message (`flash.<done>` in the catalogue).
+    pub done: Option<String>,
+}
+
+impl Chrome {
+    /// The chrome of a logged-in page.
+    pub async fn load(
+        state: &AdminState,
+        admin: &Admin,
+        active: &'static str,
+        done: Option<&str>,
+    ) -> Result<Self, AdminError> {
+        let sandbox = kaika_core::accounts::list(&state.db)
+            .await?
+            .iter()
+            .any(|a| a.is_sandbox);
+        let flash = done.and_then(|key| {
+            let full = format!("flash.{key}");
+            let text = admin.tr.t(&full);
+            (text != full).then(|| text.to_owned())
+        });
+        Ok(Self {
+            tr: admin.tr,
+            logged_in: true,
+            username: admin.user.username.clone(),
+            role: admin.user.role,
+            csrf: admin.csrf.clone(),
+            sandbox,
+            active,
+            flash,
+        })
+    }
+
+    /// The chrome of the login page.
+    pub fn anonymous(tr: Tr, csrf: String) -> Self {
+        Self {
+            tr,
+            logged_in: false,
+            username: String::new(),
+            role: Role::Viewer,
+            csrf,
+            sandbox: false,
+            active: "",
+            flash: None,
+        }
+    }
+
+    /// Translates.
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        self.tr.t(key)
+    }
+
+    /// Translates `prefix.value` (e.g. a status), falling back to the value itself.
+    pub fn tv(&self, prefix: &str, value: &str) -> String {
+        let key = format!("{prefix}.{value}");
+        let text = self.tr.t(&key);
+        if text == key {
+            value.to_owned()
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// The role's display name.
+    pub fn role_name(&self) -> &'static str {
+        self.tr.t(match self.role {
+            Role::Owner => "role.owner",
+            Role::Operator => "role.operator",
+            Role::Viewer => "role.viewer",
+        })
+    }
+
+    /// Whether the admin may change things.
+    pub fn can_operate(&self) -> bool {
+        self.role.can_operate()
+    }
+
+    /// Whether the admin is an owner.
+    pub fn is_owner(&self) -> bool {
+        self.role.is_owner()
+    }
+
+    /// The class of a navigation entry.
+    pub fn nav_class(&self, entry: &str) -> &'static str {
+        if self.active == entry {
+            "active"
+        } else {
+            ""
+        }
+    }
+}
+
+/// A 303 to `location`.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Renders a page with a status (422 for a form sent back with its errors).
+pub fn render(page: &impl Template, status: StatusCode) -> Result<HttpResponse, AdminError> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
+}
+
+/// Field errors of a form, by field name.
+pub type FieldErrors = std::collections::BTreeMap<String, String>;
+
+/// The WeChat "too long" message of a field, in characters.
+pub fn too_long(tr: &Tr, max: usize, actual: usize) -> String {
+    tr.fmt(
+        "err.too_long",
+        &[("max", max.to_string()), ("actual", actual.to_string())],
+    )
+}
+
+/// Checks a required text with a character limit; records the message under `field`.
+pub fn check_text(
+    tr: &Tr,
+    errors: &mut FieldErrors,
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) {
+    let len = value.chars().count();
+    if required && len == 0 {
+        errors.insert(field.to_owned(), tr.t("err.required").to_owned());
+    } else if len > max {
+        errors.insert(field.to_owned(), too_long(tr, max, len));
+    }
+}
+
+/// Whether `text` is an http(s) URL with a host.
+pub fn is_http_url(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https")
+            && !rest.is_empty()
+            && !rest.contains(char::is_whitespace)
+    })
+}
+
+/// The scheme and host a request was sent to, e.g. `https://kaika.example.com`.
+pub fn base_url(req: &actix_web::HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// A date as admins read it (UTC).
+pub fn fmt_time(time: &chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M").to_string()
+}
