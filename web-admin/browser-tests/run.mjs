@@ -281,6 +281,63 @@ try {
     assert.equal(await page.locator('#ledger tr.entry').count(), 2, 'welcome + our credit only');
   });
 
+  await step('edit the card face and options through card/update', async () => {
+    await page.goto(`${base}/admin/cards`);
+    await page.click('tr.card-row:has-text("金卡会员") a >> nth=0');
+    await page.click('#edit-card');
+    await page.waitForURL(/\/admin\/cards\/\d+\/edit$/);
+    assert.equal(await page.locator('#offline').count(), 0, 'the form was read from WeChat');
+    await page.fill('#cell_tips', '一二三四五六七');
+    assert.match(await page.locator('.counter[data-for=cell_tips]').getAttribute('class'), /over/);
+    await page.fill('#cell_tips', '就近服务');
+    await page.fill('#cell_name', '附近门店');
+    await page.fill('#cell_url', 'https://example.com/stores');
+    await page.fill('#notice', '结账时出示会员码');
+    await page.fill('#bonus_cost_money_unit', '100');
+    await page.fill('#bonus_increase_bonus', '1');
+    await shot('15-card-edit');
+    await page.click('#save-card');
+    await page.waitForURL(/\/admin\/cards\/\d+\?done=card_updated/);
+    assert.match(await page.locator('.flash').textContent(), /已更新/);
+  });
+
+  await step('create an API key, see it once, revoke it', async () => {
+    await page.goto(`${base}/admin/api-keys`);
+    await page.fill('#key-name', '收银系统');
+    await page.uncheck('#scopes input[value="ledger:write"]');
+    await page.click('#create-api-key');
+    const key = (await page.locator('#new-key-value').textContent()).trim();
+    assert.match(key, /^kk_[0-9a-f]{64}$/);
+    await shot('16-api-keys');
+    await page.goto(`${base}/admin/api-keys`);
+    assert.equal(await page.locator('#new-key').count(), 0, 'the key is shown only once');
+    assert.ok(!(await page.content()).includes(key));
+    const row = page.locator('tr.api-key-row[data-name="收银系统"]');
+    assert.match(await row.textContent(), /members:read/);
+    assert.doesNotMatch(await row.textContent(), /ledger:write/);
+    const response = await page.request.get(`${base}/api/v1/integration/members?code=000000000000`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.notEqual(response.status(), 401, 'the new key authenticates');
+    await row.locator('button.revoke').click();
+    await page.waitForURL(/done=api_key_revoked/);
+    assert.match(await page.locator('tr.api-key-row[data-name="收银系统"] .key-status').textContent(), /已吊销/);
+    const after = await page.request.get(`${base}/api/v1/integration/members?code=000000000000`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(after.status(), 401, 'a revoked key is refused');
+  });
+
+  await step('the sync page shows the outbox and the last reconciliation', async () => {
+    await page.click('#nav-sync');
+    await page.waitForURL(`${base}/admin/sync`);
+    assert.equal(await page.locator('#outbox-counts li').count(), 4);
+    assert.ok(Number(await page.locator('#outbox-counts .count-sent strong').textContent()) >= 2,
+      'the welcome bonus and the credit were sent');
+    assert.equal(await page.locator('#last-run, #no-run').count(), 1);
+    await shot('17-sync');
+  });
+
   await step('English rendering and the remaining pages', async () => {
     await page.goto(`${base}/admin/lang/en?next=/admin`);
     assert.equal(await page.locator('html').getAttribute('lang'), 'en');

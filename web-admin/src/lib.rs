@@ -25,7 +25,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// Mounts the admin at `/admin`. The whole admin surface is visible here.
 pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
     use pages::{
-        accounts, admins, audit, cards, channels, dashboard, events, form_designer, login, members,
+        accounts, admins, api_keys, audit, cards, channels, dashboard, events, form_designer, login,
+        members, sync,
     };
     cfg.service(
         web::scope("/admin")
@@ -66,6 +67,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
             .route("/cards", web::post().to(cards::create))
             .route("/cards/import", web::post().to(cards::import))
             .route("/cards/{id}", web::get().to(cards::detail))
+            .route("/cards/{id}/edit", web::get().to(cards::edit_form))
+            .route("/cards/{id}/edit", web::post().to(cards::edit))
             .route("/cards/{id}", web::post().to(cards::update))
             .route("/cards/{id}/form", web::get().to(form_designer::show))
             .route("/cards/{id}/form", web::post().to(form_designer::save))
@@ -82,10 +85,18 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
             .route("/members/{id}/ledger", web::post().to(members::adjust))
             .route("/events", web::get().to(events::list))
             .route("/events/{id}/retry", web::post().to(events::retry))
+            .route("/sync", web::get().to(sync::show))
+            .route("/sync/jobs/{id}/retry", web::post().to(sync::retry))
+            .route("/sync/retry-pending", web::post().to(sync::retry_pending))
             .route("/audit", web::get().to(audit::list))
             .route("/admins", web::get().to(admins::list))
             .route("/admins", web::post().to(admins::create))
             .route("/admins/{id}/role", web::post().to(admins::set_role))
+            .route("/admins/{id}/disable", web::post().to(admins::set_disabled))
+            .route("/admins/{id}/password", web::post().to(admins::reset_password))
+            .route("/api-keys", web::get().to(api_keys::list))
+            .route("/api-keys", web::post().to(api_keys::create))
+            .route("/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
             .default_service(web::to(error::not_found)),
     );
 }

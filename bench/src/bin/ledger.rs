@@ -60,6 +60,28 @@ struct Kaika {
     dir: PathBuf,
     database_url: String,
     listen: String,
+    master_key: String,
+}
+
+/// A fresh master key (32 random bytes, Base64), as `openssl rand -base64 32` makes; PostgreSQL needs one.
+fn master_key() -> anyhow::Result<String> {
+    use std::io::Read as _;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut raw = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut raw)?;
+    let mut text = String::with_capacity(44);
+    for chunk in raw.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                text.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    Ok(text)
 }
 
 impl Kaika {
@@ -71,6 +93,7 @@ impl Kaika {
             .env("KAIKA__DATA_DIR", &self.dir)
             .env("KAIKA__SERVER__LISTEN", &self.listen)
             .env("KAIKA__LOG__LEVEL", "warn")
+            .env("KAIKA__MASTER_KEY", &self.master_key)
             .stdin(Stdio::null());
         command
     }
@@ -231,9 +254,12 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn wait_ready(t: &Target, deadline: Duration) -> anyhow::Result<String> {
+async fn wait_ready(t: &Target, server: &mut Server, deadline: Duration) -> anyhow::Result<String> {
     let until = Instant::now() + deadline;
     loop {
+        if let Some(status) = server.child.try_wait()? {
+            bail!("kaika exited ({status}) before it was ready");
+        }
         if let Ok(r) = t
             .http
             .get(format!("{}/sim/control/state", t.base))
@@ -286,6 +312,7 @@ async fn main() -> anyhow::Result<()> {
         dir: temp.clone(),
         database_url: database_url.clone(),
         listen: format!("127.0.0.1:{port}"),
+        master_key: master_key()?,
     };
     if !Path::new(&kaika.bin).exists() {
         bail!(
@@ -293,7 +320,7 @@ async fn main() -> anyhow::Result<()> {
             kaika.bin.display()
         );
     }
-    let _server = Server {
+    let mut server = Server {
         child: kaika
             .command(&["serve"])
             .stdout(Stdio::null())
@@ -311,7 +338,7 @@ async fn main() -> anyhow::Result<()> {
         base: format!("http://127.0.0.1:{port}"),
         key: String::new(),
     };
-    let mini_app_id = wait_ready(&target, Duration::from_secs(60)).await?;
+    let mini_app_id = wait_ready(&target, &mut server, Duration::from_secs(60)).await?;
     target.key = kaika
         .output(&["api-key", "create", "--name", "bench", "--scopes", "all"])?
         .trim()
@@ -364,7 +391,7 @@ async fn main() -> anyhow::Result<()> {
     for line in drains {
         println!("{line}");
     }
-    drop(_server);
+    drop(server);
     std::fs::remove_dir_all(&temp).ok();
     Ok(())
 }

@@ -21,6 +21,7 @@ use sea_orm::{
 };
 
 use crate::clients::Clients;
+use crate::entity::wechat_events::code_states;
 use crate::entity::{accounts, activations, cards, members};
 use crate::ledger::{self, LedgerKind, NewEntry, Reason};
 use crate::sessions::{sha256_hex, MiniSession};
@@ -594,6 +595,19 @@ impl Activator {
         }
         let code = row.code.clone().unwrap_or_default();
         let now = Utc::now();
+        // `Entity::insert` skips `before_save`: the search columns are filled here.
+        let (mobile, name) = members::search_keys(row.form_answers.as_deref());
+        // A `user_del_card` event may have been applied before this activation finished: the member
+        // then ends deleted, as it would had the event come after.
+        let deleted_at_wechat = code_states::Entity::find_by_id((card.id, code.clone()))
+            .one(&txn)
+            .await?
+            .is_some_and(|state| {
+                state
+                    .delete_time
+                    .is_some_and(|deleted| deleted >= state.claim_time.unwrap_or(0))
+            });
+        let status = if deleted_at_wechat { "deleted" } else { "active" };
         // A `user_get_card` event may have stored the member as claimed already: complete that row.
         members::Entity::insert(members::ActiveModel {
             card_id: Set(card.id),
@@ -605,8 +619,10 @@ impl Activator {
             points: Set(0),
             balance_cents: Set(0),
             level: Set(None),
-            status: Set("active".into()),
+            status: Set(status.into()),
             form_answers: Set(row.form_answers.clone()),
+            mobile: Set(mobile),
+            name: Set(name),
             outer_str: Set(row.outer_str.clone()),
             activated_at: Set(Some(now)),
             created_at: Set(now),
@@ -622,6 +638,8 @@ impl Activator {
                     members::Column::MembershipNumber,
                     members::Column::Status,
                     members::Column::FormAnswers,
+                    members::Column::Mobile,
+                    members::Column::Name,
                     members::Column::ActivatedAt,
                     members::Column::UpdatedAt,
                 ])
@@ -642,7 +660,8 @@ impl Activator {
             update.outer_str = Set(row.outer_str.clone());
             update.update(&txn).await?;
         }
-        if card.welcome_bonus > 0 {
+        // A deleted card holds no points: its welcome bonus would be refused by the ledger.
+        if card.welcome_bonus > 0 && !deleted_at_wechat {
             ledger::append_in(
                 &txn,
                 &NewEntry {

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use kaika_wechat::card::{ActivateUserFormRequest, BaseInfo, CardColor, DateInfo, MemberCard, Sku};
+use kaika_wechat::card::{
+    ActivateUserFormRequest, BaseInfo, BaseInfoUpdate, BonusRule, CardColor, CustomCell, CustomField,
+    DateInfo, MemberCard, MemberCardUpdate, Sku,
+};
 use kaika_wechat::geturl::CARD_COMPONENT_APP_ID;
 use kaika_wechat::WechatClient;
 use sea_orm::sea_query::OnConflict;
@@ -112,6 +115,104 @@ pub async fn create(
         ..Default::default()
     };
     Ok(row.insert(db).await?)
+}
+
+/// Changes to a card's face and options for `card/update`; `None` leaves a field as it is. The brand
+/// name cannot change on WeChat.
+#[derive(Debug, Clone, Default)]
+pub struct CardChanges {
+    /// Title, at most 9 characters (re-reviewed by WeChat).
+    pub title: Option<String>,
+    /// Colour from WeChat's palette.
+    pub color: Option<CardColor>,
+    /// Logo URL from `media/uploadimg`.
+    pub logo_url: Option<String>,
+    /// Usage notice, at most 16 characters.
+    pub notice: Option<String>,
+    /// Description, at most 1024 characters (re-reviewed by WeChat).
+    pub description: Option<String>,
+    /// Member privileges text.
+    pub prerogative: Option<String>,
+    /// Face image URL from `media/uploadimg`.
+    pub background_pic_url: Option<String>,
+    /// Show points (WeChat only accepts false → true).
+    pub supply_bonus: Option<bool>,
+    /// Show the stored balance (WeChat only accepts false → true).
+    pub supply_balance: Option<bool>,
+    /// How points are earned and spent.
+    pub bonus_rule: Option<BonusRule>,
+    /// Discount in percent off (10 = 10 % off).
+    pub discount: Option<i64>,
+    /// The entry row under the card.
+    pub custom_cell1: Option<CustomCell>,
+    /// The value cells on the card (level, coupons, …).
+    pub custom_fields: [Option<CustomField>; 3],
+}
+
+impl CardChanges {
+    /// The `card/update` body of these changes.
+    pub fn to_update(&self) -> MemberCardUpdate {
+        let base = BaseInfoUpdate {
+            logo_url: self.logo_url.clone(),
+            title: self.title.clone(),
+            color: self.color.clone(),
+            notice: self.notice.clone(),
+            description: self.description.clone(),
+            ..Default::default()
+        };
+        let [field1, field2, field3] = self.custom_fields.clone();
+        MemberCardUpdate {
+            base_info: (base != BaseInfoUpdate::default()).then_some(base),
+            background_pic_url: self.background_pic_url.clone(),
+            prerogative: self.prerogative.clone(),
+            supply_bonus: self.supply_bonus,
+            supply_balance: self.supply_balance,
+            custom_field1: field1,
+            custom_field2: field2,
+            custom_field3: field3,
+            custom_cell1: self.custom_cell1.clone(),
+            discount: self.discount,
+            bonus_rule: self.bonus_rule.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Sends changes to a card with `card/update` and keeps the local copy of its face (title, colour,
+/// logo). Returns the stored card and WeChat's `send_check`: when true the card is back in review
+/// (`pending`) until the next `card_pass_check` event.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    client: &WechatClient,
+    card: &cards::Model,
+    changes: &CardChanges,
+) -> Result<(cards::Model, bool), CoreError> {
+    if let Some(cell) = &changes.custom_cell1 {
+        kaika_wechat::limits::CUSTOM_CELL_TIPS
+            .check(&cell.tips)
+            .map_err(|e| CoreError::invalid("custom_cell1.tips", e.to_string()))?;
+    }
+    if changes.discount.is_some_and(|d| !(0..=99).contains(&d)) {
+        return Err(CoreError::invalid("discount", "expected 0 to 99 percent"));
+    }
+    let send_check = client
+        .update_card(&card.wechat_card_id, &changes.to_update())
+        .await?;
+    let mut row: cards::ActiveModel = card.clone().into();
+    if let Some(title) = &changes.title {
+        row.title = Set(title.clone());
+    }
+    if let Some(color) = &changes.color {
+        row.color = Set(color.as_str().to_owned());
+    }
+    if let Some(logo) = &changes.logo_url {
+        row.logo_url = Set(logo.clone());
+    }
+    if send_check {
+        row.review_status = Set("pending".into());
+        row.refuse_reason = Set(None);
+    }
+    Ok((row.update(db).await?, send_check))
 }
 
 /// Sets the card's activation form on WeChat and stores it.

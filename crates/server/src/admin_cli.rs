@@ -27,6 +27,18 @@ pub enum AdminAction {
     },
     /// List the admins.
     List,
+    /// Insert demo members for benchmarks and demos (batched inserts; nothing is sent to WeChat).
+    SeedDemo {
+        /// How many members.
+        #[arg(long, default_value_t = 1000)]
+        members: u64,
+        /// The card's local id (default: the first card).
+        #[arg(long)]
+        card: Option<i64>,
+        /// Rows per INSERT.
+        #[arg(long, default_value_t = 500)]
+        batch: u64,
+    },
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -66,6 +78,31 @@ pub async fn run(settings: &Settings, action: AdminAction) -> anyhow::Result<()>
             )
             .await?;
             println!("created admin {} ({})", user.username, role.as_str());
+        }
+        AdminAction::SeedDemo {
+            members,
+            card,
+            batch,
+        } => {
+            let started = std::time::Instant::now();
+            let seeded = admin::seed_demo_members(&ctx.db, card, members, batch).await?;
+            admin::audit(
+                &ctx.db,
+                AuditEntry {
+                    actor: "cli".into(),
+                    action: "members.seed_demo".into(),
+                    target: format!("card:{}", seeded.card_id),
+                    after: Some(serde_json::json!({"members": seeded.inserted})),
+                    ..AuditEntry::default()
+                },
+            )
+            .await?;
+            println!(
+                "seeded {} demo members on card {} in {:.1} s",
+                seeded.inserted,
+                seeded.card_id,
+                started.elapsed().as_secs_f64()
+            );
         }
         AdminAction::List => {
             for user in admin::list_users(&ctx.db).await? {

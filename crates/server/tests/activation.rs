@@ -623,3 +623,67 @@ fn url_param(url: &str, name: &str) -> String {
         })
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_deletion_applied_before_the_activation_is_stored_leaves_the_member_deleted() {
+    use kaika_core::events::{Worker, WorkerSettings};
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("henry").await;
+    // WeChat activates the card but its answer comes too late: Kaika has not stored the member yet.
+    journey.fault("card/membercard/activate", json!({"kind": "delay", "ms": 2500}), 1);
+    assert_eq!(journey.activate(&token, &extra).await.status(), 503);
+    let code = journey.sandbox.sim.snapshot()["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["user"] == "henry")
+        .unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Meanwhile the member deletes the card; both pushes (user_get_card, user_del_card) are applied.
+    journey.sandbox.sim.member_deletes_card(&code).unwrap();
+    let ctx = kaika_server::startup::prepare(
+        &kaika_server::config::Settings::from_figment(
+            &kaika_server::config::Settings::figment(None)
+                .unwrap()
+                .merge(("database.url", journey.app.test_db.url.as_str()))
+                .merge(("master_key", journey.app.master_key.to_base64())),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let worker = Worker::new(ctx.db.clone(), ctx.clients.clone(), WorkerSettings::default());
+    let mut applied = 0;
+    for _ in 0..50 {
+        applied += worker.run_once().await.unwrap().claimed;
+        if applied >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(applied >= 2, "both pushes arrived and were applied");
+    // The retry finds the activation done at WeChat and stores the member: deleted, not active.
+    let mut last = (0, Value::Null);
+    for _ in 0..20 {
+        let response = journey.activate(&token, &extra).await;
+        last = (response.status().as_u16(), response.json().await.unwrap());
+        if last.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    assert_eq!(last.0, 200, "{}", last.1);
+    let member = {
+        use kaika_core::entity::members;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        members::Entity::find()
+            .filter(members::Column::Code.eq(code.clone()))
+            .one(&journey.app.test_db.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(member.status, "deleted");
+}

@@ -822,3 +822,577 @@ async fn account_secrets_are_write_only_and_the_connection_test_fetches_a_token(
     assert_eq!(after.summary.name, "改名后");
     assert_eq!(after.app_secret.expose(), account.app_secret.expose());
 }
+
+#[tokio::test]
+async fn members_are_found_by_name_and_by_the_first_digits_of_their_mobile() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let card = demo_card(&app).await;
+    let id = member_with_answers(&app, card.id).await;
+    // The search columns follow the answers (filled by the entity on every write of the answers).
+    let row = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.mobile.as_deref(), row.name.as_deref()),
+        (Some("13800135678"), Some("张三丰"))
+    );
+    for q in ["张三丰", "1380013", "13800135678", "KK00000042", "123456789012"] {
+        let doc = browser
+            .page(&format!("/admin/members?q={}", urlencoding::encode(q)))
+            .await;
+        assert_eq!(select(&doc, "tr.member-row").len(), 1, "{q}");
+    }
+    for q in ["张三", "139", "38001"] {
+        let doc = browser
+            .page(&format!("/admin/members?q={}", urlencoding::encode(q)))
+            .await;
+        assert!(select(&doc, "tr.member-row").is_empty(), "{q}");
+    }
+}
+
+#[tokio::test]
+async fn an_owner_creates_an_api_key_shown_once_and_revokes_it() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "owner", Role::Owner).await;
+    let csrf = browser.csrf("/admin/api-keys").await;
+    let response = browser
+        .post(
+            "/admin/api-keys",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "收银系统"),
+                ("scope", "members:read"),
+                ("scope", "ledger:write"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    let key = text(&doc, "#new-key-value");
+    assert!(key.starts_with("kk_") && key.len() == 67, "{key}");
+    let valid = kaika_core::api_keys::authenticate(&app.app_db, &key)
+        .await
+        .unwrap();
+    let kaika_core::api_keys::Authentication::Valid(valid) = valid else {
+        panic!("{valid:?}");
+    };
+    assert_eq!(
+        valid.scopes,
+        vec![
+            kaika_core::api_keys::Scope::MembersRead,
+            kaika_core::api_keys::Scope::LedgerWrite
+        ]
+    );
+    // Shown once: the list never shows it again, only its prefix.
+    let doc = browser.page("/admin/api-keys").await;
+    assert!(select(&doc, "#new-key").is_empty());
+    assert!(!doc.html().contains(&key));
+    let row = "tr.api-key-row[data-name='收银系统']";
+    assert_eq!(text(&doc, &format!("{row} td code")), format!("{}…", &key[..11]));
+    assert_eq!(text(&doc, &format!("{row} .key-status")), "有效");
+    // A key without scopes is refused next to the field.
+    let response = browser
+        .post("/admin/api-keys", &[("csrf", csrf.as_str()), ("name", "x")])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(text(&doc, "#scopes-error"), "至少选择一个权限范围。");
+    let revoke = attr(
+        &browser.page("/admin/api-keys").await,
+        &format!("{row} form"),
+        "action",
+    );
+    let response = browser.post(&revoke, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(response.headers()["location"], "/admin/api-keys?done=api_key_revoked");
+    let doc = browser.page("/admin/api-keys?done=api_key_revoked").await;
+    assert!(text(&doc, &format!("{row} .key-status")).starts_with("已吊销"));
+    assert_eq!(text(&doc, ".flash"), "API 密钥已吊销。");
+    assert_eq!(
+        kaika_core::api_keys::authenticate(&app.app_db, &key)
+            .await
+            .unwrap(),
+        kaika_core::api_keys::Authentication::Revoked
+    );
+    let (audit, _) = admin::audit_page(&app.app_db, 0, 20).await.unwrap();
+    let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert!(actions.contains(&"api_key.create") && actions.contains(&"api_key.revoke"));
+    assert!(audit
+        .iter()
+        .all(|a| !a.after.as_deref().unwrap_or_default().contains(&key)));
+    // Operators may not see or make keys.
+    let operator = logged_in(&app, "operator", Role::Operator).await;
+    assert_eq!(
+        operator.get("/admin/api-keys").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let doc = operator.page("/admin").await;
+    assert!(select(&doc, "#nav-api-keys").is_empty());
+}
+
+async fn failed_job(app: &TestApp, member_id: i64) -> i64 {
+    use kaika_core::entity::outbox;
+    let now = chrono::Utc::now();
+    outbox::ActiveModel {
+        member_id: Set(member_id),
+        entry_id: Set(None),
+        purpose: Set("entry".into()),
+        points_total: Set(Some(130)),
+        points_delta: Set(Some(30)),
+        balance_total: Set(None),
+        balance_delta: Set(None),
+        record_bonus: Set(Some("消费获得积分".into())),
+        record_balance: Set(None),
+        status: Set("failed".into()),
+        attempts: Set(8),
+        next_attempt_at: Set(now),
+        lease_holder: Set(None),
+        lease_until: Set(None),
+        last_error: Set(Some("WeChat error 40127: invalid user-card status".into())),
+        result_bonus: Set(None),
+        result_balance: Set(None),
+        event_matched_at: Set(None),
+        created_at: Set(now),
+        sent_at: Set(None),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.app_db)
+    .await
+    .unwrap()
+    .id
+}
+
+async fn drifted_run(app: &TestApp, member_id: i64, card_id: i64) {
+    use kaika_core::entity::reconciliation::{self, items};
+    let now = chrono::Utc::now();
+    let run = reconciliation::ActiveModel {
+        card_id: Set(None),
+        fix: Set(false),
+        status: Set("done".into()),
+        actor: Set("cli".into()),
+        members_checked: Set(3),
+        members_in_sync: Set(2),
+        members_drifted: Set(1),
+        members_pending: Set(0),
+        members_failed: Set(0),
+        corrections_enqueued: Set(0),
+        foreign_events: Set(1),
+        error: Set(None),
+        started_at: Set(now),
+        finished_at: Set(Some(now)),
+        ..Default::default()
+    }
+    .insert(&app.app_db)
+    .await
+    .unwrap();
+    items::ActiveModel {
+        run_id: Set(run.id),
+        member_id: Set(member_id),
+        card_id: Set(card_id),
+        code: Set("123456789012".into()),
+        outcome: Set("drift".into()),
+        local_points: Set(120),
+        remote_points: Set(Some(100)),
+        local_balance: Set(0),
+        remote_balance: Set(Some(0)),
+        foreign_events: Set(1),
+        foreign_bonus: Set(-20),
+        foreign_balance: Set(0),
+        correction_job_id: Set(None),
+        detail: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.app_db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_sync_page_lists_failed_jobs_with_their_error_retries_them_and_shows_the_drift() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let card = demo_card(&app).await;
+    let member = member_with_answers(&app, card.id).await;
+    let job = failed_job(&app, member).await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let doc = browser.page("/admin/sync").await;
+    assert_eq!(text(&doc, "#no-run"), "尚未对账。");
+    drifted_run(&app, member, card.id).await;
+    let doc = browser.page("/admin/sync").await;
+    let row = format!("tr.job-row[data-job='{job}']");
+    assert_eq!(
+        text(&doc, &format!("{row} .error")),
+        "WeChat error 40127: invalid user-card status"
+    );
+    assert!(attr(&doc, &row, "class").contains("status-failed"));
+    assert_eq!(text(&doc, "#outbox-counts .count-failed strong"), "1");
+    assert_eq!(text(&doc, "#run-drifted"), "1");
+    assert_eq!(text(&doc, "tr.drift-row td:nth-child(3)"), "120");
+    assert_eq!(text(&doc, "tr.drift-row td:nth-child(4)"), "100");
+    assert_eq!(text(&doc, "tr.drift-row code"), "123456789012");
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    let response = browser
+        .post(&format!("/admin/sync/jobs/{job}/retry"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(response.headers()["location"], "/admin/sync?done=job_retried");
+    let stored = kaika_core::entity::outbox::Entity::find_by_id(job)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    // Pending and due again (the worker may already be sending it to the simulator).
+    assert_ne!(stored.status, "failed");
+    assert!(stored.attempts <= 1, "{}", stored.attempts);
+    let (audit, _) = admin::audit_page(&app.app_db, 0, 20).await.unwrap();
+    let retry = audit.iter().find(|a| a.action == "outbox.retry").unwrap();
+    assert!(retry.before.as_deref().unwrap().contains("40127"));
+    // English, and a viewer sees masked codes and no retry button.
+    let viewer = logged_in(&app, "viewer", Role::Viewer).await;
+    viewer.get("/admin/lang/en").await;
+    let doc = viewer.page("/admin/sync").await;
+    assert_eq!(text(&doc, "h1"), "Sync & reconciliation");
+    assert_eq!(text(&doc, "tr.drift-row code"), "****9012");
+    assert!(select(&doc, "button.retry, #retry-pending").is_empty());
+    assert_eq!(
+        viewer
+            .post(&format!("/admin/sync/jobs/{job}/retry"), &[("csrf", &csrf)])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+async fn own_session_lives(browser: &Browser) -> bool {
+    browser.get("/admin").await.status() == StatusCode::OK
+}
+
+#[tokio::test]
+async fn an_owner_disables_an_admin_whose_sessions_end_and_resets_a_password() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let owner = logged_in(&app, "owner", Role::Owner).await;
+    let operator = logged_in(&app, "operator", Role::Operator).await;
+    assert!(own_session_lives(&operator).await);
+    let id = admin::list_users(&app.app_db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "operator")
+        .unwrap()
+        .id;
+    let csrf = owner.csrf("/admin/admins").await;
+    let response = owner
+        .post(
+            &format!("/admin/admins/{id}/disable"),
+            &[("csrf", csrf.as_str()), ("disabled", "1")],
+        )
+        .await;
+    assert_eq!(response.headers()["location"], "/admin/admins?done=admin_disabled");
+    assert!(!own_session_lives(&operator).await);
+    assert_eq!(admin::count_sessions(&app.app_db, id).await.unwrap(), 0);
+    let again = Browser {
+        client: client(),
+        base: app.base_url.clone(),
+    };
+    assert_eq!(
+        again.login("operator", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a disabled admin gets the login form back"
+    );
+    let doc = owner.page("/admin/admins").await;
+    assert_eq!(
+        text(&doc, "tr.admin-row[data-username=operator] .admin-status"),
+        "已停用"
+    );
+    // An owner cannot disable themselves.
+    let own_id = admin::list_users(&app.app_db).await.unwrap()[0].id;
+    assert_eq!(
+        owner
+            .post(
+                &format!("/admin/admins/{own_id}/disable"),
+                &[("csrf", csrf.as_str()), ("disabled", "1")],
+            )
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    owner
+        .post(
+            &format!("/admin/admins/{id}/disable"),
+            &[("csrf", csrf.as_str()), ("disabled", "0")],
+        )
+        .await;
+    let operator = Browser {
+        client: client(),
+        base: app.base_url.clone(),
+    };
+    assert_eq!(
+        operator.login("operator", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // A weak password is refused next to its field, in the admin's language.
+    let response = owner
+        .post(
+            &format!("/admin/admins/{id}/password"),
+            &[("csrf", csrf.as_str()), ("password", "short")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    assert!(text(&doc, &format!("#password-{id}-error")).starts_with("密码至少"));
+    let response = owner
+        .post(
+            &format!("/admin/admins/{id}/password"),
+            &[("csrf", csrf.as_str()), ("password", "a brand new passphrase")],
+        )
+        .await;
+    assert_eq!(response.headers()["location"], "/admin/admins?done=admin_password");
+    assert!(!own_session_lives(&operator).await);
+    let fresh = Browser {
+        client: client(),
+        base: app.base_url.clone(),
+    };
+    assert_eq!(
+        fresh.login("operator", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        fresh.login("operator", "a brand new passphrase").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (audit, _) = admin::audit_page(&app.app_db, 0, 30).await.unwrap();
+    for action in ["admin.disable", "admin.enable", "admin.password"] {
+        assert!(audit.iter().any(|a| a.action == action), "{action}");
+    }
+    assert!(audit
+        .iter()
+        .all(|a| !a.after.as_deref().unwrap_or_default().contains("brand new")));
+    // Only owners.
+    let csrf = fresh.csrf("/admin").await;
+    assert_eq!(
+        fresh
+            .post(
+                &format!("/admin/admins/{own_id}/disable"),
+                &[("csrf", csrf.as_str()), ("disabled", "1")],
+            )
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+fn edit_form(csrf: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("csrf", csrf.to_owned()),
+        ("title", "一二三四五六七八九十".into()),
+        ("color", "Color999".into()),
+        ("logo_url", "".into()),
+        ("notice", "一二三四五六七八九十一二三四五六七".into()),
+        ("description", "说".repeat(1025)),
+        ("prerogative", "".into()),
+        ("bonus_cost_money_unit", "-5".into()),
+        ("bonus_increase_bonus", "1".into()),
+        ("discount", "100".into()),
+        ("cell_name", "".into()),
+        ("cell_tips", "一二三四五六七".into()),
+        ("cell_url", "ftp://x".into()),
+        ("field1_name", "".into()),
+        ("field1_url", "mailto:x".into()),
+        ("action", "save".into()),
+    ]
+}
+
+fn multipart(fields: &[(&'static str, String)]) -> reqwest::multipart::Form {
+    fields
+        .iter()
+        .fold(reqwest::multipart::Form::new(), |form, (k, v)| {
+            form.text(*k, v.clone())
+        })
+}
+
+#[tokio::test]
+async fn every_card_edit_limit_is_reported_next_to_its_field_in_both_languages() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let card = demo_card(&app).await;
+    let path = format!("/admin/cards/{}/edit", card.id);
+    let doc = browser.page(&path).await;
+    // The form shows the card as WeChat has it.
+    assert_eq!(attr(&doc, "#title", "value"), card.title);
+    assert!(select(&doc, "#offline").is_empty());
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    let send = |form| {
+        browser
+            .client
+            .post(format!("{}{path}", app.base_url))
+            .multipart(form)
+            .send()
+    };
+    let response = send(multipart(&edit_form(&csrf))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    let expected = [
+        ("#title-error", "最多 9 个字，当前 10 个。"),
+        ("#notice-error", "最多 16 个字，当前 17 个。"),
+        ("#description-error", "最多 1024 个字，当前 1025 个。"),
+        ("#prerogative-error", "必填。"),
+        ("#color-error", "请选择微信色板中的颜色。"),
+        ("#logo-error", "请上传 Logo。"),
+        (
+            "#bonus_cost_money_unit-error",
+            "请输入 0 到 100000000 之间的整数，或留空。",
+        ),
+        ("#discount-error", "请输入 0 到 99 之间的整数，或留空。"),
+        ("#cell_tips-error", "最多 6 个字，当前 7 个。"),
+        ("#cell_name-error", "必填。"),
+        ("#cell_url-error", "请输入以 http:// 或 https:// 开头的网址。"),
+        ("#field1_name-error", "必填。"),
+        ("#field1_url-error", "请输入以 http:// 或 https:// 开头的网址。"),
+    ];
+    for (css, message) in expected {
+        assert_eq!(text(&doc, css), message, "{css}");
+        let field = css.trim_start_matches('#').trim_end_matches("-error");
+        assert!(
+            !select(&doc, &format!("#{field} ~ {css}, #{field}")).is_empty(),
+            "{field}"
+        );
+    }
+    assert!(select(&doc, "#bonus_increase_bonus-error").is_empty());
+    // A face image that is not a picture is refused next to its field.
+    let form = multipart(&edit_form(&csrf)).part(
+        "background",
+        reqwest::multipart::Part::bytes(b"GIF89a".to_vec())
+            .file_name("bg.gif")
+            .mime_str("image/gif")
+            .unwrap(),
+    );
+    let doc = Html::parse_document(&send(form).await.unwrap().text().await.unwrap());
+    assert_eq!(text(&doc, "#background-error"), "背景图只能是 JPG 或 PNG。");
+    browser.get("/admin/lang/en").await;
+    let doc = Html::parse_document(
+        &send(multipart(&edit_form(&csrf)))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let expected = [
+        ("#title-error", "At most 9 characters; this has 10."),
+        ("#cell_tips-error", "At most 6 characters; this has 7."),
+        ("#prerogative-error", "Required."),
+        (
+            "#discount-error",
+            "Enter a whole number from 0 to 99, or leave it empty.",
+        ),
+        (
+            "#bonus_cost_money_unit-error",
+            "Enter a whole number from 0 to 100000000, or leave it empty.",
+        ),
+        ("#logo-error", "Upload a logo."),
+    ];
+    for (css, message) in expected {
+        assert_eq!(text(&doc, css), message, "{css}");
+    }
+    let stored = cards::Entity::find_by_id(card.id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, card, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_card_is_edited_on_wechat_with_its_background_points_rules_and_cells() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let card = demo_card(&app).await;
+    let path = format!("/admin/cards/{}/edit", card.id);
+    let doc = browser.page(&path).await;
+    // Start from the page's own values: the form round-trips what WeChat has.
+    let mut form: Vec<(&'static str, String)> = Vec::new();
+    for name in [
+        "csrf",
+        "logo_url",
+        "background_pic_url",
+        "title",
+        "notice",
+        "cell_name",
+        "cell_tips",
+        "cell_url",
+        "discount",
+    ] {
+        form.push((name, attr(&doc, &format!("input[name={name}]"), "value")));
+    }
+    form.push(("description", text(&doc, "#description")));
+    form.push(("prerogative", text(&doc, "#prerogative")));
+    form.push((
+        "color",
+        attr(&doc, "input[name=color][checked]", "value"),
+    ));
+    let set = |form: &mut Vec<(&'static str, String)>, name: &'static str, value: &str| {
+        form.retain(|(k, _)| *k != name);
+        form.push((name, value.to_owned()));
+    };
+    set(&mut form, "title", "钻石会员");
+    set(&mut form, "color", "Color090");
+    set(&mut form, "notice", "结账时出示");
+    set(&mut form, "bonus_cost_money_unit", "100");
+    set(&mut form, "bonus_increase_bonus", "1");
+    set(&mut form, "discount", "10");
+    set(&mut form, "cell_name", "附近门店");
+    set(&mut form, "cell_tips", "就近服务");
+    set(&mut form, "cell_url", "https://example.com/stores");
+    set(&mut form, "field1_name", "等级");
+    set(&mut form, "action", "save");
+    let png = b"\x89PNG\r\n\x1a\n0000000000000000".to_vec();
+    let body = multipart(&form).part(
+        "background",
+        reqwest::multipart::Part::bytes(png)
+            .file_name("bg.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let response = browser
+        .client
+        .post(format!("{}{path}", app.base_url))
+        .multipart(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap()
+    );
+    // A new title goes back to review.
+    assert_eq!(
+        response.headers()["location"],
+        format!("/admin/cards/{}?done=card_updated_review", card.id)
+    );
+    let stored = cards::Entity::find_by_id(card.id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.title.as_str(), stored.color.as_str(), stored.review_status.as_str()),
+        ("钻石会员", "Color090", "pending")
+    );
+    // WeChat has every change: the edit page reads the card back with card/get.
+    let doc = browser.page(&path).await;
+    assert_eq!(attr(&doc, "#title", "value"), "钻石会员");
+    assert_eq!(attr(&doc, "#notice", "value"), "结账时出示");
+    assert!(attr(&doc, "#background_pic_url", "value").starts_with("http"));
+    assert_eq!(attr(&doc, "#bonus_cost_money_unit", "value"), "100");
+    assert_eq!(attr(&doc, "#discount", "value"), "10");
+    assert_eq!(attr(&doc, "#cell_tips", "value"), "就近服务");
+    assert_eq!(attr(&doc, "#field1_name", "value"), "等级");
+    let (audit, _) = admin::audit_page(&app.app_db, 0, 10).await.unwrap();
+    let update = audit.iter().find(|a| a.action == "card.update").unwrap();
+    assert!(update.before.as_deref().unwrap().contains(&card.title));
+    assert!(update.after.as_deref().unwrap().contains("钻石会员"));
+}

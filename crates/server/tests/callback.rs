@@ -309,18 +309,17 @@ async fn arbitrary_bytes_never_get_a_server_error() {
 async fn a_slow_or_stopped_worker_does_not_slow_the_answer_to_wechat() {
     let app = TestApp::spawn().await;
     let app_id = "wxb11529c136998cb6";
-    add_account(
-        &app,
-        app_id,
-        TOKEN,
-        KEY,
-        MessageMode::Safe,
-        "http://127.0.0.1:9",
-    )
-    .await;
-    // A worker that holds every claimed event's transaction open for a long time cannot exist in this
-    // design (effects run in their own short transaction); the slow part is WeChat: userinfo/get to an
-    // address that never answers. Pushes meanwhile are answered at once.
+    // A WeChat that accepts connections and never answers: the worker's userinfo/get hangs until the
+    // client's timeout, while pushes keep arriving and must be answered at once.
+    let blackhole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let blackhole_url = format!("http://{}", blackhole.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = blackhole.accept().await {
+            held.push(stream);
+        }
+    });
+    add_account(&app, app_id, TOKEN, KEY, MessageMode::Safe, &blackhole_url).await;
     let card = "pSlowCard0000000000000000001";
     kaika_core::testing::seed_card(&app.app_db, app_id, card).await;
     let submit = |code: &str| {
@@ -336,6 +335,9 @@ async fn a_slow_or_stopped_worker_does_not_slow_the_answer_to_wechat() {
     let (q, b) = safe_push(app_id, &submit("100000000001"));
     post(&app, app_id, &q, b).await;
     let busy = tokio::spawn(async move { slow.run_once().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held = events::get(&app.app_db, 1).await.unwrap();
+    assert_eq!(held.status, "processing", "the worker is stuck on WeChat");
     let mut slowest = Duration::ZERO;
     for i in 0..40 {
         let (q, b) = safe_push(app_id, &submit(&format!("1000000001{i:02}")));

@@ -406,6 +406,29 @@ async fn the_same_request_replayed_ten_times_writes_one_entry() {
     assert_eq!(world.entry_count().await - before, 1);
     assert_eq!(world.job_count().await, 1);
     assert_eq!(world.member(&member).await.balance_cents, 2500);
+
+    let entry_id = ids.into_iter().next().unwrap();
+    let reversal = format!("/api/v1/integration/entries/{entry_id}/reversal");
+    let undo = |idem: &'static str| {
+        world.change_with(
+            Some(&world.key),
+            &reversal,
+            Some(idem),
+            &json!({"note": "refund"}),
+        )
+    };
+    let undone = undo("undo-7").await;
+    assert_eq!(undone.status, StatusCode::CREATED, "{}", undone.body);
+    assert_eq!(undone.body["amount"], -2500);
+    assert_eq!(undone.body["reverses_id"], entry_id);
+    assert_eq!(undo("undo-7").await.replayed.as_deref(), Some("true"));
+    let twice = undo("undo-8").await;
+    assert_eq!(
+        (twice.status, twice.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_reversed"))
+    );
+    assert_eq!(world.member(&member).await.balance_cents, 0);
+    assert_eq!(world.job_count().await, 2);
 }
 
 /// Name, API key, path, Idempotency-Key, body, expected status and code.

@@ -1,4 +1,4 @@
-//! Admins (owners only): list, create, change role.
+//! Admins (owners only): list, create, change role, disable or enable, reset a password.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -21,6 +21,12 @@ pub struct AdminsPage {
     users: Vec<AdminUser>,
     errors: FieldErrors,
     username: String,
+}
+
+impl AdminsPage {
+    fn password_error(&self, id: &i64) -> Option<&String> {
+        self.errors.get(&format!("password-{id}"))
+    }
 }
 
 async fn page(
@@ -139,4 +145,83 @@ pub async fn set_role(
         )
         .await?;
     Ok(see_other("/admin/admins?done=admin_saved"))
+}
+
+/// `POST /admin/admins/{id}/disable` (`disabled=1` to disable, else enable): a disabled admin cannot
+/// log in and its sessions end at once. An owner cannot disable themselves.
+pub async fn set_disabled(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    id: web::Path<i64>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_owner()?;
+    let f = Fields::from_pairs(form.into_inner());
+    admin.check_csrf(&f.get("csrf"))?;
+    let disabled = f.get("disabled") == "1";
+    if *id == admin.user.id && disabled {
+        return Err(AdminError::BadRequest(
+            admin.tr.t("admins.err_self_disable").to_owned(),
+        ));
+    }
+    let before = admin::set_disabled(&state.db, *id, disabled).await?;
+    admin
+        .audit(
+            &state,
+            if disabled {
+                "admin.disable"
+            } else {
+                "admin.enable"
+            },
+            format!("admin:{id}"),
+            Some(serde_json::json!({"username": before.username, "disabled": before.disabled})),
+            Some(serde_json::json!({"username": before.username, "disabled": disabled})),
+        )
+        .await?;
+    Ok(see_other(if disabled {
+        "/admin/admins?done=admin_disabled"
+    } else {
+        "/admin/admins?done=admin_enabled"
+    }))
+}
+
+/// `POST /admin/admins/{id}/password`: sets a new password (the owner hands it over); every session of
+/// that admin ends. The audit records that it changed, never the password or its hash.
+pub async fn reset_password(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    id: web::Path<i64>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_owner()?;
+    let f = Fields::from_pairs(form.into_inner());
+    admin.check_csrf(&f.get("csrf"))?;
+    let target = admin::user(&state.db, *id).await?;
+    let pw = f.raw("password");
+    if password::check_strength(&pw).is_err() {
+        let mut p = page(&state, &admin, None).await?;
+        p.errors.insert(
+            format!("password-{id}"),
+            admin.tr.fmt(
+                "admins.err_password",
+                &[("min", password::MIN_PASSWORD_CHARS.to_string())],
+            ),
+        );
+        return render(&p, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let hash = web::block(move || password::hash(&pw))
+        .await
+        .map_err(|e| AdminError::Internal(e.to_string()))?
+        .map_err(AdminError::Internal)?;
+    admin::set_password_hash(&state.db, *id, &hash).await?;
+    admin
+        .audit(
+            &state,
+            "admin.password",
+            format!("admin:{id}"),
+            None,
+            Some(serde_json::json!({"username": target.username, "password": "changed"})),
+        )
+        .await?;
+    Ok(see_other("/admin/admins?done=admin_password"))
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admins;
+pub mod api_keys;
 pub mod audit;
 pub mod cards;
 pub mod channels;
@@ -11,6 +12,7 @@ pub mod events;
 pub mod form_designer;
 pub mod login;
 pub mod members;
+pub mod sync;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;

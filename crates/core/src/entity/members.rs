@@ -34,6 +34,10 @@ pub struct Model {
     pub form_answers: Option<String>,
     /// The channel the card came through.
     pub outer_str: Option<String>,
+    /// The mobile of the form answers, for the indexed search (kept by `before_save`).
+    pub mobile: Option<String>,
+    /// The name of the form answers, for the indexed search (kept by `before_save`).
+    pub name: Option<String>,
     /// When WeChat accepted the activation.
     pub activated_at: Option<DateTimeUtc>,
     /// When the row was created.
@@ -71,6 +75,12 @@ impl ActiveModelBehavior for ActiveModel {
             self.created_at = Set(now);
         }
         self.updated_at = Set(now);
+        // The search columns follow the answers whenever these are written.
+        if let sea_orm::ActiveValue::Set(answers) = &self.form_answers {
+            let (mobile, name) = search_keys(answers.as_deref());
+            self.mobile = Set(mobile);
+            self.name = Set(name);
+        }
         Ok(self)
     }
 }
@@ -85,4 +95,24 @@ impl Entity {
     pub fn find_for_mini_openid(mini_openid: &str) -> Select<Entity> {
         Self::find().filter(Column::MiniOpenid.eq(mini_openid))
     }
+}
+
+/// The mobile and the name in a member's activation answers (JSON), trimmed, as the search columns
+/// store them.
+pub fn search_keys(form_answers: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(answers) = form_answers
+        .and_then(|json| serde_json::from_str::<kaika_wechat::membercard::FormAnswers>(json).ok())
+    else {
+        return (None, None);
+    };
+    let field = |flag: &kaika_wechat::card::UserFormField, max: usize| {
+        answers
+            .common(flag)
+            .map(|v| v.trim().chars().take(max).collect::<String>())
+            .filter(|v| !v.is_empty())
+    };
+    (
+        field(&kaika_wechat::card::UserFormField::Mobile, 32),
+        field(&kaika_wechat::card::UserFormField::Name, 64),
+    )
 }

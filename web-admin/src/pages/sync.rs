@@ -1,0 +1,201 @@
+//! Ledger sync and reconciliation: the outbox jobs that are not sent yet or gave up, each with its
+//! error and a retry button, and the last reconciliation with the members whose card drifted.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use sea_orm::EntityTrait;
+use kaika_core::entity::reconciliation::{self, items};
+use kaika_core::entity::outbox as outbox_rows;
+use kaika_core::outbox::{self, JobFilter};
+use kaika_core::{admin, reconcile};
+
+use super::{fmt_time, render, see_other, Chrome, Done};
+use crate::auth::Admin;
+use crate::error::AdminError;
+use crate::forms::Fields;
+use crate::mask;
+use crate::state::AdminState;
+
+/// Jobs shown per status.
+pub const JOBS_PER_STATUS: u64 = 100;
+
+/// One outbox job as the page shows it.
+#[derive(Debug, Clone)]
+pub struct JobLine {
+    /// The job.
+    pub job: outbox_rows::Model,
+    /// Its member's card code (masked unless the role sees personal data).
+    pub code: String,
+    /// What it sets on the card, e.g. `积分 130 (+30)`.
+    pub change: String,
+    /// When it is next tried.
+    pub next_attempt: String,
+}
+
+/// `GET /admin/sync`.
+#[derive(Debug, Template)]
+#[template(path = "sync/show.html")]
+pub struct SyncPage {
+    chrome: Chrome,
+    counts: Vec<(String, u64)>,
+    jobs: Vec<JobLine>,
+    run: Option<reconciliation::Model>,
+    drift: Vec<items::Model>,
+    see: bool,
+}
+
+impl SyncPage {
+    fn time(&self, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+        at.as_ref().map(fmt_time).unwrap_or_default()
+    }
+
+    fn code(&self, code: &str) -> String {
+        if self.see {
+            code.to_owned()
+        } else {
+            mask::tail(code)
+        }
+    }
+
+    fn opt(&self, value: &Option<i64>) -> String {
+        value.map(|v| v.to_string()).unwrap_or_else(|| "—".into())
+    }
+}
+
+fn change(chrome: &Chrome, job: &outbox_rows::Model) -> String {
+    let mut parts = Vec::new();
+    if let Some(total) = job.points_total {
+        let delta = job.points_delta.unwrap_or(0);
+        parts.push(format!("{} {total} ({delta:+})", chrome.t("kind.points")));
+    }
+    if let Some(total) = job.balance_total {
+        let delta = job.balance_delta.unwrap_or(0);
+        parts.push(format!(
+            "{} {} ({}{})",
+            chrome.t("kind.balance"),
+            super::members::yuan(total),
+            if delta < 0 { "" } else { "+" },
+            super::members::yuan(delta)
+        ));
+    }
+    parts.join(" · ")
+}
+
+/// `GET /admin/sync`.
+pub async fn show(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    done: web::Query<Done>,
+) -> Result<HttpResponse, AdminError> {
+    let chrome = Chrome::load(&state, &admin, "sync", done.done.as_deref()).await?;
+    let mut rows = Vec::new();
+    for status in [
+        outbox::STATUS_FAILED,
+        outbox::STATUS_PENDING,
+        outbox::STATUS_SENDING,
+    ] {
+        rows.extend(
+            outbox::list(
+                &state.db,
+                &JobFilter {
+                    status: Some(status.to_owned()),
+                    member_id: None,
+                    limit: Some(JOBS_PER_STATUS),
+                },
+            )
+            .await?,
+        );
+    }
+    let member_ids: Vec<i64> = rows.iter().map(|j| j.member_id).collect();
+    let codes: HashMap<i64, String> = admin::member_codes(&state.db, &member_ids).await?;
+    let see = admin.user.role.sees_personal_data();
+    let jobs = rows
+        .into_iter()
+        .map(|job| {
+            let code = codes.get(&job.member_id).cloned().unwrap_or_default();
+            JobLine {
+                code: if see { code } else { mask::tail(&code) },
+                change: change(&chrome, &job),
+                next_attempt: fmt_time(&job.next_attempt_at),
+                job,
+            }
+        })
+        .collect();
+    let run = reconcile::runs(&state.db, 1).await?.into_iter().next();
+    let drift = match &run {
+        Some(run) => reconcile::items(&state.db, run.id).await?,
+        None => Vec::new(),
+    };
+    let page = SyncPage {
+        chrome,
+        counts: outbox::count_by_status(&state.db).await?,
+        jobs,
+        run,
+        drift,
+        see,
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// `POST /admin/sync/jobs/{id}/retry`: a failed (or waiting) job is sent again at the worker's next
+/// round.
+pub async fn retry(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    id: web::Path<i64>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_operator()?;
+    let f = Fields::from_pairs(form.into_inner());
+    admin.check_csrf(&f.get("csrf"))?;
+    let before = outbox_rows::Entity::find_by_id(*id)
+        .one(&state.db)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    let retried = admin::retry_outbox_job(&state.db, *id).await?;
+    if retried {
+        admin
+            .audit(
+                &state,
+                "outbox.retry",
+                format!("outbox:{id}"),
+                Some(serde_json::json!({
+                    "status": before.status,
+                    "attempts": before.attempts,
+                    "last_error": before.last_error,
+                })),
+                Some(serde_json::json!({"status": outbox::STATUS_PENDING, "attempts": 0})),
+            )
+            .await?;
+    }
+    Ok(see_other(if retried {
+        "/admin/sync?done=job_retried"
+    } else {
+        "/admin/sync?done=job_not_retried"
+    }))
+}
+
+/// `POST /admin/sync/retry-pending`: every waiting job is due now (after WeChat came back).
+pub async fn retry_pending(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_operator()?;
+    let f = Fields::from_pairs(form.into_inner());
+    admin.check_csrf(&f.get("csrf"))?;
+    let n = outbox::retry_now(&state.db).await?;
+    admin
+        .audit(
+            &state,
+            "outbox.retry_pending",
+            "outbox".into(),
+            None,
+            Some(serde_json::json!({"jobs": n})),
+        )
+        .await?;
+    Ok(see_other("/admin/sync?done=jobs_retried"))
+}
