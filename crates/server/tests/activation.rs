@@ -630,7 +630,11 @@ async fn a_deletion_applied_before_the_activation_is_stored_leaves_the_member_de
     let journey = Journey::start().await;
     let (token, extra) = journey.ready_ticket("henry").await;
     // WeChat activates the card but its answer comes too late: Kaika has not stored the member yet.
-    journey.fault("card/membercard/activate", json!({"kind": "delay", "ms": 2500}), 1);
+    journey.fault(
+        "card/membercard/activate",
+        json!({"kind": "delay", "ms": 2500}),
+        1,
+    );
     assert_eq!(journey.activate(&token, &extra).await.status(), 503);
     let code = journey.sandbox.sim.snapshot()["codes"]
         .as_array()
@@ -654,7 +658,11 @@ async fn a_deletion_applied_before_the_activation_is_stored_leaves_the_member_de
     )
     .await
     .unwrap();
-    let worker = Worker::new(ctx.db.clone(), ctx.clients.clone(), WorkerSettings::default());
+    let worker = Worker::new(
+        ctx.db.clone(),
+        ctx.clients.clone(),
+        WorkerSettings::default(),
+    );
     let mut applied = 0;
     for _ in 0..50 {
         applied += worker.run_once().await.unwrap().claimed;

@@ -14,7 +14,7 @@ use kaika_core::entity::{cards, members};
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use scraper::{Html, Selector};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -839,7 +839,13 @@ async fn members_are_found_by_name_and_by_the_first_digits_of_their_mobile() {
         (row.mobile.as_deref(), row.name.as_deref()),
         (Some("13800135678"), Some("张三丰"))
     );
-    for q in ["张三丰", "1380013", "13800135678", "KK00000042", "123456789012"] {
+    for q in [
+        "张三丰",
+        "1380013",
+        "13800135678",
+        "KK00000042",
+        "123456789012",
+    ] {
         let doc = browser
             .page(&format!("/admin/members?q={}", urlencoding::encode(q)))
             .await;
@@ -891,7 +897,10 @@ async fn an_owner_creates_an_api_key_shown_once_and_revokes_it() {
     assert!(select(&doc, "#new-key").is_empty());
     assert!(!doc.html().contains(&key));
     let row = "tr.api-key-row[data-name='收银系统']";
-    assert_eq!(text(&doc, &format!("{row} td code")), format!("{}…", &key[..11]));
+    assert_eq!(
+        text(&doc, &format!("{row} td code")),
+        format!("{}…", &key[..11])
+    );
     assert_eq!(text(&doc, &format!("{row} .key-status")), "有效");
     // A key without scopes is refused next to the field.
     let response = browser
@@ -906,7 +915,10 @@ async fn an_owner_creates_an_api_key_shown_once_and_revokes_it() {
         "action",
     );
     let response = browser.post(&revoke, &[("csrf", csrf.as_str())]).await;
-    assert_eq!(response.headers()["location"], "/admin/api-keys?done=api_key_revoked");
+    assert_eq!(
+        response.headers()["location"],
+        "/admin/api-keys?done=api_key_revoked"
+    );
     let doc = browser.page("/admin/api-keys?done=api_key_revoked").await;
     assert!(text(&doc, &format!("{row} .key-status")).starts_with("已吊销"));
     assert_eq!(text(&doc, ".flash"), "API 密钥已吊销。");
@@ -1037,7 +1049,10 @@ async fn the_sync_page_lists_failed_jobs_with_their_error_retries_them_and_shows
     let response = browser
         .post(&format!("/admin/sync/jobs/{job}/retry"), &[("csrf", &csrf)])
         .await;
-    assert_eq!(response.headers()["location"], "/admin/sync?done=job_retried");
+    assert_eq!(
+        response.headers()["location"],
+        "/admin/sync?done=job_retried"
+    );
     let stored = kaika_core::entity::outbox::Entity::find_by_id(job)
         .one(&app.app_db)
         .await
@@ -1089,7 +1104,10 @@ async fn an_owner_disables_an_admin_whose_sessions_end_and_resets_a_password() {
             &[("csrf", csrf.as_str()), ("disabled", "1")],
         )
         .await;
-    assert_eq!(response.headers()["location"], "/admin/admins?done=admin_disabled");
+    assert_eq!(
+        response.headers()["location"],
+        "/admin/admins?done=admin_disabled"
+    );
     assert!(!own_session_lives(&operator).await);
     assert_eq!(admin::count_sessions(&app.app_db, id).await.unwrap(), 0);
     let again = Browser {
@@ -1145,10 +1163,16 @@ async fn an_owner_disables_an_admin_whose_sessions_end_and_resets_a_password() {
     let response = owner
         .post(
             &format!("/admin/admins/{id}/password"),
-            &[("csrf", csrf.as_str()), ("password", "a brand new passphrase")],
+            &[
+                ("csrf", csrf.as_str()),
+                ("password", "a brand new passphrase"),
+            ],
         )
         .await;
-    assert_eq!(response.headers()["location"], "/admin/admins?done=admin_password");
+    assert_eq!(
+        response.headers()["location"],
+        "/admin/admins?done=admin_password"
+    );
     assert!(!own_session_lives(&operator).await);
     let fresh = Browser {
         client: client(),
@@ -1159,7 +1183,10 @@ async fn an_owner_disables_an_admin_whose_sessions_end_and_resets_a_password() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        fresh.login("operator", "a brand new passphrase").await.status(),
+        fresh
+            .login("operator", "a brand new passphrase")
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     let (audit, _) = admin::audit_page(&app.app_db, 0, 30).await.unwrap();
@@ -1247,9 +1274,15 @@ async fn every_card_edit_limit_is_reported_next_to_its_field_in_both_languages()
         ("#discount-error", "请输入 0 到 99 之间的整数，或留空。"),
         ("#cell_tips-error", "最多 6 个字，当前 7 个。"),
         ("#cell_name-error", "必填。"),
-        ("#cell_url-error", "请输入以 http:// 或 https:// 开头的网址。"),
+        (
+            "#cell_url-error",
+            "请输入以 http:// 或 https:// 开头的网址。",
+        ),
         ("#field1_name-error", "必填。"),
-        ("#field1_url-error", "请输入以 http:// 或 https:// 开头的网址。"),
+        (
+            "#field1_url-error",
+            "请输入以 http:// 或 https:// 开头的网址。",
+        ),
     ];
     for (css, message) in expected {
         assert_eq!(text(&doc, css), message, "{css}");
@@ -1328,10 +1361,7 @@ async fn a_card_is_edited_on_wechat_with_its_background_points_rules_and_cells()
     }
     form.push(("description", text(&doc, "#description")));
     form.push(("prerogative", text(&doc, "#prerogative")));
-    form.push((
-        "color",
-        attr(&doc, "input[name=color][checked]", "value"),
-    ));
+    form.push(("color", attr(&doc, "input[name=color][checked]", "value")));
     let set = |form: &mut Vec<(&'static str, String)>, name: &'static str, value: &str| {
         form.retain(|(k, _)| *k != name);
         form.push((name, value.to_owned()));
@@ -1379,7 +1409,11 @@ async fn a_card_is_edited_on_wechat_with_its_background_points_rules_and_cells()
         .unwrap()
         .unwrap();
     assert_eq!(
-        (stored.title.as_str(), stored.color.as_str(), stored.review_status.as_str()),
+        (
+            stored.title.as_str(),
+            stored.color.as_str(),
+            stored.review_status.as_str()
+        ),
         ("钻石会员", "Color090", "pending")
     );
     // WeChat has every change: the edit page reads the card back with card/get.
@@ -1395,4 +1429,99 @@ async fn a_card_is_edited_on_wechat_with_its_background_points_rules_and_cells()
     let update = audit.iter().find(|a| a.action == "card.update").unwrap();
     assert!(update.before.as_deref().unwrap().contains(&card.title));
     assert!(update.after.as_deref().unwrap().contains("钻石会员"));
+}
+
+#[tokio::test]
+async fn the_search_migration_fills_the_name_and_mobile_of_existing_members() {
+    use kaika_core::migration::{Migrator, MigratorTrait};
+    use sea_orm::sea_query::{Alias, Query};
+    use sea_orm::ConnectionTrait;
+    let test_db = kaika_core::testing::TestDb::empty().await;
+    let db = &test_db.db;
+    Migrator::up(db, Some(5)).await.unwrap();
+    let (_, card_id) = kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardBeforeSearch").await;
+    let now = chrono::Utc::now();
+    let answers = r#"{"common_field_list":[{"name":"USER_FORM_INFO_FLAG_NAME","value":" 李四 "},{"name":"USER_FORM_INFO_FLAG_MOBILE","value":"13900001111"}],"custom_field_list":[]}"#;
+    for (code, answers) in [("111111111111", Some(answers)), ("222222222222", None)] {
+        let insert = Query::insert()
+            .into_table(Alias::new("members"))
+            .columns(
+                [
+                    "card_id",
+                    "code",
+                    "points",
+                    "balance_cents",
+                    "status",
+                    "form_answers",
+                    "created_at",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                card_id.into(),
+                code.into(),
+                0i64.into(),
+                0i64.into(),
+                "active".into(),
+                answers.map(str::to_owned).into(),
+                now.into(),
+                now.into(),
+            ])
+            .to_owned();
+        db.execute(db.get_database_backend().build(&insert))
+            .await
+            .unwrap();
+    }
+    Migrator::up(db, None).await.unwrap();
+    let rows = members::Entity::find()
+        .order_by_asc(members::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
+    let keys: Vec<_> = rows
+        .iter()
+        .map(|m| (m.code.as_str(), m.mobile.as_deref(), m.name.as_deref()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("111111111111", Some("13900001111"), Some("李四")),
+            ("222222222222", None, None)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn demo_members_are_seeded_in_batches_and_found_by_every_search() {
+    let test_db = kaika_core::testing::TestDb::migrated().await;
+    let db = &test_db.db;
+    let (_, card_id) = kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardSeedDemo").await;
+    let seeded = admin::seed_demo_members(db, None, 1234, 500).await.unwrap();
+    assert_eq!((seeded.card_id, seeded.inserted), (card_id, 1234));
+    // Run again: the numbers continue.
+    admin::seed_demo_members(db, Some(card_id), 10, 500)
+        .await
+        .unwrap();
+    let (rows, more) = admin::search_members(db, &admin::MemberFilter::default(), 0, 50)
+        .await
+        .unwrap();
+    assert_eq!((rows.len(), more), (50, true));
+    let last = &rows[0];
+    assert_eq!(last.code, "900000001244");
+    let mobile = last.mobile.clone().unwrap();
+    for q in [
+        last.code.clone(),
+        last.membership_number.clone().unwrap(),
+        mobile.clone(),
+        mobile[..8].to_owned(),
+        last.name.clone().unwrap(),
+    ] {
+        let filter = admin::MemberFilter {
+            q: Some(q.clone()),
+            ..Default::default()
+        };
+        let (found, _) = admin::search_members(db, &filter, 0, 50).await.unwrap();
+        assert!(found.iter().any(|m| m.id == last.id), "{q}");
+    }
 }

@@ -409,14 +409,9 @@ async fn the_same_request_replayed_ten_times_writes_one_entry() {
 
     let entry_id = ids.into_iter().next().unwrap();
     let reversal = format!("/api/v1/integration/entries/{entry_id}/reversal");
-    let undo = |idem: &'static str| {
-        world.change_with(
-            Some(&world.key),
-            &reversal,
-            Some(idem),
-            &json!({"note": "refund"}),
-        )
-    };
+    let note = json!({"note": "refund"});
+    let undo =
+        |idem: &'static str| world.change_with(Some(&world.key), &reversal, Some(idem), &note);
     let undone = undo("undo-7").await;
     assert_eq!(undone.status, StatusCode::CREATED, "{}", undone.body);
     assert_eq!(undone.body["amount"], -2500);
