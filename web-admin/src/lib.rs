@@ -25,8 +25,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// Mounts the admin at `/admin`. The whole admin surface is visible here.
 pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
     use pages::{
-        accounts, admins, api_keys, audit, cards, channels, dashboard, events, form_designer, login,
-        members, sync,
+        accounts, admins, api_keys, audit, cards, channels, dashboard, events, form_designer,
+        login, members, sync,
     };
     cfg.service(
         web::scope("/admin")
@@ -93,7 +93,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
             .route("/admins", web::post().to(admins::create))
             .route("/admins/{id}/role", web::post().to(admins::set_role))
             .route("/admins/{id}/disable", web::post().to(admins::set_disabled))
-            .route("/admins/{id}/password", web::post().to(admins::reset_password))
+            .route(
+                "/admins/{id}/password",
+                web::post().to(admins::reset_password),
+            )
             .route("/api-keys", web::get().to(api_keys::list))
             .route("/api-keys", web::post().to(api_keys::create))
             .route("/api-keys/{id}/revoke", web::post().to(api_keys::revoke))

@@ -29,7 +29,9 @@ use serde_json::{json, Value};
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
-#[command(about = "Activations per second and latency through Kaika, with the simulator alone as the ceiling")]
+#[command(
+    about = "Activations per second and latency through Kaika, with the simulator alone as the ceiling"
+)]
 struct Args {
     #[command(flatten)]
     load: LoadArgs,
@@ -55,7 +57,11 @@ struct Kaika {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (c, w, d) = (args.load.concurrency, args.load.warmup(), args.load.duration());
+    let (c, w, d) = (
+        args.load.concurrency,
+        args.load.warmup(),
+        args.load.duration(),
+    );
     println!(
         "{c} concurrent members, {} s per scenario after {} s warm-up, {} cores",
         args.load.duration,
@@ -85,7 +91,10 @@ async fn main() -> anyhow::Result<()> {
                     format!("CREATE DATABASE \"{name}\""),
                 ))
                 .await?;
-                let base = args.postgres_url.rsplit_once('/').map_or(args.postgres_url.as_str(), |(b, _)| b);
+                let base = args
+                    .postgres_url
+                    .rsplit_once('/')
+                    .map_or(args.postgres_url.as_str(), |(b, _)| b);
                 (format!("{base}/{name}"), Some((conn, name)))
             }
             other => anyhow::bail!("unknown database {other:?}: expected sqlite, postgres or both"),
@@ -138,17 +147,28 @@ async fn ceiling(c: usize, w: Duration, d: Duration) -> anyhow::Result<Vec<Summa
     let handle = server.handle();
     tokio::spawn(server);
     let target = set_up(&sim, format!("http://{addr}"), c).await?;
-    let (total, _) = run("simulator alone: activation round (ceiling)", c, w, d, move |worker, i| {
-        let t = target.clone();
-        async move { activation_round(&t, &format!("c{worker}x{i}")).await }
-    })
+    let (total, _) = run(
+        "simulator alone: activation round (ceiling)",
+        c,
+        w,
+        d,
+        move |worker, i| {
+            let t = target.clone();
+            async move { activation_round(&t, &format!("c{worker}x{i}")).await }
+        },
+    )
     .await;
     handle.stop(false).await;
     Ok(vec![total])
 }
 
 /// Kaika in sandbox mode on `url`, served on a loopback port, with the demo card bootstrapped.
-async fn start_kaika(url: &str, data_dir: &std::path::Path, workers: usize, c: usize) -> anyhow::Result<Kaika> {
+async fn start_kaika(
+    url: &str,
+    data_dir: &std::path::Path,
+    workers: usize,
+    c: usize,
+) -> anyhow::Result<Kaika> {
     let key = MasterKey::generate();
     let figment = Settings::figment(None)?
         .merge(("database.url", url))
@@ -183,7 +203,12 @@ async fn json_of(sent: reqwest::Result<reqwest::Response>) -> Result<Value, Stri
     let response = sent.map_err(|e| format!("transport: {e}"))?;
     let status = response.status();
     let body: Value = response.json().await.map_err(|e| format!("body: {e}"))?;
-    if status.as_u16() != 200 || body.get("errcode").and_then(Value::as_i64).is_some_and(|e| e != 0) {
+    if status.as_u16() != 200
+        || body
+            .get("errcode")
+            .and_then(Value::as_i64)
+            .is_some_and(|e| e != 0)
+    {
         return Err(format!("HTTP {status}: {body}"));
     }
     Ok(body)

@@ -142,7 +142,11 @@ async fn log_in(base: &str, concurrency: usize) -> anyhow::Result<reqwest::Clien
     let csrf = csrf_of(&page).context("no CSRF token on the login page")?;
     let response = http
         .post(format!("{base}/admin/login"))
-        .form(&[("username", "bench"), ("password", PASSWORD), ("csrf", &csrf)])
+        .form(&[
+            ("username", "bench"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ])
         .send()
         .await?;
     if response.status() != reqwest::StatusCode::SEE_OTHER {
@@ -232,12 +236,28 @@ async fn main() -> anyhow::Result<()> {
     let number = format!("DEMO{seq:08}");
     let scenarios: Vec<(&str, String, usize)> = vec![
         ("list, first page", "/admin/members".into(), 50),
-        ("page200, offset 10 000", "/admin/members?page=200".into(), 1),
-        ("status filter (deleted)", "/admin/members?status=deleted".into(), 1),
+        (
+            "page200, offset 10 000",
+            "/admin/members?page=200".into(),
+            1,
+        ),
+        (
+            "status filter (deleted)",
+            "/admin/members?status=deleted".into(),
+            1,
+        ),
         ("mobile, full number", String::new(), 1),
         ("prefix of a mobile (7 digits)", String::new(), 1),
-        ("name, exact", format!("/admin/members?q={}", urlencoding("王伟")), 1),
-        ("number, membership", format!("/admin/members?q={number}"), 1),
+        (
+            "name, exact",
+            format!("/admin/members?q={}", urlencoding("王伟")),
+            1,
+        ),
+        (
+            "number, membership",
+            format!("/admin/members?q={number}"),
+            1,
+        ),
         ("code, card code", format!("/admin/members?q={code}"), 1),
     ];
     // The mobile of a seeded member: read it from its row on the code search.

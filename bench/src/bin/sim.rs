@@ -118,4 +118,3 @@ async fn main() -> anyhow::Result<()> {
     handle.stop(false).await;
     Ok(())
 }
-

@@ -607,7 +607,11 @@ impl Activator {
                     .delete_time
                     .is_some_and(|deleted| deleted >= state.claim_time.unwrap_or(0))
             });
-        let status = if deleted_at_wechat { "deleted" } else { "active" };
+        let status = if deleted_at_wechat {
+            "deleted"
+        } else {
+            "active"
+        };
         // A `user_get_card` event may have stored the member as claimed already: complete that row.
         members::Entity::insert(members::ActiveModel {
             card_id: Set(card.id),

@@ -955,15 +955,13 @@ pub async fn retry_outbox_job(db: &impl ConnectionTrait, job_id: i64) -> Result<
         .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
         .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
         .filter(outbox::Column::Id.eq(job_id))
-        .filter(outbox::Column::Status.is_in([
-            crate::outbox::STATUS_FAILED,
-            crate::outbox::STATUS_PENDING,
-        ]))
+        .filter(
+            outbox::Column::Status
+                .is_in([crate::outbox::STATUS_FAILED, crate::outbox::STATUS_PENDING]),
+        )
         .exec(db)
         .await?;
-    if done.rows_affected == 0
-        && outbox::Entity::find_by_id(job_id).one(db).await?.is_none()
-    {
+    if done.rows_affected == 0 && outbox::Entity::find_by_id(job_id).one(db).await?.is_none() {
         return Err(CoreError::NotFound {
             what: format!("outbox job {job_id}"),
         });
@@ -1010,10 +1008,12 @@ pub async fn seed_demo_members(
 ) -> Result<Seeded, CoreError> {
     let card = match card_id {
         Some(id) => cards::Entity::find_by_id(id).one(db).await?,
-        None => cards::Entity::find()
-            .order_by_asc(cards::Column::Id)
-            .one(db)
-            .await?,
+        None => {
+            cards::Entity::find()
+                .order_by_asc(cards::Column::Id)
+                .one(db)
+                .await?
+        }
     }
     .ok_or_else(|| CoreError::NotFound {
         what: "a card to seed members on (create one, or serve once in sandbox mode)".into(),

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use kaika_wechat::card::{
-    ActivateUserFormRequest, BaseInfo, BaseInfoUpdate, BonusRule, CardColor, CustomCell, CustomField,
-    DateInfo, MemberCard, MemberCardUpdate, Sku,
+    ActivateUserFormRequest, BaseInfo, BaseInfoUpdate, BonusRule, CardColor, CustomCell,
+    CustomField, DateInfo, MemberCard, MemberCardUpdate, Sku,
 };
 use kaika_wechat::geturl::CARD_COMPONENT_APP_ID;
 use kaika_wechat::WechatClient;

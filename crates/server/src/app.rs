@@ -23,7 +23,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics_text))
         .service(
             web::resource("/wechat/{app_id}/callback")
-                .app_data(web::Data::new(crate::callback::CallbackSettings::from_env()))
                 .route(web::get().to(crate::callback::handshake))
                 .route(web::post().to(crate::callback::receive)),
         )
@@ -100,10 +99,16 @@ pub fn start(
     let admin_state =
         kaika_admin::AdminState::new(ctx.db.clone(), ctx.master_key.clone(), ctx.clients.clone());
     let ctx = web::Data::new(ctx);
+    let callback_settings = web::Data::new(crate::callback::CallbackSettings {
+        ingest: settings.events.ingest(),
+    });
+    let ledger_limits = web::Data::new(settings.ledger.clone());
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(ctx.clone())
             .app_data(metrics.clone())
+            .app_data(callback_settings.clone())
+            .app_data(ledger_limits.clone())
             .app_data(json_config())
             .wrap(from_fn(metrics::record))
             .wrap(tracing_actix_web::TracingLogger::default())

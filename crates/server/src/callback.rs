@@ -13,23 +13,12 @@ use kaika_wechat::event::MAX_XML_BYTES;
 
 use crate::error::ApiError;
 use crate::startup::Context;
-use crate::workers::EventsConfig;
 
 /// What the callback handlers need besides the [`Context`]: the ingestion checks.
 #[derive(Debug, Clone, Default)]
 pub struct CallbackSettings {
     /// The timestamp window and other checks.
     pub ingest: IngestSettings,
-}
-
-impl CallbackSettings {
-    /// The settings from `KAIKA__EVENTS__…` (see [`EventsConfig`]); the defaults when they do not parse
-    /// (`kaika serve` refuses to start in that case, before any request).
-    pub fn from_env() -> Self {
-        Self {
-            ingest: EventsConfig::from_env().unwrap_or_default().ingest(),
-        }
-    }
 }
 
 /// Maps an ingestion error to its HTTP answer: every refusal is a 4xx with a stable code.

@@ -46,6 +46,9 @@ struct RawSettings {
     wechat: RawWechat,
     activation: RawActivation,
     sandbox: RawSandbox,
+    events: crate::workers::EventsConfig,
+    outbox: crate::outbox_worker::OutboxConfig,
+    ledger: crate::integration::LedgerLimits,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +138,12 @@ pub struct Settings {
     pub redrive_interval: Duration,
     /// Whether the sandbox may start.
     pub sandbox_enabled: bool,
+    /// Event callback checks and the event worker.
+    pub events: crate::workers::EventsConfig,
+    /// The WeChat sync (outbox) worker.
+    pub outbox: crate::outbox_worker::OutboxConfig,
+    /// Per-entry limits of ledger changes.
+    pub ledger: crate::integration::LedgerLimits,
 }
 
 impl Settings {
@@ -279,7 +288,17 @@ impl Settings {
             retry_base: Duration::from_millis(raw.activation.retry_base_ms.max(1)),
             ..Default::default()
         };
+        if raw.ledger.max_points_per_entry <= 0 || raw.ledger.max_balance_cents_per_entry <= 0 {
+            return Err(ConfigError::Invalid {
+                key: "ledger.max_points_per_entry / ledger.max_balance_cents_per_entry",
+                env: "KAIKA__LEDGER__MAX_POINTS_PER_ENTRY / KAIKA__LEDGER__MAX_BALANCE_CENTS_PER_ENTRY",
+                message: "must be positive".into(),
+            });
+        }
         Ok(Self {
+            events: raw.events,
+            outbox: raw.outbox,
+            ledger: raw.ledger,
             wechat,
             activation,
             redrive_interval: Duration::from_secs(raw.activation.redrive_interval_secs.max(1)),

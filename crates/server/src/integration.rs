@@ -5,8 +5,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use figment::providers::{Env, Serialized};
-use figment::Figment;
 use kaika_core::api_keys::{self, ApiKey, Authentication, Scope};
 use kaika_core::entity::{cards, ledger_entries, members, outbox as jobs};
 use kaika_core::ledger::{self, LedgerKind, MemberLookup, NewEntry, Reason, Reversal};
@@ -24,7 +22,6 @@ use crate::startup::Context;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1/integration")
-            .app_data(web::Data::new(LedgerLimits::from_env_or_default()))
             .route("/members", web::get().to(find_members))
             .route("/members/{member_id}", web::get().to(get_member))
             .route("/members/{member_id}/credits", web::post().to(credit))
@@ -85,21 +82,6 @@ impl Default for LedgerLimits {
 }
 
 impl LedgerLimits {
-    /// The defaults overridden by `KAIKA__LEDGER__…` variables.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Figment::from(Serialized::defaults(Self::default()))
-            .merge(Env::prefixed("KAIKA__LEDGER__"))
-            .extract()
-            .map_err(|err| anyhow::anyhow!("ledger settings (KAIKA__LEDGER__…): {err}"))
-    }
-
-    fn from_env_or_default() -> Self {
-        Self::from_env().unwrap_or_else(|err| {
-            tracing::error!("{err:#}; using the default per-entry limits");
-            Self::default()
-        })
-    }
-
     fn max(&self, kind: LedgerKind) -> i64 {
         match kind {
             LedgerKind::Points => self.max_points_per_entry,

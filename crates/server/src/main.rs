@@ -76,12 +76,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         });
     }
     let redrive = redrive::spawn(ctx.activator.clone(), settings.redrive_interval);
-    let outbox_worker = kaika_server::outbox_worker::spawn(
-        &ctx,
-        &kaika_server::outbox_worker::OutboxConfig::from_env()?,
-    );
-    let events_worker =
-        kaika_server::workers::spawn(&ctx, &kaika_server::workers::EventsConfig::from_env()?);
+    let outbox_worker = kaika_server::outbox_worker::spawn(&ctx, &settings.outbox);
+    let events_worker = kaika_server::workers::spawn(&ctx, &settings.events);
     running.server.await?;
     redrive.abort();
     if let Some(outbox_worker) = outbox_worker {

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use figment::providers::{Env, Serialized};
-use figment::Figment;
 use kaika_core::outbox::{Worker, WorkerSettings};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -51,14 +49,6 @@ impl Default for OutboxConfig {
 }
 
 impl OutboxConfig {
-    /// The defaults overridden by `KAIKA__OUTBOX__…` variables.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Figment::from(Serialized::defaults(Self::default()))
-            .merge(Env::prefixed("KAIKA__OUTBOX__"))
-            .extract()
-            .map_err(|err| anyhow::anyhow!("outbox settings (KAIKA__OUTBOX__…): {err}"))
-    }
-
     /// The worker's tuning.
     pub fn worker(&self) -> WorkerSettings {
         WorkerSettings {

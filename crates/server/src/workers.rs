@@ -3,16 +3,14 @@
 
 use std::time::Duration;
 
-use figment::providers::{Env, Serialized};
-use figment::Figment;
 use kaika_core::events::{IngestSettings, Worker, WorkerSettings};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::startup::Context;
 
-/// Settings of event ingestion and of the worker, from `KAIKA__EVENTS__<NAME>` environment variables
-/// (e.g. `KAIKA__EVENTS__TIMESTAMP_WINDOW_SECS=600`); every one has a default.
+/// Settings of event ingestion and of the worker: section `[events]` of the configuration
+/// (`KAIKA__EVENTS__<NAME>`, e.g. `KAIKA__EVENTS__TIMESTAMP_WINDOW_SECS=600`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventsConfig {
@@ -52,14 +50,6 @@ impl Default for EventsConfig {
 }
 
 impl EventsConfig {
-    /// The defaults overridden by `KAIKA__EVENTS__…` variables.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Figment::from(Serialized::defaults(Self::default()))
-            .merge(Env::prefixed("KAIKA__EVENTS__"))
-            .extract()
-            .map_err(|err| anyhow::anyhow!("event settings (KAIKA__EVENTS__…): {err}"))
-    }
-
     /// The ingestion checks.
     pub fn ingest(&self) -> IngestSettings {
         IngestSettings {

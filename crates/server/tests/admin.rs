@@ -1439,7 +1439,8 @@ async fn the_search_migration_fills_the_name_and_mobile_of_existing_members() {
     let test_db = kaika_core::testing::TestDb::empty().await;
     let db = &test_db.db;
     Migrator::up(db, Some(5)).await.unwrap();
-    let (_, card_id) = kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardBeforeSearch").await;
+    let (_, card_id) =
+        kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardBeforeSearch").await;
     let now = chrono::Utc::now();
     let answers = r#"{"common_field_list":[{"name":"USER_FORM_INFO_FLAG_NAME","value":" 李四 "},{"name":"USER_FORM_INFO_FLAG_MOBILE","value":"13900001111"}],"custom_field_list":[]}"#;
     for (code, answers) in [("111111111111", Some(answers)), ("222222222222", None)] {
@@ -1496,7 +1497,8 @@ async fn the_search_migration_fills_the_name_and_mobile_of_existing_members() {
 async fn demo_members_are_seeded_in_batches_and_found_by_every_search() {
     let test_db = kaika_core::testing::TestDb::migrated().await;
     let db = &test_db.db;
-    let (_, card_id) = kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardSeedDemo").await;
+    let (_, card_id) =
+        kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardSeedDemo").await;
     let seeded = admin::seed_demo_members(db, None, 1234, 500).await.unwrap();
     assert_eq!((seeded.card_id, seeded.inserted), (card_id, 1234));
     // Run again: the numbers continue.

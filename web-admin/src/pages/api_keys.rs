@@ -79,7 +79,10 @@ pub async fn create(
     let name = f.get("name");
     let mut errors = FieldErrors::new();
     if scopes.is_empty() {
-        errors.insert("scopes".into(), admin.tr.t("api_keys.err_scopes").to_owned());
+        errors.insert(
+            "scopes".into(),
+            admin.tr.t("api_keys.err_scopes").to_owned(),
+        );
     } else {
         match api_keys::create(&state.db, &name, &scopes, &admin.actor()).await {
             Ok(created) => {

@@ -281,7 +281,16 @@ async fn upload_logo(
     errors: &mut FieldErrors,
 ) -> Result<(), AdminError> {
     let app_id = form.account.clone();
-    upload_image(state, admin, &app_id, fields, "logo", &mut form.logo_url, errors).await
+    upload_image(
+        state,
+        admin,
+        &app_id,
+        fields,
+        "logo",
+        &mut form.logo_url,
+        errors,
+    )
+    .await
 }
 
 /// Uploads the image of file field `field` (`logo` or `background`), if one was chosen, through the
@@ -702,7 +711,12 @@ impl EditForm {
             cell_name: f.get("cell_name"),
             cell_tips: f.get("cell_tips"),
             cell_url: f.get("cell_url"),
-            fields: [1, 2, 3].map(|i| (f.get(&format!("field{i}_name")), f.get(&format!("field{i}_url")))),
+            fields: [1, 2, 3].map(|i| {
+                (
+                    f.get(&format!("field{i}_name")),
+                    f.get(&format!("field{i}_url")),
+                )
+            }),
         }
     }
 
@@ -805,8 +819,22 @@ impl EditForm {
 pub fn validate_edit(admin: &Admin, form: &EditForm) -> FieldErrors {
     let tr = &admin.tr;
     let mut errors = FieldErrors::new();
-    check_text(tr, &mut errors, "title", &form.title, limits::TITLE.max_chars, true);
-    check_text(tr, &mut errors, "notice", &form.notice, limits::NOTICE.max_chars, true);
+    check_text(
+        tr,
+        &mut errors,
+        "title",
+        &form.title,
+        limits::TITLE.max_chars,
+        true,
+    );
+    check_text(
+        tr,
+        &mut errors,
+        "notice",
+        &form.notice,
+        limits::NOTICE.max_chars,
+        true,
+    );
     check_text(
         tr,
         &mut errors,
@@ -815,7 +843,14 @@ pub fn validate_edit(admin: &Admin, form: &EditForm) -> FieldErrors {
         limits::DESCRIPTION.max_chars,
         true,
     );
-    check_text(tr, &mut errors, "prerogative", &form.prerogative, 1024, true);
+    check_text(
+        tr,
+        &mut errors,
+        "prerogative",
+        &form.prerogative,
+        1024,
+        true,
+    );
     if !PALETTE.contains(&form.color.as_str()) {
         errors.insert("color".into(), tr.t("card.err_color").to_owned());
     }
@@ -912,7 +947,10 @@ async fn load_for_edit(
     let (form, offline) = match client.get_card(&card.wechat_card_id).await {
         Ok(detail) => match detail.member_card {
             Some(mc) => (EditForm::from_wechat(&card, &mc), None),
-            None => (EditForm::from_local(&card), Some("not a member card".to_owned())),
+            None => (
+                EditForm::from_local(&card),
+                Some("not a member card".to_owned()),
+            ),
         },
         Err(err) => (EditForm::from_local(&card), Some(err.to_string())),
     };
@@ -960,7 +998,16 @@ pub async fn edit(
     let (card, app_id, original, offline) = load_for_edit(&state, *id).await?;
     let mut form = EditForm::from_fields(&fields);
     let mut errors = FieldErrors::new();
-    upload_image(&state, &admin, &app_id, &fields, "logo", &mut form.logo_url, &mut errors).await?;
+    upload_image(
+        &state,
+        &admin,
+        &app_id,
+        &fields,
+        "logo",
+        &mut form.logo_url,
+        &mut errors,
+    )
+    .await?;
     upload_image(
         &state,
         &admin,

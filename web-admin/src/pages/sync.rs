@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use sea_orm::EntityTrait;
-use kaika_core::entity::reconciliation::{self, items};
 use kaika_core::entity::outbox as outbox_rows;
+use kaika_core::entity::reconciliation::{self, items};
 use kaika_core::outbox::{self, JobFilter};
 use kaika_core::{admin, reconcile};
+use sea_orm::EntityTrait;
 
 use super::{fmt_time, render, see_other, Chrome, Done};
 use crate::auth::Admin;

@@ -117,7 +117,10 @@ async fn fill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
             }
             let update = Query::update()
                 .table(Members::Table)
-                .values([(Members::Mobile, mobile.into()), (Members::Name, name.into())])
+                .values([
+                    (Members::Mobile, mobile.into()),
+                    (Members::Name, name.into()),
+                ])
                 .and_where(Expr::col(Members::Id).eq(id))
                 .to_owned();
             db.execute(backend.build(&update)).await?;
