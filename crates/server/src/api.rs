@@ -29,7 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/activations", web::post().to(activate))
             .route("/me/cards", web::get().to(my_cards))
-            .route("/me/cards/{card_id}", web::get().to(my_card)),
+            .route("/me/cards/{card_id}", web::get().to(my_card))
+            .route("/me/cards/{card_id}/ledger", web::get().to(my_ledger)),
     );
 }
 
@@ -517,8 +518,35 @@ async fn my_card(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let card = member_card(&ctx, &member.0, &path).await?;
-    let held = members::Entity::find_for_card(card.id)
-        .filter(members::Column::MiniOpenid.eq(member.0.mini_openid.clone()))
+    let held = held_member(&ctx, &member.0, &card).await?;
+    Ok(HttpResponse::Ok().json(member_dto(held, &card)))
+}
+
+/// The member's points and balance history on one card, newest first, cursor-paged.
+#[utoipa::path(get, path = "/api/v1/me/cards/{card_id}/ledger",
+    params(("card_id" = String, Path, description = "WeChat card id"), crate::integration::PageQuery),
+    responses((status = 200, body = crate::integration::LedgerPageDto), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn my_ledger(
+    ctx: web::Data<Context>,
+    member: Member,
+    path: web::Path<String>,
+    query: web::Query<crate::integration::PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let card = member_card(&ctx, &member.0, &path).await?;
+    let held = held_member(&ctx, &member.0, &card).await?;
+    let page = crate::integration::ledger_page(&ctx, held.id, &query).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The caller's membership of a card, or 404 `membership_not_found`.
+async fn held_member(
+    ctx: &Context,
+    session: &MiniSession,
+    card: &cards::Model,
+) -> Result<members::Model, ApiError> {
+    members::Entity::find_for_card(card.id)
+        .filter(members::Column::MiniOpenid.eq(session.mini_openid.clone()))
         .one(&ctx.db)
         .await
         .map_err(|e| api_error(e.into()))?
@@ -528,6 +556,5 @@ async fn my_card(
                 "membership_not_found",
                 "you do not hold this card yet",
             )
-        })?;
-    Ok(HttpResponse::Ok().json(member_dto(held, &card)))
+        })
 }

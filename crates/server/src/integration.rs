@@ -630,6 +630,15 @@ async fn member_ledger(
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::LedgerRead)?;
     let (member, _) = load_member(&ctx, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ledger_page(&ctx, member.id, &query).await?))
+}
+
+/// One cursor-paged page of a member's ledger (shared with the mini-program's `/me` endpoint).
+pub(crate) async fn ledger_page(
+    ctx: &Context,
+    member_id: i64,
+    query: &PageQuery,
+) -> Result<LedgerPageDto, ApiError> {
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(
@@ -644,13 +653,13 @@ async fn member_ledger(
         Some(l @ 1..=200) => l,
         Some(_) => return Err(bad("invalid_limit", "limit must be 1 to 200")),
     };
-    let page = ledger::entries_page(&ctx.db, member.id, before, limit)
+    let page = ledger::entries_page(&ctx.db, member_id, before, limit)
         .await
         .map_err(api_error)?;
-    Ok(HttpResponse::Ok().json(LedgerPageDto {
+    Ok(LedgerPageDto {
         entries: page.entries.into_iter().map(LedgerEntryDto::from).collect(),
         next_cursor: page.next_before.map(|id| id.to_string()),
-    }))
+    })
 }
 
 /// One `updateuser` job that mirrors a change onto the WeChat card.
