@@ -42,6 +42,21 @@ const SHAPES = {
     status: 'string',
     form_answers: 'any',
     activated_at: 'string?'
+  },
+  // GET /api/v1/me/cards/{card_id}/ledger: one page, newest first; next_cursor is null on the last page.
+  ledgerPage: { entries: 'array', next_cursor: 'string?' },
+  ledgerEntry: {
+    id: 'number',
+    member_id: 'number',
+    kind: 'string',
+    amount: 'number',
+    resulting_total: 'number',
+    reason: 'string',
+    note: 'string?',
+    actor: 'string',
+    idempotency_key: 'string',
+    reverses_id: 'number?',
+    created_at: 'string'
   }
 };
 
@@ -65,7 +80,7 @@ function shapeProblems(value, shape, where) {
       problems.push(at + '.' + key + ' is missing');
     } else if (v === null) {
       if (!optional) problems.push(at + '.' + key + ' is null');
-    } else if (type === 'object' ? typeof v !== 'object' || Array.isArray(v) : typeof v !== type) {
+    } else if (type === 'array' ? !Array.isArray(v) : type === 'object' ? typeof v !== 'object' || Array.isArray(v) : typeof v !== type) {
       problems.push(at + '.' + key + ' should be ' + type);
     }
   });
@@ -366,6 +381,25 @@ function createClient(options) {
     return call('GET', '/api/v1/me/cards/' + encodeURIComponent(cardId)).then(data).then(checked(SHAPES.memberCard, 'member'));
   }
 
+  /**
+   * GET /api/v1/me/cards/{card_id}/ledger?cursor=&limit=: one page of the member's points and balance
+   * history, newest first: {entries, next_cursor}. Pass the previous page's next_cursor for the next one;
+   * next_cursor is null on the last page. Rejects with `membership_not_found`, `invalid_cursor`, ….
+   */
+  function ledger(cardId, cursor, limit) {
+    const query = [];
+    if (cursor) query.push('cursor=' + encodeURIComponent(cursor));
+    if (limit) query.push('limit=' + encodeURIComponent(limit));
+    const path = '/api/v1/me/cards/' + encodeURIComponent(cardId) + '/ledger' + (query.length ? '?' + query.join('&') : '');
+    return call('GET', path)
+      .then(data)
+      .then(checked(SHAPES.ledgerPage, 'ledger'))
+      .then(function (page) {
+        checkedList(SHAPES.ledgerEntry, 'ledger.entries')(page.entries);
+        return page;
+      });
+  }
+
   return {
     login: login,
     clearSession: clearSession,
@@ -373,7 +407,8 @@ function createClient(options) {
     getActivationParams: getActivationParams,
     activate: activate,
     myCards: myCards,
-    myCard: myCard
+    myCard: myCard,
+    ledger: ledger
   };
 }
 

@@ -1086,6 +1086,9 @@ pub async fn seed_demo_members(
             .await?;
         inserted += n;
     }
+    // Fresh statistics: right after a bulk insert PostgreSQL still plans for a small table (a
+    // backward scan of the primary key instead of the search indexes) until autovacuum analyses it.
+    db.execute_unprepared("ANALYZE members").await?;
     Ok(Seeded {
         card_id: card.id,
         inserted,

@@ -44,7 +44,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         activation_params,
         activate,
         my_cards,
-        my_card
+        my_card,
+        my_ledger
     ),
     components(schemas(
         LoginRequest,

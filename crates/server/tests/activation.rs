@@ -527,6 +527,7 @@ async fn the_openapi_document_lists_the_mini_program_api() {
         "/api/v1/sessions",
         "/api/v1/activations",
         "/api/v1/me/cards",
+        "/api/v1/me/cards/{card_id}/ledger",
         "/api/v1/cards/{card_id}/activation-params",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");

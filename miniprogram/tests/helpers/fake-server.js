@@ -23,6 +23,13 @@ function createFakeServer(overrides) {
         },
         myCard: function () {
           return reply(200, fx.member);
+        },
+        // The pages of fx.ledgerPages, by cursor ('' → the first).
+        ledger: function (req) {
+          const cursor = new URL(req.url).searchParams.get('cursor') || '';
+          const at = cursor ? fx.ledgerPages.findIndex((p, i) => i > 0 && fx.ledgerPages[i - 1].next_cursor === cursor) : 0;
+          if (at < 0) return reply(400, { code: 'invalid_cursor', message: 'use next_cursor of the previous page' });
+          return reply(200, fx.ledgerPages[at]);
         }
       },
       overrides || {}
@@ -51,6 +58,7 @@ function createFakeServer(overrides) {
     if (req.method === 'POST' && path === '/api/v1/activations') return state.routes.activations(req);
     if (req.method === 'GET' && path === '/api/v1/me/cards') return state.routes.myCards(req);
     if (req.method === 'GET' && /^\/api\/v1\/me\/cards\/[^/]+$/.test(path)) return state.routes.myCard(req);
+    if (req.method === 'GET' && /^\/api\/v1\/me\/cards\/[^/]+\/ledger$/.test(path)) return state.routes.ledger(req);
     return reply(404, { code: 'not_found', message: 'no route ' + path });
   };
   return state;

@@ -52,8 +52,47 @@ const extraData = {
   code: 'XXIzTtMqCxwOaawoE91+VJdsFmv7b8g0VZIZkqf4GWA60Fzpc8ksZ/5ZZ0DVkXdE'
 };
 
+/** A ledger entry like the server's LedgerEntryDto; `over` replaces fields. */
+function ledgerEntry(over) {
+  return Object.assign(
+    {
+      id: 1,
+      member_id: 42,
+      kind: 'points',
+      amount: 100,
+      resulting_total: 100,
+      reason: 'welcome',
+      note: null,
+      actor: 'system',
+      idempotency_key: 'welcome:42',
+      reverses_id: null,
+      created_at: '2026-11-26T10:00:00.123456Z'
+    },
+    over || {}
+  );
+}
+
+/** The history of `member` (newest first): two pages of two entries, then one. */
+const ledgerPages = [
+  {
+    entries: [
+      ledgerEntry({ id: 5, kind: 'balance', amount: -1250, resulting_total: 123456, reason: 'purchase', note: '拿铁 ×2', actor: 'api_key:pos', idempotency_key: 'pos-5' }),
+      ledgerEntry({ id: 4, kind: 'points', amount: 1180, resulting_total: 1280, reason: 'adjustment', actor: 'admin:lin', idempotency_key: 'adj-4' })
+    ],
+    next_cursor: '4'
+  },
+  {
+    entries: [
+      ledgerEntry({ id: 3, kind: 'balance', amount: 124706, resulting_total: 124706, reason: 'import', actor: 'admin:lin', idempotency_key: 'imp-3' }),
+      ledgerEntry({ id: 2, kind: 'points', amount: 0, resulting_total: 100, reason: 'brand_new_reason', idempotency_key: 'x-2' })
+    ],
+    next_cursor: '2'
+  },
+  { entries: [ledgerEntry()], next_cursor: null }
+];
+
 function session(n) {
   return { token: 'token-' + (n || 1), expires_at: '2099-01-01T00:00:00Z' };
 }
 
-module.exports = { CARD_ID, OTHER_CARD_ID, offer, otherOffer, params, member, extraData, session };
+module.exports = { CARD_ID, OTHER_CARD_ID, offer, otherOffer, params, member, extraData, ledgerEntry, ledgerPages, session };

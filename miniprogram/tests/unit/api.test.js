@@ -254,3 +254,43 @@ describe('shapes', () => {
     expect(shapeProblems([], SHAPES.cardOffer)).toEqual(['value is not an object']);
   });
 });
+
+describe('ledger', () => {
+  test('GET /api/v1/me/cards/{card_id}/ledger with the bearer token; the cursor and limit in the query', async () => {
+    const { wx, client } = setup();
+    await expect(client.ledger(fx.CARD_ID)).resolves.toEqual(fx.ledgerPages[0]);
+    await expect(client.ledger(fx.CARD_ID, '4', 2)).resolves.toEqual(fx.ledgerPages[1]);
+    const gets = wx.calls.request.filter((r) => r.method === 'GET');
+    expect(gets.map((r) => r.path)).toEqual([
+      '/api/v1/me/cards/' + fx.CARD_ID + '/ledger',
+      '/api/v1/me/cards/' + fx.CARD_ID + '/ledger?cursor=4&limit=2'
+    ]);
+    expect(gets[0].header.Authorization).toBe('Bearer token-1');
+  });
+
+  test('server errors arrive with their code and friendly message', async () => {
+    const { client } = setup({ ledger: () => reply(404, { code: 'membership_not_found', message: 'you do not hold this card yet' }) });
+    const err = await client.ledger(fx.CARD_ID).catch((e) => e);
+    expect([err.code, err.status, err.message]).toEqual(['membership_not_found', 404, zh.errors.membership_not_found]);
+    const bad = await setup().client.ledger(fx.CARD_ID, 'nope').catch((e) => e);
+    expect([bad.code, bad.status, bad.message]).toEqual(['invalid_cursor', 400, zh.errors.invalid_cursor]);
+  });
+
+  test('a page without entries, or with a malformed entry, is bad_response', async () => {
+    const noList = await setup({ ledger: () => reply(200, { entries: {}, next_cursor: null }) }).client.ledger(fx.CARD_ID).catch((e) => e);
+    expect([noList.code, noList.detail]).toEqual(['bad_response', 'ledger.entries should be array']);
+    const badEntry = await setup({ ledger: () => reply(200, { entries: [fx.ledgerEntry({ amount: '100' })], next_cursor: null }) })
+      .client.ledger(fx.CARD_ID)
+      .catch((e) => e);
+    expect([badEntry.code, badEntry.detail]).toEqual(['bad_response', 'ledger.entries[0].amount should be number']);
+  });
+
+  test('the ledger fixtures fit SHAPES', () => {
+    fx.ledgerPages.forEach((page) => {
+      expect(shapeProblems(page, SHAPES.ledgerPage)).toEqual([]);
+      page.entries.forEach((e) => expect(shapeProblems(e, SHAPES.ledgerEntry)).toEqual([]));
+    });
+    expect(shapeProblems({ entries: [], next_cursor: '7' }, SHAPES.ledgerPage)).toEqual([]);
+    expect(shapeProblems({ next_cursor: 7 }, SHAPES.ledgerPage, 'p')).toEqual(['p.entries is missing', 'p.next_cursor should be string']);
+  });
+});

@@ -38,3 +38,32 @@ describe('parseEntry', () => {
     expect(parseEntry({ scene: '%E0%A4%A' })).toEqual({ card: '', channel: '' });
   });
 });
+
+test('signedAmount: points as signed integers, balance as signed yuan', () => {
+  const { signedAmount, total } = require('../../utils/format.js');
+  expect(signedAmount('points', 100)).toBe('+100');
+  expect(signedAmount('points', -50)).toBe('-50');
+  expect(signedAmount('points', 0)).toBe('0');
+  expect(signedAmount('balance', 1250, '¥')).toBe('+¥12.50');
+  expect(signedAmount('balance', -5, '¥')).toBe('-¥0.05');
+  expect(signedAmount('balance', 123456789, '¥')).toBe('+¥1,234,567.89');
+  expect(total('balance', 123456, '¥')).toBe('¥1,234.56');
+  expect(total('balance', -100, '¥')).toBe('-¥1.00');
+  expect(total('points', 1280, '¥')).toBe('1280');
+});
+
+test('dateTime: RFC 3339 (with microseconds or an offset) in the local time zone', () => {
+  const { dateTime } = require('../../utils/format.js');
+  const local = (ms) => {
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes());
+  };
+  const at = Date.UTC(2026, 10, 26, 10, 5, 0);
+  expect(dateTime('2026-11-26T10:05:00.123456Z')).toBe(local(at));
+  expect(dateTime('2026-11-26T10:05:00Z')).toBe(local(at));
+  expect(dateTime('2026-11-26T18:05:00+08:00')).toBe(local(at));
+  expect(dateTime('2026-11-26T05:05:00-05:00')).toBe(local(at));
+  expect(dateTime('yesterday')).toBe('yesterday');
+  expect(dateTime(null)).toBe('');
+});

@@ -63,7 +63,7 @@ describe('string catalogues', () => {
     const codes = ['invalid_session', 'invalid_login_code', 'ticket_invalid', 'ticket_expired', 'ticket_conflict', 'code_invalid',
       'card_not_found', 'channel_not_found', 'channel_archived', 'card_not_approved', 'wechat_unavailable', 'activation_in_progress',
       'membership_not_found', 'account_not_found', 'app_id_required', 'mini_program_not_configured', 'card_misconfigured',
-      'invalid_request', 'internal'];
+      'invalid_request', 'internal', 'invalid_cursor', 'invalid_limit'];
     codes.forEach((c) => expect([c, typeof zh.errors[c]]).toEqual([c, 'string']));
   });
 

@@ -5,7 +5,7 @@
 //! event worker and that rate is reported too.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=target cargo run --release --manifest-path bench/events/Cargo.toml -- \
+//! cargo run --release -p kaika-bench --bin events -- \
 //!     [--pushers 64] [--seconds 10] [--warmup 2] [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--no-postgres]
 //! ```
 
