@@ -232,6 +232,7 @@ async fn load_member(
 
 /// How to find members: exactly one of `code`, `membership_number`, `mobile`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindQuery {
     /// The card code.
@@ -600,6 +601,7 @@ async fn reverse(
 
 /// A page of the ledger.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// `next_cursor` of the previous page.

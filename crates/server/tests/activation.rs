@@ -532,6 +532,23 @@ async fn the_openapi_document_lists_the_mini_program_api() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+    let ledger_params: Vec<String> = doc["paths"]["/api/v1/me/cards/{card_id}/ledger"]["get"]
+        ["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}",
+                p["in"].as_str().unwrap(),
+                p["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        ledger_params,
+        ["path:card_id", "query:cursor", "query:limit"]
+    );
 }
 
 #[tokio::test]
