@@ -383,47 +383,16 @@ pub async fn component_params(
             Some(ChannelState::Active(_)) => {}
         }
     }
-    let flight = flights.lock_for((card.id, outer_str.to_owned()));
-    let _guard = flight.lock().await;
-    let cached = activation_params::Entity::find()
-        .filter(activation_params::Column::CardId.eq(card.id))
-        .filter(activation_params::Column::OuterStr.eq(outer_str))
-        .filter(activation_params::Column::ExpiresAt.gt(Utc::now()))
-        .one(db)
-        .await?;
-    let (encrypt_card_id, biz) = match cached {
-        Some(row) => (row.encrypt_card_id, row.biz),
+    // Cache hits take no lock; only a miss serialises, so a cold burst asks WeChat once.
+    let (encrypt_card_id, biz) = match cached_params(db, card.id, outer_str).await? {
+        Some(hit) => hit,
         None => {
-            let channel = (!outer_str.is_empty()).then_some(outer_str);
-            let params = client
-                .activation_params(&card.wechat_card_id, channel)
-                .await?;
-            let now = Utc::now();
-            activation_params::Entity::insert(activation_params::ActiveModel {
-                card_id: Set(card.id),
-                outer_str: Set(outer_str.to_owned()),
-                encrypt_card_id: Set(params.encrypt_card_id.clone()),
-                biz: Set(params.biz.clone()),
-                fetched_at: Set(now),
-                expires_at: Set(now + ACTIVATION_PARAMS_TTL),
-                ..Default::default()
-            })
-            .on_conflict(
-                OnConflict::columns([
-                    activation_params::Column::CardId,
-                    activation_params::Column::OuterStr,
-                ])
-                .update_columns([
-                    activation_params::Column::EncryptCardId,
-                    activation_params::Column::Biz,
-                    activation_params::Column::FetchedAt,
-                    activation_params::Column::ExpiresAt,
-                ])
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-            (params.encrypt_card_id, params.biz)
+            let flight = flights.lock_for((card.id, outer_str.to_owned()));
+            let _guard = flight.lock().await;
+            match cached_params(db, card.id, outer_str).await? {
+                Some(hit) => hit,
+                None => fetch_params(db, client, card, outer_str).await?,
+            }
         }
     };
     stats::count(db, card.id, outer_str, FunnelStep::ParamsRequested).await?;
@@ -435,4 +404,57 @@ pub async fn component_params(
             biz,
         },
     })
+}
+
+async fn cached_params(
+    db: &DatabaseConnection,
+    card_id: i64,
+    outer_str: &str,
+) -> Result<Option<(String, String)>, CoreError> {
+    Ok(activation_params::Entity::find()
+        .filter(activation_params::Column::CardId.eq(card_id))
+        .filter(activation_params::Column::OuterStr.eq(outer_str))
+        .filter(activation_params::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await?
+        .map(|row| (row.encrypt_card_id, row.biz)))
+}
+
+/// Asks `activate/geturl` and stores the answer for [`ACTIVATION_PARAMS_TTL`].
+async fn fetch_params(
+    db: &DatabaseConnection,
+    client: &WechatClient,
+    card: &cards::Model,
+    outer_str: &str,
+) -> Result<(String, String), CoreError> {
+    let channel = (!outer_str.is_empty()).then_some(outer_str);
+    let params = client
+        .activation_params(&card.wechat_card_id, channel)
+        .await?;
+    let now = Utc::now();
+    activation_params::Entity::insert(activation_params::ActiveModel {
+        card_id: Set(card.id),
+        outer_str: Set(outer_str.to_owned()),
+        encrypt_card_id: Set(params.encrypt_card_id.clone()),
+        biz: Set(params.biz.clone()),
+        fetched_at: Set(now),
+        expires_at: Set(now + ACTIVATION_PARAMS_TTL),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            activation_params::Column::CardId,
+            activation_params::Column::OuterStr,
+        ])
+        .update_columns([
+            activation_params::Column::EncryptCardId,
+            activation_params::Column::Biz,
+            activation_params::Column::FetchedAt,
+            activation_params::Column::ExpiresAt,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok((params.encrypt_card_id, params.biz))
 }

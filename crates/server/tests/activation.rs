@@ -713,3 +713,29 @@ async fn a_deletion_applied_before_the_activation_is_stored_leaves_the_member_de
     };
     assert_eq!(member.status, "deleted");
 }
+
+#[tokio::test]
+async fn a_cold_burst_of_activation_params_asks_wechat_once() {
+    let journey = Journey::start().await;
+    let token = journey.login("ivy").await;
+    let before = journey
+        .sandbox
+        .sim
+        .api_calls("card/membercard/activate/geturl");
+    let path = format!(
+        "/api/v1/cards/{}/activation-params?channel=article",
+        journey.card_id()
+    );
+    let answers = futures::future::join_all((0..20).map(|_| journey.get(&token, &path))).await;
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+    }
+    assert_eq!(
+        journey
+            .sandbox
+            .sim
+            .api_calls("card/membercard/activate/geturl")
+            - before,
+        1
+    );
+}
