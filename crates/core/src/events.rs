@@ -542,20 +542,14 @@ impl Worker {
             claimed: claimed.len(),
             ..RoundReport::default()
         };
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut queue = claimed.into_iter();
-        loop {
-            while tasks.len() < self.settings.concurrency.max(1) {
-                let Some((row, token)) = queue.next() else {
-                    break;
-                };
+        crate::bounded::for_each(
+            claimed,
+            self.settings.concurrency,
+            |(row, token)| {
                 let worker = self.clone();
-                tasks.spawn(async move { worker.process(row, token).await });
-            }
-            let Some(joined) = tasks.join_next().await else {
-                break;
-            };
-            match joined {
+                async move { worker.process(row, token).await }
+            },
+            |joined| match joined {
                 Ok(Ok(Finished::Done)) => report.done += 1,
                 Ok(Ok(Finished::Retrying)) => report.retrying += 1,
                 Ok(Ok(Finished::Dead)) => report.dead += 1,
@@ -566,8 +560,9 @@ impl Worker {
                     tracing::warn!(error = %err, "event worker could not record an outcome")
                 }
                 Err(err) => tracing::error!(error = %err, "event task panicked"),
-            }
-        }
+            },
+        )
+        .await;
         Ok(report)
     }
 

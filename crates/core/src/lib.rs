@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod activation;
 pub mod admin;
 pub mod api_keys;
+mod bounded;
 pub mod cards;
 pub mod channels;
 pub mod clients;

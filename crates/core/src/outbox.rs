@@ -297,20 +297,14 @@ impl Worker {
             claimed: claimed.len(),
             ..RoundReport::default()
         };
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut queue = claimed.into_iter();
-        loop {
-            while tasks.len() < self.settings.concurrency.max(1) {
-                let Some((job, token)) = queue.next() else {
-                    break;
-                };
+        crate::bounded::for_each(
+            claimed,
+            self.settings.concurrency,
+            |(job, token)| {
                 let worker = self.clone();
-                tasks.spawn(async move { worker.process(job, token).await });
-            }
-            let Some(joined) = tasks.join_next().await else {
-                break;
-            };
-            match joined {
+                async move { worker.process(job, token).await }
+            },
+            |joined| match joined {
                 Ok(Ok(Finished::Sent)) => report.sent += 1,
                 Ok(Ok(Finished::Retrying)) => report.retrying += 1,
                 Ok(Ok(Finished::Failed)) => report.failed += 1,
@@ -320,8 +314,9 @@ impl Worker {
                     tracing::warn!(error = %err, "outbox worker could not record an outcome")
                 }
                 Err(err) => tracing::error!(error = %err, "outbox task panicked"),
-            }
-        }
+            },
+        )
+        .await;
         Ok(report)
     }
 
