@@ -267,6 +267,8 @@ try {
       return (await fetch(`${path}/ledger`, { method: 'POST', body })).status;
     }, memberPath);
     assert.equal(status, 403);
+    await vpage.goto(`${base}${memberPath}`);
+    assert.equal(await vpage.locator('#ledger tr.entry').count(), 2, 'the refused post wrote nothing');
     await vpage.screenshot({ path: join(artifacts, '11-viewer-members.png'), fullPage: true });
     await viewer.close();
   });
@@ -322,7 +324,8 @@ try {
     const response = await page.request.get(`${base}/api/v1/integration/members?code=000000000000`, {
       headers: { authorization: `Bearer ${key}` },
     });
-    assert.notEqual(response.status(), 401, 'the new key authenticates');
+    assert.equal(response.status(), 200, 'the new key authenticates and may read members');
+    assert.deepEqual(await response.json(), [], 'no member has that code');
     await row.locator('button.revoke').click();
     await page.waitForURL(/done=api_key_revoked/);
     assert.match(await page.locator('tr.api-key-row[data-name="收银系统"] .key-status').textContent(), /已吊销/);
@@ -348,6 +351,11 @@ try {
     assert.equal(await page.locator('h1').first().textContent(), 'Dashboard');
     await shot('12-dashboard-en');
     await page.goto(`${base}/admin/accounts`);
+    const sandboxAccount = page.locator('#accounts tr.account:has(.badge.sandbox)');
+    assert.equal(await sandboxAccount.count(), 1, 'the sandbox account is listed');
+    const appId = await sandboxAccount.getAttribute('data-app-id');
+    assert.ok((await sandboxAccount.locator('.callback-url').textContent()).trim()
+      .endsWith(`/wechat/${appId}/callback`), 'the callback URL to paste into the WeChat console');
     await shot('13-accounts');
     await page.goto(`${base}/admin/audit`);
     assert.ok((await page.locator('tr.audit-row').count()) >= 5);

@@ -430,36 +430,63 @@ mod tests {
         }
     }
 
+    /// The field an `Invalid` error names (any other outcome fails the test).
+    fn refused_field<T: std::fmt::Debug>(result: Result<T, CoreError>) -> &'static str {
+        match result {
+            Err(CoreError::Invalid { field, .. }) => field,
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
     #[test]
     fn encoding_aes_keys_are_forty_three_base64_characters() {
         let key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
         assert_eq!(key.len(), 43);
         assert!(parse_encoding_aes_key(key).is_ok());
-        assert!(parse_encoding_aes_key(&key[..42]).is_err());
-        assert!(parse_encoding_aes_key(&format!("{key}=")).is_err());
-        assert!(parse_encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEF!").is_err());
+        for bad in [
+            &key[..42],
+            &format!("{key}="),
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF!",
+        ] {
+            assert_eq!(
+                refused_field(parse_encoding_aes_key(bad)),
+                "encoding_aes_key"
+            );
+        }
     }
 
     #[test]
     fn tokens_modes_and_urls_are_checked() {
         assert!(parse_callback_token("kaika2026").is_ok());
-        assert!(parse_callback_token("ab").is_err());
-        assert!(parse_callback_token("has space").is_err());
+        assert_eq!(refused_field(parse_callback_token("ab")), "callback_token");
+        assert_eq!(
+            refused_field(parse_callback_token("has space")),
+            "callback_token"
+        );
         assert_eq!(MessageMode::parse("safe").unwrap(), MessageMode::Safe);
-        assert!(MessageMode::parse("SAFE").is_err());
+        assert_eq!(refused_field(MessageMode::parse("SAFE")), "message_mode");
         assert_eq!(
             parse_api_base_url("https://api.weixin.qq.com/").unwrap(),
             WECHAT_API_BASE_URL
         );
-        assert!(parse_api_base_url("ftp://x").is_err());
-        assert!(parse_api_base_url("https://").is_err());
+        assert_eq!(refused_field(parse_api_base_url("ftp://x")), "api_base_url");
+        assert_eq!(
+            refused_field(parse_api_base_url("https://")),
+            "api_base_url"
+        );
     }
 
     #[test]
     fn secrets_never_show_in_debug_output() {
         let secret = parse_app_secret("app_secret", "0123456789abcdef0123456789abcdef").unwrap();
         assert_eq!(format!("{secret:?}"), "<redacted>");
-        assert!(parse_app_secret("app_secret", "").is_err());
-        assert!(parse_app_secret("app_secret", "with space").is_err());
+        assert_eq!(
+            refused_field(parse_app_secret("app_secret", "")),
+            "app_secret"
+        );
+        assert_eq!(
+            refused_field(parse_app_secret("app_secret", "with space")),
+            "app_secret"
+        );
     }
 }

@@ -105,8 +105,19 @@ async fn a_debit_beyond_the_total_is_refused_and_changes_nothing() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("insufficient_points"), "{err}");
-    let zero = ledger::append(&test_db.db, &credit(member_id, 0, "c")).await;
-    assert!(zero.is_err());
+    let zero = ledger::append(&test_db.db, &credit(member_id, 0, "c"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            zero,
+            CoreError::Invalid {
+                field: "amount",
+                ..
+            }
+        ),
+        "{zero:?}"
+    );
     assert_eq!(
         ledger::entries(&test_db.db, member_id).await.unwrap().len(),
         1

@@ -10,11 +10,11 @@ mod common;
 
 use common::TestApp;
 use kaika_core::admin::{self, Role};
-use kaika_core::entity::{cards, members};
+use kaika_core::entity::{cards, ledger_entries, members};
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use scraper::{Html, Selector};
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, QueryOrder, Set};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -734,6 +734,20 @@ async fn a_viewer_sees_masked_data_and_cannot_change_anything() {
     assert!(select(&doc, "#ledger-form").is_empty());
     assert!(!doc.html().contains("13800135678"));
     let csrf = attr(&doc, "input[name=csrf]", "value");
+    let member_before = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    let entries_before = ledger_entries::Entity::find()
+        .count(&app.app_db)
+        .await
+        .unwrap();
+    let card_before = cards::Entity::find_by_id(card.id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
     let response = browser
         .post(
             &format!("/admin/members/{id}/ledger"),
@@ -753,6 +767,31 @@ async fn a_viewer_sees_masked_data_and_cannot_change_anything() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let member_after = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        member_after, member_before,
+        "the refused credit changed nothing"
+    );
+    assert_eq!(
+        ledger_entries::Entity::find()
+            .count(&app.app_db)
+            .await
+            .unwrap(),
+        entries_before
+    );
+    let card_after = cards::Entity::find_by_id(card.id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        card_after, card_before,
+        "the refused card edit changed nothing"
+    );
     let csv = browser
         .get("/admin/members/export.csv")
         .await

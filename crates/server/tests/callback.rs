@@ -335,21 +335,27 @@ async fn a_slow_or_stopped_worker_does_not_slow_the_answer_to_wechat() {
     let (q, b) = safe_push(app_id, &submit("100000000001"));
     post(&app, app_id, &q, b).await;
     let busy = tokio::spawn(async move { slow.run_once().await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let held = events::get(&app.app_db, 1).await.unwrap();
-    assert_eq!(held.status, "processing", "the worker is stuck on WeChat");
-    let mut slowest = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events::get(&app.app_db, 1).await.unwrap().status != "processing" {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never claimed the event"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for i in 0..40 {
         let (q, b) = safe_push(app_id, &submit(&format!("1000000001{i:02}")));
-        let started = Instant::now();
         let (status, text) = post(&app, app_id, &q, b).await;
-        slowest = slowest.max(started.elapsed());
         assert_eq!((status, text.as_str()), (200, "success"));
     }
-    assert!(
-        slowest < Duration::from_secs(1),
-        "slowest answer {slowest:?}"
+    // Every answer above came while the worker was still waiting on WeChat (its client gives up after
+    // 10 s): answering a push does not wait for the worker.
+    let held = events::get(&app.app_db, 1).await.unwrap();
+    assert_eq!(
+        held.status, "processing",
+        "the worker is still stuck on WeChat"
     );
+    assert!(!busy.is_finished());
     busy.abort();
     assert_eq!(stored(&app).await.len(), 41);
 }

@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use common::kaika_bin;
 use kaika_core::secrets::MasterKey;
 use kaika_core::testing::TestDb;
+use sea_orm::EntityTrait;
 
 const APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -182,9 +183,20 @@ async fn account_add_takes_secrets_from_the_environment() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(!out.contains("mytoken123"), "a given token is not echoed");
     assert!(
-        !stdout(&output).contains("mytoken123"),
-        "a given token is not echoed"
+        !out.contains("callback Token"),
+        "no token is generated when one is given: {out}"
+    );
+    let stored = kaika_core::entity::accounts::Entity::find()
+        .one(&cli.test_db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.callback_token, "mytoken123",
+        "the given token is kept"
     );
 }
 

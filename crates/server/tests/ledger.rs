@@ -678,7 +678,27 @@ async fn a_wechat_outage_during_a_hundred_changes_ends_with_the_cards_showing_th
         };
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Wait until the worker has tried the oldest job at least twice against the outage.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let sync = loop {
+        let (_, sync) = world
+            .get(
+                &world.key,
+                &format!("/api/v1/integration/members/{}/sync", members[0].id),
+            )
+            .await;
+        let attempts = sync.as_array().unwrap().last().unwrap()["attempts"]
+            .as_i64()
+            .unwrap();
+        if attempts >= 2 {
+            break sync;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the oldest job was not retried: {sync}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     for member in &members {
         assert_eq!(
             world.card_shows(member),
@@ -686,12 +706,6 @@ async fn a_wechat_outage_during_a_hundred_changes_ends_with_the_cards_showing_th
             "nothing reached the card yet"
         );
     }
-    let (_, sync) = world
-        .get(
-            &world.key,
-            &format!("/api/v1/integration/members/{}/sync", members[0].id),
-        )
-        .await;
     let oldest = sync.as_array().unwrap().last().unwrap();
     assert_eq!(oldest["status"], "pending");
     assert!(oldest["attempts"].as_i64().unwrap() >= 2, "{oldest}");
@@ -763,19 +777,29 @@ async fn two_server_processes_draining_one_outbox_send_each_job_once() {
         assert_eq!(reply.status, StatusCode::CREATED);
     }
     assert_eq!(world.sandbox.sim.api_calls("card/membercard/updateuser"), 0);
+    // Each send takes 250 ms, so one process alone needs seconds for the 120 jobs: the second process
+    // finds work left whenever it starts, and "both sent jobs" does not depend on start-up timing.
+    world.fault(
+        json!({"path": "card/membercard/updateuser", "fault": {"kind": "delay", "ms": 250}}),
+    );
     let dir = tempfile::tempdir().unwrap();
-    let _processes: Vec<Process> = (0..2)
-        .map(|_| {
+    let logs: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("process-{i}.log")))
+        .collect();
+    let mut processes: Vec<Process> = logs
+        .iter()
+        .map(|log| {
             Process(
                 kaika(&world, dir.path(), &["serve"])
                     .stdout(Stdio::null())
-                    .stderr(Stdio::null())
+                    .stderr(std::fs::File::create(log).unwrap())
                     .spawn()
                     .unwrap(),
             )
         })
         .collect();
-    world.wait_until_all_sent(Duration::from_secs(90)).await;
+    world.wait_until_all_sent(Duration::from_secs(120)).await;
+    world.sandbox.sim.clear_faults();
     assert_eq!(
         world.sandbox.sim.api_calls("card/membercard/updateuser"),
         120,
@@ -789,6 +813,13 @@ async fn two_server_processes_draining_one_outbox_send_each_job_once() {
         .filter_map(|j| j.lease_holder)
         .map(|h| h.split(':').next().unwrap_or_default().to_owned())
         .collect();
+    for (process, log) in processes.iter_mut().zip(&logs) {
+        assert!(
+            process.0.try_wait().unwrap().is_none(),
+            "a process exited early: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
     assert_eq!(holders.len(), 2, "both processes sent jobs: {holders:?}");
     for member in &members {
         world.assert_card_shows_local_totals(member).await;

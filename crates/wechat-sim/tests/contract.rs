@@ -1325,8 +1325,8 @@ async fn many_callers_on_an_expired_token_cause_one_refresh() {
     client.access_token().await.unwrap();
     env.sim.advance_clock(Duration::from_secs(7201));
     env.fault_next("cgi-bin/token", FaultKind::Delay { ms: 100 }, 1);
-    // The refusals are held back 200 ms, so every caller has sent the expired token before the
-    // first one learns it is refused (and drops it from the cache).
+    // The refusals are held back 200 ms, so that many callers send the expired token before the first
+    // one learns it is refused (and drops it from the cache). How many do depends on scheduling.
     env.fault_next("card/batchget", FaultKind::Delay { ms: 200 }, 100);
     let calls = (0..100).map(|_| {
         let client = client.clone();
@@ -1348,10 +1348,12 @@ async fn many_callers_on_an_expired_token_cause_one_refresh() {
         2,
         "the first token, then one refresh for 100 refused callers"
     );
-    assert_eq!(
-        env.calls("card/batchget"),
-        200,
-        "each caller: one 42001, one retry"
+    // Every caller succeeded; each one refused with 42001 retried once with the refreshed token, and
+    // at least the first caller was refused.
+    let calls = env.calls("card/batchget");
+    assert!(
+        (101..=200).contains(&calls),
+        "100 callers, each retried at most once: {calls} calls"
     );
 }
 

@@ -4,7 +4,7 @@
 #[cfg(test)]
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::receiver::{tag, Receiver};
 use common::{s, TestSim};
@@ -279,17 +279,22 @@ async fn pushes_can_be_delayed_and_reordered() {
         json!({"push": "update_member_card", "fault": {"kind": "delay", "ms": 400}, "next": 1}),
     )
     .await;
+    let asked = Instant::now();
     t.api(
         &r.token,
         "card/membercard/updateuser",
         json!({"card_id": r.card_id, "code": code, "add_bonus": 1}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(rx.all().len(), 3, "not delivered yet");
     let records = t.settled_pushes("update_member_card", 2).await;
     assert_eq!(records[1]["outcome"], "delivered");
-    assert_eq!(rx.all().len(), 4);
+    let all = rx.all();
+    assert_eq!(all.len(), 4);
+    let held = all[3].at.duration_since(asked);
+    assert!(
+        held >= Duration::from_millis(400),
+        "the push was held back by the delay: it arrived after {held:?}"
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
@@ -11,6 +11,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 pub struct Received {
     pub query: HashMap<String, String>,
     pub body: String,
+    /// When the push arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -45,6 +47,7 @@ async fn callback(
     received.lock().unwrap().push(Received {
         query,
         body: String::from_utf8_lossy(&body).into_owned(),
+        at: Instant::now(),
     });
     let sleep = behaviour.sleep_ms.load(Ordering::SeqCst);
     if sleep > 0 {

@@ -225,13 +225,21 @@ async fn updateuser_with_deltas_only_is_not_retried_but_absolute_values_are() {
         add_bonus: Some(30),
         ..UpdateUserRequest::default()
     };
-    assert!(c.update_member_user(&delta_only).await.is_err());
+    let err = c.update_member_user(&delta_only).await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.errcode()),
+        (ErrorKind::SystemBusy, Some(-1))
+    );
     assert_eq!(fake.count("card/membercard/updateuser"), 1);
     let absolute = UpdateUserRequest {
         bonus: Some(3000),
         ..delta_only
     };
-    assert!(c.update_member_user(&absolute).await.is_err());
+    let err = c.update_member_user(&absolute).await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.errcode()),
+        (ErrorKind::SystemBusy, Some(-1))
+    );
     assert_eq!(fake.count("card/membercard/updateuser"), 5);
 }
 
