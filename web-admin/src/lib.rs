@@ -25,8 +25,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// Mounts the admin at `/admin`. The whole admin surface is visible here.
 pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
     use pages::{
-        accounts, admins, api_keys, audit, cards, channels, dashboard, events, form_designer,
-        login, members, sync,
+        accounts, activations, admins, api_keys, audit, cards, channels, dashboard, events,
+        form_designer, login, members, sync,
     };
     cfg.service(
         web::scope("/admin")
@@ -85,6 +85,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
             .route("/members/{id}/ledger", web::post().to(members::adjust))
             .route("/events", web::get().to(events::list))
             .route("/events/{id}/retry", web::post().to(events::retry))
+            .route("/activations", web::get().to(activations::list))
+            .route(
+                "/activations/{id}/redrive",
+                web::post().to(activations::redrive),
+            )
             .route("/sync", web::get().to(sync::show))
             .route("/sync/jobs/{id}/retry", web::post().to(sync::retry))
             .route("/sync/retry-pending", web::post().to(sync::retry_pending))

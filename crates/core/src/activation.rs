@@ -21,7 +21,6 @@ use sea_orm::{
 };
 
 use crate::clients::Clients;
-use crate::entity::wechat_events::code_states;
 use crate::entity::{accounts, activations, cards, members};
 use crate::ledger::{self, LedgerKind, NewEntry, Reason};
 use crate::sessions::{sha256_hex, MiniSession};
@@ -111,7 +110,9 @@ pub struct ActivationSettings {
     pub retry_base: Duration,
     /// Longest re-drive delay.
     pub retry_max: Duration,
-    /// Attempts before a still-failing activation is marked failed.
+    /// Background attempts before a still-failing activation is marked failed, counted only while
+    /// `membercard/activate` has not been sent: once it may have taken effect, the activation waits for
+    /// WeChat however long it takes, retrying every `retry_max` at most.
     pub max_attempts: i32,
     /// How many `72012 ticket expired` answers are retried before believing them (reference §13 #6).
     pub ticket_expired_retries: i32,
@@ -128,6 +129,15 @@ impl Default for ActivationSettings {
             ticket_expired_retries: 2,
         }
     }
+}
+
+/// Who is driving an activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    /// The member's own request (`POST /api/v1/activations`), first or retried.
+    Member,
+    /// The background re-drive, or an operator's re-drive.
+    Background,
 }
 
 /// Runs activations for every account.
@@ -254,7 +264,7 @@ impl Activator {
             return done;
         }
         if self.acquire(row.id).await? {
-            let result = self.drive(row.id).await;
+            let result = self.drive(row.id, Driver::Member).await;
             self.release(row.id).await?;
             result?;
             let row = self.load(row.id).await?;
@@ -292,13 +302,32 @@ impl Activator {
         for row in due {
             if self.acquire(row.id).await? {
                 driven += 1;
-                if let Err(err) = self.drive(row.id).await {
+                if let Err(err) = self.drive(row.id, Driver::Background).await {
                     tracing::warn!(activation = row.id, error = %err, "activation re-drive failed");
                 }
                 self.release(row.id).await?;
             }
         }
         Ok(driven)
+    }
+
+    /// Re-drives one activation now (an operator's command): [`schedule_redrive`], then drive it in this
+    /// process. Returns the row afterwards; a failure on the way is recorded in it as any re-drive's
+    /// would be.
+    pub async fn redrive(&self, id: i64) -> Result<activations::Model, CoreError> {
+        let row = schedule_redrive(&self.db, id).await?;
+        if row.step == Step::Done.as_str() {
+            return Ok(row);
+        }
+        if !self.acquire(id).await? {
+            return Err(CoreError::InProgress);
+        }
+        let driven = self.drive(id, Driver::Background).await;
+        self.release(id).await?;
+        if let Err(err) = driven {
+            tracing::warn!(activation = id, error = %err, "operator re-drive did not finish the activation");
+        }
+        self.load(id).await
     }
 
     async fn load(&self, id: i64) -> Result<activations::Model, CoreError> {
@@ -439,16 +468,19 @@ impl Activator {
     }
 
     /// Runs the remaining steps of one activation while this process holds its lease.
-    async fn drive(&self, id: i64) -> Result<(), CoreError> {
+    async fn drive(&self, id: i64, driver: Driver) -> Result<(), CoreError> {
         let row = self.load(id).await?;
-        activations::Entity::update_many()
-            .col_expr(
-                activations::Column::Attempts,
-                Expr::col(activations::Column::Attempts).add(1),
-            )
-            .filter(activations::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
+        // A member's retries do not spend the background re-drive's budget: only its own passes count.
+        if driver == Driver::Background {
+            activations::Entity::update_many()
+                .col_expr(
+                    activations::Column::Attempts,
+                    Expr::col(activations::Column::Attempts).add(1),
+                )
+                .filter(activations::Column::Id.eq(id))
+                .exec(&self.db)
+                .await?;
+        }
         let (client, card) = self.client_for(row.card_id).await?;
         let mut ticket_expired_seen = 0;
         loop {
@@ -594,76 +626,41 @@ impl Activator {
             return Ok(());
         }
         let code = row.code.clone().unwrap_or_default();
-        let now = Utc::now();
-        // `Entity::insert` skips `before_save`: the search columns are filled here.
-        let (mobile, name) = members::search_keys(row.form_answers.as_deref());
+        // The event worker may store the same code at the same moment: the code's state lock orders the
+        // two, and both take the member row through one idempotent insert.
+        let state = crate::members::lock_code_state(&txn, card.id, &code).await?;
         // A `user_del_card` event may have been applied before this activation finished: the member
         // then ends deleted, as it would had the event come after.
-        let deleted_at_wechat = code_states::Entity::find_by_id((card.id, code.clone()))
-            .one(&txn)
-            .await?
-            .is_some_and(|state| {
-                state
-                    .delete_time
-                    .is_some_and(|deleted| deleted >= state.claim_time.unwrap_or(0))
-            });
+        let deleted_at_wechat = state
+            .delete_time
+            .is_some_and(|deleted| deleted >= state.claim_time.unwrap_or(0));
         let status = if deleted_at_wechat {
-            "deleted"
+            crate::members::MEMBER_DELETED
         } else {
-            "active"
+            crate::members::MEMBER_ACTIVE
         };
         // A `user_get_card` event may have stored the member as claimed already: complete that row.
-        members::Entity::insert(members::ActiveModel {
-            card_id: Set(card.id),
-            code: Set(code.clone()),
-            oa_openid: Set(row.oa_openid.clone()),
-            mini_openid: Set(row.mini_openid.clone()),
-            unionid: Set(row.unionid.clone()),
-            membership_number: Set(row.membership_number.clone()),
-            points: Set(0),
-            balance_cents: Set(0),
-            level: Set(None),
-            status: Set(status.into()),
-            form_answers: Set(row.form_answers.clone()),
-            mobile: Set(mobile),
-            name: Set(name),
-            outer_str: Set(row.outer_str.clone()),
-            activated_at: Set(Some(now)),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::columns([members::Column::CardId, members::Column::Code])
-                .update_columns([
-                    members::Column::OaOpenid,
-                    members::Column::MiniOpenid,
-                    members::Column::Unionid,
-                    members::Column::MembershipNumber,
-                    members::Column::Status,
-                    members::Column::FormAnswers,
-                    members::Column::Mobile,
-                    members::Column::Name,
-                    members::Column::ActivatedAt,
-                    members::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        let member = members::Entity::find()
-            .filter(members::Column::CardId.eq(card.id))
-            .filter(members::Column::Code.eq(code))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| CoreError::NotFound {
-                what: "the member just stored".into(),
-            })?;
-        if member.outer_str.is_none() && row.outer_str.is_some() {
-            let mut update: members::ActiveModel = member.clone().into();
+        let (existing, _) = crate::members::row_for_code(&txn, card.id, &code, status).await?;
+        let mut update: members::ActiveModel = existing.clone().into();
+        // A member who deleted an earlier card and opened it again holds the same openid: the deleted
+        // row hands it over instead of refusing the new member.
+        let openid = match row.oa_openid.as_deref() {
+            Some(openid) if existing.oa_openid.as_deref() != Some(openid) => {
+                crate::members::free_openid(&txn, card.id, &code, openid).await?
+            }
+            _ => existing.oa_openid.clone(),
+        };
+        update.oa_openid = Set(openid);
+        update.mini_openid = Set(row.mini_openid.clone());
+        update.unionid = Set(row.unionid.clone().or(existing.unionid.clone()));
+        update.membership_number = Set(row.membership_number.clone());
+        update.status = Set(status.to_owned());
+        update.form_answers = Set(row.form_answers.clone());
+        update.activated_at = Set(Some(Utc::now()));
+        if existing.outer_str.is_none() {
             update.outer_str = Set(row.outer_str.clone());
-            update.update(&txn).await?;
         }
+        let member = update.update(&txn).await?;
         // A deleted card holds no points: its welcome bonus would be refused by the ledger.
         if card.welcome_bonus > 0 && !deleted_at_wechat {
             ledger::append_in(
@@ -702,13 +699,20 @@ impl Activator {
         row: &activations::Model,
         err: CoreError,
     ) -> Result<(), CoreError> {
+        let step = Step::parse(&row.step).unwrap_or(Step::Failed);
+        // Once `activate` may have taken effect only WeChat's own answer (the probe) may end the
+        // activation: a failure to store the member is never final, and neither is any number of
+        // attempts, or the card would stay active at WeChat with no member here.
+        let activate_may_have_taken_effect = matches!(step, Step::ActivateSent | Step::Activated);
         let permanent = match &err {
+            _ if step == Step::Activated => None,
             CoreError::Refused { code, .. } => Some(*code),
             CoreError::Wechat(wechat) => permanent_code(wechat),
             _ => None,
         };
         let row = self.load(row.id).await?;
-        let out_of_attempts = row.attempts >= self.settings.max_attempts;
+        let out_of_attempts =
+            !activate_may_have_taken_effect && row.attempts >= self.settings.max_attempts;
         let mut update: activations::ActiveModel = row.clone().into();
         update.updated_at = Set(Utc::now());
         match (permanent, out_of_attempts) {
@@ -791,6 +795,99 @@ fn split_failure(stored: Option<&str>) -> (&'static str, String) {
             "activation_failed"
         });
     (code, message.to_owned())
+}
+
+/// Makes one activation due for the background re-drive now, whatever its schedule. A failed one starts
+/// again from the last step its stored data proves, with a fresh attempt budget: when a number was
+/// allocated, from asking WeChat whether `activate` took effect. A finished one is left as it is.
+pub async fn schedule_redrive(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<activations::Model, CoreError> {
+    let row = activations::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("activation {id}"),
+        })?;
+    let step = match Step::parse(&row.step) {
+        Some(Step::Done) => return Ok(row),
+        Some(Step::Failed) | None => resume_step(&row),
+        Some(step) => step,
+    };
+    activations::Entity::update_many()
+        .col_expr(activations::Column::Step, Expr::value(step.as_str()))
+        .col_expr(
+            activations::Column::Attempts,
+            Expr::value(if step.as_str() == row.step {
+                row.attempts
+            } else {
+                0
+            }),
+        )
+        .col_expr(
+            activations::Column::NextAttemptAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(activations::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(activations::Column::Id.eq(id))
+        .filter(activations::Column::Step.eq(row.step.clone()))
+        .exec(db)
+        .await?;
+    Ok(activations::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .unwrap_or(row))
+}
+
+/// Where a failed activation starts again: the last step whose result is stored in the row. With a
+/// membership number, `activate` may have been sent: the probe decides.
+fn resume_step(row: &activations::Model) -> Step {
+    if row.membership_number.is_some() {
+        Step::ActivateSent
+    } else if row.form_answers.is_some() {
+        Step::FormFetched
+    } else if row.code.is_some() {
+        Step::CodeDecrypted
+    } else {
+        Step::Received
+    }
+}
+
+/// Activations that need an operator's eye, newest first: the unfinished ones (waiting on WeChat or
+/// between steps) and the failed ones.
+pub async fn unfinished_and_failed(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<activations::Model>, CoreError> {
+    Ok(activations::Entity::find()
+        .filter(activations::Column::Step.ne(Step::Done.as_str()))
+        .order_by_desc(activations::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// How many activations wait for WeChat after `activate` may have taken effect: each is a card active
+/// at WeChat whose member Kaika stores as soon as WeChat answers again.
+pub async fn count_waiting_on_wechat(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(activations::Entity::find()
+        .filter(
+            activations::Column::Step
+                .is_in([Step::ActivateSent.as_str(), Step::Activated.as_str()]),
+        )
+        .count(db)
+        .await?)
+}
+
+/// How many activations failed (the dashboard's "needs attention"; each can be re-driven).
+pub async fn count_failed(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(activations::Entity::find()
+        .filter(activations::Column::Step.eq(Step::Failed.as_str()))
+        .count(db)
+        .await?)
 }
 
 /// How many activations are not finished yet (for the dashboard's "needs attention").

@@ -36,6 +36,7 @@ use crate::accounts::{self, AppId, MessageMode};
 use crate::clients::Clients;
 use crate::entity::wechat_events::{self, card_activity, code_states};
 use crate::entity::{cards, members};
+use crate::members::{self as members_rows, MEMBER_ACTIVE, MEMBER_CLAIMED, MEMBER_DELETED};
 use crate::secrets::MasterKey;
 use crate::sessions::sha256_hex;
 use crate::stats::{self, FunnelStep};
@@ -828,10 +829,6 @@ struct Prepared {
     user_info: Option<MemberUserInfo>,
 }
 
-const MEMBER_CLAIMED: &str = "claimed";
-const MEMBER_ACTIVE: &str = "active";
-const MEMBER_DELETED: &str = "deleted";
-
 async fn effects(
     txn: &DatabaseTransaction,
     row: &wechat_events::Model,
@@ -944,43 +941,6 @@ async fn effects(
     Ok(outcome)
 }
 
-/// Locks the state row of (card, code) for the rest of the transaction, creating it if needed, and
-/// returns it as committed by any transaction that held it before.
-async fn lock_state(
-    txn: &DatabaseTransaction,
-    card_id: i64,
-    code: &str,
-) -> Result<code_states::Model, CoreError> {
-    code_states::Entity::insert(code_states::ActiveModel {
-        card_id: Set(card_id),
-        code: Set(code.to_owned()),
-        claim_time: Set(None),
-        claim_outer_str: Set(None),
-        claim_counted: Set(false),
-        delete_time: Set(None),
-        delete_counted: Set(false),
-        review_time: Set(None),
-        touches: Set(1),
-        updated_at: Set(Utc::now()),
-    })
-    .on_conflict(
-        OnConflict::columns([code_states::Column::CardId, code_states::Column::Code])
-            .value(
-                code_states::Column::Touches,
-                Expr::col((code_states::Entity, code_states::Column::Touches)).add(1),
-            )
-            .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    code_states::Entity::find_by_id((card_id, code.to_owned()))
-        .one(txn)
-        .await?
-        .ok_or_else(|| CoreError::NotFound {
-            what: format!("state of code {code}"),
-        })
-}
-
 async fn save_state(txn: &DatabaseTransaction, state: code_states::Model) -> Result<(), CoreError> {
     use sea_orm::ActiveValue::Unchanged;
     code_states::ActiveModel {
@@ -1017,67 +977,6 @@ fn member_status(state: &code_states::Model, activated: bool) -> &'static str {
     }
 }
 
-async fn find_member(
-    txn: &DatabaseTransaction,
-    card_id: i64,
-    code: &str,
-) -> Result<Option<members::Model>, CoreError> {
-    Ok(members::Entity::find_for_card(card_id)
-        .filter(members::Column::Code.eq(code))
-        .one(txn)
-        .await?)
-}
-
-/// The official-account openid to store on the member of `code`, keeping (card, openid) unique: a
-/// deleted member of another code gives it up; a live one keeps it and this member gets none.
-async fn free_openid(
-    txn: &DatabaseTransaction,
-    card_id: i64,
-    code: &str,
-    openid: &str,
-) -> Result<Option<String>, CoreError> {
-    if openid.is_empty() {
-        return Ok(None);
-    }
-    let holder = members::Entity::find_for_card(card_id)
-        .filter(members::Column::OaOpenid.eq(openid))
-        .filter(members::Column::Code.ne(code))
-        .one(txn)
-        .await?;
-    match holder {
-        None => Ok(Some(openid.to_owned())),
-        Some(other) if other.status == MEMBER_DELETED => {
-            let mut update = other.into_active_model();
-            update.oa_openid = Set(None);
-            update.update(txn).await?;
-            Ok(Some(openid.to_owned()))
-        }
-        Some(other) => {
-            tracing::warn!(card = card_id, code, other = %other.code, "openid already held by another live member");
-            Ok(None)
-        }
-    }
-}
-
-fn new_member(card_id: i64, code: &str, status: &str) -> members::ActiveModel {
-    members::ActiveModel {
-        card_id: Set(card_id),
-        code: Set(code.to_owned()),
-        oa_openid: Set(None),
-        mini_openid: Set(None),
-        unionid: Set(None),
-        membership_number: Set(None),
-        points: Set(0),
-        balance_cents: Set(0),
-        level: Set(None),
-        status: Set(status.to_owned()),
-        form_answers: Set(None),
-        outer_str: Set(None),
-        activated_at: Set(None),
-        ..Default::default()
-    }
-}
-
 /// The channel a deletion is counted under: the first claim's, else an activated member's (the
 /// activation read it from `card/code/get`). `None` while neither is known: the deletion is counted when
 /// the claim arrives, so that the channel does not depend on the order of the events.
@@ -1108,7 +1007,7 @@ async fn on_get_card(
     lock_order.sort_unstable();
     let mut locked = Vec::new();
     for c in lock_order {
-        locked.push(lock_state(txn, card.id, c).await?);
+        locked.push(members_rows::lock_code_state(txn, card.id, c).await?);
     }
     let Some(mut state) = locked.iter().find(|s| s.code == code).cloned() else {
         return Err(CoreError::NotFound {
@@ -1123,32 +1022,33 @@ async fn on_get_card(
         state.claim_outer_str = get.outer_str.clone();
     }
     let channel = (!restore).then_some(get.outer_str.clone()).flatten();
-    let member = match find_member(txn, card.id, code).await? {
-        None => {
-            let mut row = new_member(card.id, code, member_status(&state, false));
-            row.oa_openid = Set(free_openid(txn, card.id, code, &get.header.from_user_name).await?);
+    // The activation may store the same code at the same moment: both take the member row of the code
+    // through one idempotent insert while holding the code's state lock.
+    let (existing, created) =
+        members_rows::row_for_code(txn, card.id, code, member_status(&state, false)).await?;
+    let member = {
+        let activated = existing.activated_at.is_some();
+        let mut row = existing.clone().into_active_model();
+        if existing.oa_openid.is_none() {
+            row.oa_openid =
+                Set(
+                    members_rows::free_openid(txn, card.id, code, &get.header.from_user_name)
+                        .await?,
+                );
+        }
+        if existing.unionid.is_none() && get.union_id.is_some() {
             row.unionid = Set(get.union_id.clone());
+        }
+        if existing.outer_str.is_none() && channel.is_some() {
             row.outer_str = Set(channel);
-            outcome.push("member created");
-            row.insert(txn).await?
         }
-        Some(existing) => {
-            let activated = existing.activated_at.is_some();
-            let mut row = existing.clone().into_active_model();
-            if existing.oa_openid.is_none() {
-                row.oa_openid =
-                    Set(free_openid(txn, card.id, code, &get.header.from_user_name).await?);
-            }
-            if existing.unionid.is_none() && get.union_id.is_some() {
-                row.unionid = Set(get.union_id.clone());
-            }
-            if existing.outer_str.is_none() && channel.is_some() {
-                row.outer_str = Set(channel);
-            }
-            row.status = Set(member_status(&state, activated).to_owned());
-            outcome.push("member updated");
-            row.update(txn).await?
-        }
+        row.status = Set(member_status(&state, activated).to_owned());
+        outcome.push(if created {
+            "member created"
+        } else {
+            "member updated"
+        });
+        row.update(txn).await?
     };
     if count_claim {
         stats::count(
@@ -1174,7 +1074,7 @@ async fn on_get_card(
             // The old code left with the gift: gone, but not a deletion for the funnel.
             old_state.delete_time = Some(old_state.delete_time.map_or(time, |t| t.max(time)));
             old_state.delete_counted = true;
-            if let Some(giver) = find_member(txn, card.id, old).await? {
+            if let Some(giver) = members_rows::find_for_code(txn, card.id, old).await? {
                 let status = member_status(&old_state, giver.activated_at.is_some());
                 let mut row = giver.into_active_model();
                 row.status = Set(status.to_owned());
@@ -1199,9 +1099,9 @@ async fn on_del_card(
     code: &str,
     time: i64,
 ) -> Result<String, CoreError> {
-    let mut state = lock_state(txn, card.id, code).await?;
+    let mut state = members_rows::lock_code_state(txn, card.id, code).await?;
     state.delete_time = Some(state.delete_time.map_or(time, |t| t.max(time)));
-    let member = find_member(txn, card.id, code).await?;
+    let member = members_rows::find_for_code(txn, card.id, code).await?;
     let mut outcome = match &member {
         Some(existing) => {
             let status = member_status(&state, existing.activated_at.is_some());
@@ -1230,7 +1130,7 @@ async fn on_submit(
     from_user_name: &str,
     info: &MemberUserInfo,
 ) -> Result<String, CoreError> {
-    let state = lock_state(txn, card.id, code).await?;
+    let state = members_rows::lock_code_state(txn, card.id, code).await?;
     let openid = if info.openid.is_empty() {
         from_user_name
     } else {
@@ -1252,33 +1152,26 @@ async fn on_submit(
         None => None,
     };
     let now = Utc::now();
-    let member = match find_member(txn, card.id, code).await? {
-        None => {
-            let mut row = new_member(card.id, code, member_status(&state, info.has_active));
-            row.oa_openid = Set(free_openid(txn, card.id, code, openid).await?);
+    let (existing, _) =
+        members_rows::row_for_code(txn, card.id, code, member_status(&state, info.has_active))
+            .await?;
+    let member = {
+        let activated = existing.activated_at.is_some() || info.has_active;
+        let mut row = existing.clone().into_active_model();
+        if existing.oa_openid.is_none() {
+            row.oa_openid = Set(members_rows::free_openid(txn, card.id, code, openid).await?);
+        }
+        if form.is_some() {
             row.form_answers = Set(form);
+        }
+        if existing.membership_number.is_none() && number.is_some() {
             row.membership_number = Set(number);
-            row.activated_at = Set(info.has_active.then_some(now));
-            row.insert(txn).await?
         }
-        Some(existing) => {
-            let activated = existing.activated_at.is_some() || info.has_active;
-            let mut row = existing.clone().into_active_model();
-            if existing.oa_openid.is_none() {
-                row.oa_openid = Set(free_openid(txn, card.id, code, openid).await?);
-            }
-            if form.is_some() {
-                row.form_answers = Set(form);
-            }
-            if existing.membership_number.is_none() && number.is_some() {
-                row.membership_number = Set(number);
-            }
-            if existing.activated_at.is_none() && info.has_active {
-                row.activated_at = Set(Some(now));
-            }
-            row.status = Set(member_status(&state, activated).to_owned());
-            row.update(txn).await?
+        if existing.activated_at.is_none() && info.has_active {
+            row.activated_at = Set(Some(now));
         }
+        row.status = Set(member_status(&state, activated).to_owned());
+        row.update(txn).await?
     };
     save_state(txn, state).await?;
     Ok(format!(
@@ -1333,7 +1226,7 @@ async fn on_review(
     time: i64,
     refused: Option<String>,
 ) -> Result<String, CoreError> {
-    let mut state = lock_state(txn, card.id, "").await?;
+    let mut state = members_rows::lock_code_state(txn, card.id, "").await?;
     // The latest review wins; at the same second a refusal wins, whatever the arrival order.
     let newer = match state.review_time {
         None => true,

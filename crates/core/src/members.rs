@@ -1,10 +1,154 @@
-//! Members: membership numbers and the views a member sees.
+//! Members: the one member row of each card code, membership numbers and the views a member sees.
+//!
+//! Two paths create members: the activation (after WeChat accepted it) and the event worker
+//! (`user_get_card`, `submit_membercard_user_info`). Both take the code's state lock first
+//! ([`lock_code_state`]) and the row through [`row_for_code`], so they never race to insert one code, and
+//! both hand the official-account openid over through [`free_openid`], so a re-joining member never
+//! collides with the row of the card they deleted.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, Set,
+};
 
+use crate::entity::wechat_events::code_states;
 use crate::entity::{cards, members};
 use crate::CoreError;
+
+/// A code claimed in WeChat whose activation Kaika has not seen yet.
+pub const MEMBER_CLAIMED: &str = "claimed";
+/// An activated card.
+pub const MEMBER_ACTIVE: &str = "active";
+/// A card the member deleted (its history is kept).
+pub const MEMBER_DELETED: &str = "deleted";
+
+/// Locks the state row of (card, code) for the rest of the transaction, creating it if needed, and
+/// returns it as committed by any transaction that held it before.
+pub(crate) async fn lock_code_state(
+    txn: &DatabaseTransaction,
+    card_id: i64,
+    code: &str,
+) -> Result<code_states::Model, CoreError> {
+    code_states::Entity::insert(code_states::ActiveModel {
+        card_id: Set(card_id),
+        code: Set(code.to_owned()),
+        claim_time: Set(None),
+        claim_outer_str: Set(None),
+        claim_counted: Set(false),
+        delete_time: Set(None),
+        delete_counted: Set(false),
+        review_time: Set(None),
+        touches: Set(1),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([code_states::Column::CardId, code_states::Column::Code])
+            .value(
+                code_states::Column::Touches,
+                Expr::col((code_states::Entity, code_states::Column::Touches)).add(1),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    code_states::Entity::find_by_id((card_id, code.to_owned()))
+        .one(txn)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("state of code {code}"),
+        })
+}
+
+/// The member of `code`, if stored.
+pub(crate) async fn find_for_code(
+    txn: &DatabaseTransaction,
+    card_id: i64,
+    code: &str,
+) -> Result<Option<members::Model>, CoreError> {
+    Ok(members::Entity::find_for_card(card_id)
+        .filter(members::Column::Code.eq(code))
+        .one(txn)
+        .await?)
+}
+
+/// The member row of `code`, created empty with `status` when there is none, and whether it was
+/// created. The insert does nothing when the row exists, so a concurrent creator is not an error; callers
+/// hold [`lock_code_state`] and then fill the row's columns with an update.
+pub(crate) async fn row_for_code(
+    txn: &DatabaseTransaction,
+    card_id: i64,
+    code: &str,
+    status: &str,
+) -> Result<(members::Model, bool), CoreError> {
+    let now = Utc::now();
+    let inserted = members::Entity::insert(members::ActiveModel {
+        card_id: Set(card_id),
+        code: Set(code.to_owned()),
+        oa_openid: Set(None),
+        mini_openid: Set(None),
+        unionid: Set(None),
+        membership_number: Set(None),
+        points: Set(0),
+        balance_cents: Set(0),
+        level: Set(None),
+        status: Set(status.to_owned()),
+        form_answers: Set(None),
+        mobile: Set(None),
+        name: Set(None),
+        outer_str: Set(None),
+        activated_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([members::Column::CardId, members::Column::Code])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    let row = find_for_code(txn, card_id, code)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("member of code {code}"),
+        })?;
+    Ok((row, inserted == 1))
+}
+
+/// The official-account openid to store on the member of `code`, keeping (card, openid) unique: a
+/// deleted member of another code gives it up (keeping its history); a live one keeps it and this member
+/// gets none.
+pub(crate) async fn free_openid(
+    txn: &DatabaseTransaction,
+    card_id: i64,
+    code: &str,
+    openid: &str,
+) -> Result<Option<String>, CoreError> {
+    if openid.is_empty() {
+        return Ok(None);
+    }
+    let holder = members::Entity::find_for_card(card_id)
+        .filter(members::Column::OaOpenid.eq(openid))
+        .filter(members::Column::Code.ne(code))
+        .one(txn)
+        .await?;
+    match holder {
+        None => Ok(Some(openid.to_owned())),
+        Some(other) if other.status == MEMBER_DELETED => {
+            let mut update = other.into_active_model();
+            update.oa_openid = Set(None);
+            update.update(txn).await?;
+            Ok(Some(openid.to_owned()))
+        }
+        Some(other) => {
+            tracing::warn!(card = card_id, code, other = %other.code, "openid already held by another live member");
+            Ok(None)
+        }
+    }
+}
 
 /// Takes the next membership number of a card: its prefix and an 8-digit sequence. The increment is one
 /// statement, so concurrent activations never get the same number; a number once taken is never handed out

@@ -59,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         action: EventsAction,
     },
+    /// Inspect unfinished and failed activations and re-drive them.
+    Activations {
+        /// The activations action.
+        #[command(subcommand)]
+        action: ActivationsAction,
+    },
     /// Compare members' points and balance with their WeChat cards; with --fix, correct the cards.
     Reconcile(crate::ledger_cli::ReconcileArgs),
     /// Manage API keys of the integration API.
@@ -138,6 +144,29 @@ pub enum AccountAction {
     Remove {
         /// The AppID of the account to remove.
         app_id: String,
+    },
+}
+
+/// `kaika activations …`
+#[derive(Debug, Subcommand)]
+pub enum ActivationsAction {
+    /// List unfinished and failed activations, newest first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Drive activations now: unfinished ones at once, failed ones again from the last step their data
+    /// proves (asking WeChat first whether `activate` took effect).
+    Redrive {
+        /// Activation ids.
+        ids: Vec<i64>,
+        /// Every failed activation.
+        #[arg(long)]
+        failed: bool,
+        /// Every unfinished activation, whatever its schedule.
+        #[arg(long)]
+        unfinished: bool,
     },
 }
 

@@ -77,6 +77,8 @@ struct RawWechat {
 struct RawActivation {
     duplicate_wait_ms: u64,
     retry_base_ms: u64,
+    retry_max_secs: u64,
+    max_attempts: i32,
     redrive_interval_secs: u64,
 }
 
@@ -286,6 +288,8 @@ impl Settings {
         let activation = kaika_core::activation::ActivationSettings {
             duplicate_wait: Duration::from_millis(raw.activation.duplicate_wait_ms),
             retry_base: Duration::from_millis(raw.activation.retry_base_ms.max(1)),
+            retry_max: Duration::from_secs(raw.activation.retry_max_secs.max(1)),
+            max_attempts: raw.activation.max_attempts.max(1),
             ..Default::default()
         };
         if raw.ledger.max_points_per_entry <= 0 || raw.ledger.max_balance_cents_per_entry <= 0 {

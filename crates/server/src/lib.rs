@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod activations_cli;
 pub mod admin_cli;
 pub mod api;
 pub mod app;

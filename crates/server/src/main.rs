@@ -38,6 +38,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Healthcheck { url } => commands::healthcheck(&settings, url).await,
         Command::Admin { action } => kaika_server::admin_cli::run(&settings, action).await,
         Command::Events { action } => kaika_server::events_cli::run(&settings, action).await,
+        Command::Activations { action } => {
+            kaika_server::activations_cli::run(&settings, action).await
+        }
         Command::Reconcile(args) => kaika_server::ledger_cli::reconcile(&settings, args).await,
         Command::ApiKey { action } => kaika_server::ledger_cli::api_key(&settings, action).await,
         Command::Outbox { action } => kaika_server::ledger_cli::outbox(&settings, action).await,

@@ -739,3 +739,333 @@ async fn a_cold_burst_of_activation_params_asks_wechat_once() {
         1
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// No member is ever lost: a card active at WeChat always ends as a member
+// ------------------------------------------------------------------------------------------------
+
+impl Journey {
+    /// A second process's activator over the same database (the background re-drive), with its own
+    /// attempt budget and a back-off of milliseconds.
+    async fn background_activator(&self, max_attempts: i32) -> kaika_core::activation::Activator {
+        use kaika_server::config::Settings;
+        let settings = Settings::from_figment(
+            &Settings::figment(None)
+                .unwrap()
+                .merge(("database.url", self.app.test_db.url.as_str()))
+                .merge(("master_key", self.app.master_key.to_base64()))
+                .merge(("wechat.timeout_ms", 1500))
+                .merge(("wechat.busy_base_delay_ms", 10))
+                .merge(("activation.retry_base_ms", 1))
+                .merge(("activation.max_attempts", max_attempts)),
+        )
+        .unwrap();
+        kaika_server::startup::prepare(&settings)
+            .await
+            .unwrap()
+            .activator
+    }
+
+    async fn activation_rows(&self) -> Vec<kaika_core::entity::activations::Model> {
+        use kaika_core::entity::activations;
+        use sea_orm::{EntityTrait, QueryOrder};
+        activations::Entity::find()
+            .order_by_asc(activations::Column::Id)
+            .all(&self.app.test_db.db)
+            .await
+            .unwrap()
+    }
+
+    /// Makes every waiting activation due now, as if its back-off had passed.
+    async fn make_due(&self) {
+        use kaika_core::entity::activations;
+        use sea_orm::sea_query::Expr;
+        use sea_orm::EntityTrait;
+        activations::Entity::update_many()
+            .col_expr(
+                activations::Column::NextAttemptAt,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
+            .exec(&self.app.test_db.db)
+            .await
+            .unwrap();
+    }
+
+    fn code_of(&self, user: &str) -> Vec<String> {
+        self.sandbox.sim.snapshot()["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["user"] == user)
+            .map(|c| c["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn member_by_code(&self, code: &str) -> Option<kaika_core::entity::members::Model> {
+        use kaika_core::entity::members;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        members::Entity::find()
+            .filter(members::Column::Code.eq(code))
+            .one(&self.app.test_db.db)
+            .await
+            .unwrap()
+    }
+
+    /// Applies every event the simulator pushed so far.
+    async fn apply_events(&self) {
+        use kaika_core::events::{Worker, WorkerSettings};
+        let ctx = kaika_server::startup::prepare(
+            &kaika_server::config::Settings::from_figment(
+                &kaika_server::config::Settings::figment(None)
+                    .unwrap()
+                    .merge(("database.url", self.app.test_db.url.as_str()))
+                    .merge(("master_key", self.app.master_key.to_base64())),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let worker = Worker::new(ctx.db, ctx.clients, WorkerSettings::default());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let pending = self
+                .sandbox
+                .sim
+                .pushes()
+                .into_iter()
+                .filter(|p| p.outcome == kaika_wechat_sim::PushOutcome::Pending)
+                .count();
+            worker.drain().await.unwrap();
+            if pending == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pushes never delivered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// WeChat takes `activate` into effect, the answer is lost, and then WeChat answers nothing but -1.
+fn outage_after_activate(journey: &Journey) {
+    journey.fault(
+        "card/membercard/activate",
+        json!({"kind": "drop", "apply": true}),
+        1,
+    );
+}
+
+fn start_outage(journey: &Journey) {
+    let spec: FaultSpec =
+        serde_json::from_value(json!({"path": "*", "fault": {"kind": "errcode", "errcode": -1}}))
+            .unwrap();
+    journey.sandbox.sim.add_fault(spec).unwrap();
+}
+
+#[tokio::test]
+async fn member_retries_during_an_outage_after_activate_never_fail_the_activation() {
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("olga").await;
+    outage_after_activate(&journey);
+    assert_eq!(journey.activate(&token, &extra).await.status(), 503);
+    start_outage(&journey);
+    // The member keeps retrying, far more often than the re-drive's budget of attempts.
+    for i in 0..20 {
+        let response = journey.activate(&token, &extra).await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (503, Some("wechat_unavailable")),
+            "retry {i}: {body}"
+        );
+    }
+    let row = journey.activation_rows().await.remove(0);
+    assert_eq!(row.step, "activate_sent", "{row:?}");
+    assert_eq!(
+        row.attempts, 0,
+        "a member's retries spend no re-drive attempt"
+    );
+    let code = journey.code_of("olga").remove(0);
+    assert!(journey.sandbox.sim.issued_code(&code).unwrap().has_active);
+    // WeChat answers again: the next retry asks whether activate took effect and stores the member.
+    journey.sandbox.sim.clear_faults();
+    let response = journey.activate(&token, &extra).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(journey.member_count().await, 1);
+    assert_eq!(
+        journey.sandbox.sim.api_calls("card/membercard/activate"),
+        1,
+        "activate was never sent twice"
+    );
+}
+
+#[tokio::test]
+async fn the_re_drive_waits_out_an_outage_after_activate_however_many_attempts_it_takes() {
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("pavel").await;
+    outage_after_activate(&journey);
+    assert_eq!(journey.activate(&token, &extra).await.status(), 503);
+    start_outage(&journey);
+    let background = journey.background_activator(3).await;
+    // Ten re-drive passes, each past its back-off, against a budget of three attempts.
+    for _ in 0..10 {
+        journey.make_due().await;
+        assert_eq!(background.redrive_due(10).await.unwrap(), 1);
+    }
+    let row = journey.activation_rows().await.remove(0);
+    assert_eq!(row.step, "activate_sent", "{row:?}");
+    assert_eq!(row.attempts, 10);
+    let waited = row.next_attempt_at.unwrap() - row.updated_at;
+    assert!(
+        waited <= chrono::Duration::seconds(60),
+        "the back-off is capped: {waited}"
+    );
+    assert!(row.last_error.as_deref().unwrap().contains("-1"), "{row:?}");
+    journey.sandbox.sim.clear_faults();
+    journey.make_due().await;
+    assert_eq!(background.redrive_due(10).await.unwrap(), 1);
+    let row = journey.activation_rows().await.remove(0);
+    assert_eq!(row.step, "done", "{row:?}");
+    let code = journey.code_of("pavel").remove(0);
+    let member = journey.member_by_code(&code).await.unwrap();
+    assert_eq!((member.status.as_str(), member.points), ("active", 100));
+    // The member's next call gets the member at once.
+    assert_eq!(journey.activate(&token, &extra).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_failed_activation_is_re_driven_by_an_operator_and_ends_as_a_member() {
+    use kaika_core::entity::activations;
+    use sea_orm::{ActiveModelTrait, Set};
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("quinn").await;
+    outage_after_activate(&journey);
+    assert_eq!(journey.activate(&token, &extra).await.status(), 503);
+    journey.sandbox.sim.clear_faults();
+    // An activation that an older Kaika gave up on after activate was sent.
+    let row = journey.activation_rows().await.remove(0);
+    let mut failed: activations::ActiveModel = row.into();
+    failed.step = Set("failed".into());
+    failed.last_error = Set(Some("wechat_unavailable: gave up after 12 attempts".into()));
+    failed.update(&journey.app.test_db.db).await.unwrap();
+    let response = journey.activate(&token, &extra).await;
+    assert_eq!(response.status(), 503, "a failed activation stays failed");
+
+    let cli = |args: &[&str]| {
+        std::process::Command::new(common::kaika_bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("KAIKA__DATABASE__URL", journey.app.test_db.url.as_str())
+            .env("KAIKA__DATA_DIR", journey.app.data_dir.path())
+            .env("KAIKA__MASTER_KEY", journey.app.master_key.to_base64())
+            .env("KAIKA__LOG__LEVEL", "warn")
+            .output()
+            .unwrap()
+    };
+    let listed = cli(&["activations", "list"]);
+    let out = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(out.contains("failed") && out.contains("gave up"), "{out}");
+    let redriven = cli(&["activations", "redrive", "--failed"]);
+    assert!(
+        redriven.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redriven.stderr)
+    );
+    assert!(String::from_utf8_lossy(&redriven.stdout).contains("done"));
+    assert_eq!(journey.member_count().await, 1);
+    assert_eq!(journey.sandbox.sim.api_calls("card/membercard/activate"), 1);
+    let response = journey.activate(&token, &extra).await;
+    assert_eq!(response.status(), 200);
+    let nothing = cli(&["activations", "redrive"]);
+    assert!(
+        !nothing.status.success(),
+        "no ids and no filter is an error"
+    );
+}
+
+#[tokio::test]
+async fn a_member_who_deleted_the_card_and_opens_it_again_is_stored_again() {
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("rita").await;
+    assert_eq!(journey.activate(&token, &extra).await.status(), 200);
+    let first_code = journey.code_of("rita").remove(0);
+    journey
+        .sandbox
+        .sim
+        .member_deletes_card(&first_code)
+        .unwrap();
+    journey.apply_events().await;
+    let first = journey.member_by_code(&first_code).await.unwrap();
+    assert_eq!(first.status, "deleted");
+    let openid = first.oa_openid.clone().unwrap();
+    // She opens the card again; the push of the new code has not been applied.
+    let (token, extra) = journey.ready_ticket("rita").await;
+    let response = journey.activate(&token, &extra).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let codes = journey.code_of("rita");
+    assert_eq!(codes.len(), 2);
+    let second_code = codes.iter().find(|c| **c != first_code).unwrap();
+    let second = journey.member_by_code(second_code).await.unwrap();
+    assert_eq!(second.status, "active");
+    assert_eq!(second.oa_openid.as_deref(), Some(openid.as_str()));
+    let first = journey.member_by_code(&first_code).await.unwrap();
+    assert_eq!(
+        (first.status.as_str(), first.oa_openid.as_deref(), first.id),
+        ("deleted", None, first.id),
+        "the deleted member keeps its row and history, without the openid"
+    );
+    journey.apply_events().await;
+    assert_eq!(journey.member_count().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activations_and_the_event_worker_storing_the_same_members_never_conflict() {
+    use kaika_core::entity::wechat_events;
+    use sea_orm::EntityTrait;
+    let journey = Journey::start().await;
+    let mut tickets = Vec::new();
+    for i in 0..16 {
+        tickets.push(journey.ready_ticket(&format!("race{i}")).await);
+    }
+    let journey = std::sync::Arc::new(journey);
+    let applying = tokio::spawn({
+        let journey = journey.clone();
+        async move {
+            for _ in 0..3 {
+                journey.apply_events().await;
+            }
+        }
+    });
+    let answers = futures::future::join_all(tickets.iter().map(|(token, extra)| {
+        let journey = journey.clone();
+        async move {
+            let response = journey.activate(token, extra).await;
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    }))
+    .await;
+    applying.await.unwrap();
+    journey.apply_events().await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    assert_eq!(journey.member_count().await, 16);
+    let events = wechat_events::Entity::find()
+        .all(&journey.app.test_db.db)
+        .await
+        .unwrap();
+    for event in &events {
+        assert_eq!(
+            (event.status.as_str(), event.attempts),
+            ("done", 1),
+            "{event:?}"
+        );
+    }
+}

@@ -52,6 +52,8 @@ pub struct DashboardPage {
     pending_events: u64,
     unsynced_jobs: u64,
     failed_jobs: u64,
+    waiting_activations: u64,
+    failed_activations: u64,
 }
 
 /// `GET /admin`.
@@ -133,5 +135,7 @@ pub async fn show(
         pending_events: count("pending"),
         unsynced_jobs: jobs_with(&["pending", "sending", "failed"]),
         failed_jobs: jobs_with(&["failed"]),
+        waiting_activations: kaika_core::activation::count_waiting_on_wechat(db).await?,
+        failed_activations: kaika_core::activation::count_failed(db).await?,
     })
 }

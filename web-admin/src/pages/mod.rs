@@ -2,6 +2,7 @@
 //! redirect (POST-redirect-GET with 303).
 
 pub mod accounts;
+pub mod activations;
 pub mod admins;
 pub mod api_keys;
 pub mod audit;

@@ -1,0 +1,96 @@
+//! `kaika activations list|redrive`: see the activations that are not done and drive them again.
+
+use anyhow::Context as _;
+use kaika_core::activation;
+use kaika_core::entity::activations;
+
+use crate::cli::ActivationsAction;
+use crate::config::Settings;
+use crate::startup;
+
+/// More activations than any one re-drive command goes through.
+const ALL: u64 = 100_000;
+
+fn print_row(row: &activations::Model) {
+    let next = row
+        .next_attempt_at
+        .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
+    let error: String = row
+        .last_error
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(80)
+        .collect();
+    println!(
+        "{:>8}  {:<16}  {:<14}  {:>4}  {:<25}  {}",
+        row.id,
+        row.step,
+        row.code.as_deref().unwrap_or("-"),
+        row.attempts,
+        next,
+        error
+    );
+}
+
+/// Runs `kaika activations …`.
+pub async fn run(settings: &Settings, action: ActivationsAction) -> anyhow::Result<()> {
+    match action {
+        ActivationsAction::List { limit } => {
+            let db = startup::connect(settings).await?;
+            let rows = activation::unfinished_and_failed(&db, limit)
+                .await
+                .context("cannot list activations")?;
+            println!(
+                "{:>8}  {:<16}  {:<14}  {:>4}  {:<25}  last error",
+                "id", "step", "code", "try", "next attempt"
+            );
+            for row in &rows {
+                print_row(row);
+            }
+            let waiting = activation::count_waiting_on_wechat(&db).await?;
+            println!(
+                "{} shown; {waiting} waiting on WeChat after activate (their cards are active)",
+                rows.len()
+            );
+        }
+        ActivationsAction::Redrive {
+            mut ids,
+            failed,
+            unfinished,
+        } => {
+            let ctx = startup::prepare(settings).await?;
+            if failed || unfinished {
+                let rows = activation::unfinished_and_failed(&ctx.db, ALL).await?;
+                ids.extend(
+                    rows.iter()
+                        .filter(|row| {
+                            let is_failed = row.step == activation::Step::Failed.as_str();
+                            (failed && is_failed) || (unfinished && !is_failed)
+                        })
+                        .map(|row| row.id),
+                );
+            }
+            if ids.is_empty() {
+                anyhow::bail!("name activation ids, or give --failed or --unfinished");
+            }
+            let mut not_done = 0;
+            for id in ids {
+                let row = ctx
+                    .activator
+                    .redrive(id)
+                    .await
+                    .with_context(|| format!("cannot re-drive activation {id}"))?;
+                if row.step != activation::Step::Done.as_str() {
+                    not_done += 1;
+                }
+                print_row(&row);
+            }
+            if not_done > 0 {
+                anyhow::bail!("{not_done} activations are not done yet; the re-drive keeps trying");
+            }
+        }
+    }
+    Ok(())
+}
