@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::entity::{
     accounts, admin_login_failures, admin_sessions, admin_users, audit_log, cards,
-    channel_daily_stats, channels, members, outbox,
+    channel_daily_stats, channels, login_attempt_buckets, members, outbox,
 };
 use crate::secrets::MasterKey;
 use crate::sessions::sha256_hex;
@@ -391,9 +391,9 @@ pub async fn count_sessions(db: &impl ConnectionTrait, user_id: i64) -> Result<u
 /// How many failed logins are tolerated, and over which window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginThrottle {
-    /// Failures per username within the window before that username is locked.
+    /// Attempts per username from one address within the window (a success gives its own back).
     pub per_username: u64,
-    /// Failures per client address within the window before that address is locked.
+    /// Attempts per client address within the window (a success gives its own back).
     pub per_ip: u64,
     /// The window.
     pub window: Duration,
@@ -409,29 +409,101 @@ impl Default for LoginThrottle {
     }
 }
 
-/// Whether a login attempt for this username from this address must be refused before the password is
-/// even checked.
-pub async fn login_locked(
+fn username_bucket(username: &str, ip: &str) -> String {
+    let username: String = username
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .take(64)
+        .collect();
+    let ip: String = ip.chars().take(64).collect();
+    format!("user:{username}@{ip}")
+}
+
+fn address_bucket(ip: &str) -> String {
+    format!("ip:{}", ip.chars().take(64).collect::<String>())
+}
+
+/// Takes one attempt from a bucket in one statement, or none when the bucket is full for the current
+/// window; concurrent takers are ordered by the row lock, so no more than `limit` ever pass.
+async fn take_attempt(
+    db: &impl ConnectionTrait,
+    bucket: &str,
+    limit: u64,
+    window: Duration,
+) -> Result<bool, CoreError> {
+    use login_attempt_buckets::Column;
+    use sea_orm::sea_query::{Alias, CaseStatement, OnConflict, Query};
+    let now = Utc::now();
+    let table = Alias::new("login_attempt_buckets");
+    let expired = || Expr::col((table.clone(), Column::WindowStart)).lt(now - window);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let statement = Query::insert()
+        .into_table(login_attempt_buckets::Entity)
+        .columns([Column::Bucket, Column::WindowStart, Column::Attempts])
+        .values([bucket.into(), now.into(), 1i64.into()])
+        .map_err(|e| CoreError::Database(sea_orm::DbErr::Custom(e.to_string())))?
+        .on_conflict(
+            OnConflict::column(Column::Bucket)
+                .value(
+                    Column::Attempts,
+                    CaseStatement::new()
+                        .case(expired(), 1i64)
+                        .finally(Expr::col((table.clone(), Column::Attempts)).add(1)),
+                )
+                .value(
+                    Column::WindowStart,
+                    CaseStatement::new()
+                        .case(expired(), now)
+                        .finally(Expr::col((table.clone(), Column::WindowStart))),
+                )
+                .action_and_where(
+                    expired().or(Expr::col((table.clone(), Column::Attempts)).lt(limit)),
+                )
+                .to_owned(),
+        )
+        .returning_col(Column::Attempts)
+        .to_owned();
+    let taken = db
+        .query_one(db.get_database_backend().build(&statement))
+        .await?;
+    Ok(taken.is_some())
+}
+
+/// Gives back an attempt taken by [`take_attempt`].
+async fn give_back_attempt(db: &impl ConnectionTrait, bucket: &str) -> Result<(), CoreError> {
+    login_attempt_buckets::Entity::update_many()
+        .col_expr(
+            login_attempt_buckets::Column::Attempts,
+            Expr::col(login_attempt_buckets::Column::Attempts).sub(1),
+        )
+        .filter(login_attempt_buckets::Column::Bucket.eq(bucket))
+        .filter(login_attempt_buckets::Column::Attempts.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Reserves one login attempt for this username from this address before the password is checked, or
+/// refuses (`false`) when the address, or the username at this address, used its attempts of the window.
+/// The reservation is the record: concurrent guesses cannot all be checked. The username's limit counts
+/// per address, so guessing from elsewhere never locks the owner out of their own address.
+pub async fn reserve_login_attempt(
     db: &impl ConnectionTrait,
     throttle: LoginThrottle,
     username: &str,
     ip: &str,
 ) -> Result<bool, CoreError> {
-    let since = Utc::now() - throttle.window;
-    let by_user = admin_login_failures::Entity::find()
-        .filter(admin_login_failures::Column::Username.eq(username.trim().to_ascii_lowercase()))
-        .filter(admin_login_failures::Column::CreatedAt.gt(since))
-        .count(db)
-        .await?;
-    if by_user >= throttle.per_username {
-        return Ok(true);
+    let address = address_bucket(ip);
+    if !take_attempt(db, &address, throttle.per_ip, throttle.window).await? {
+        return Ok(false);
     }
-    let by_ip = admin_login_failures::Entity::find()
-        .filter(admin_login_failures::Column::Ip.eq(ip))
-        .filter(admin_login_failures::Column::CreatedAt.gt(since))
-        .count(db)
-        .await?;
-    Ok(by_ip >= throttle.per_ip)
+    let user = username_bucket(username, ip);
+    if !take_attempt(db, &user, throttle.per_username, throttle.window).await? {
+        give_back_attempt(db, &address).await?;
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Records a failed login.
@@ -456,11 +528,18 @@ pub async fn record_login_failure(
     Ok(())
 }
 
-/// Forgets the failures of a username after a successful login.
-pub async fn clear_login_failures(
+/// After a successful login: the attempt reserved for it is given back to the address, the username's
+/// attempts at this address and its recorded failures are forgotten.
+pub async fn login_succeeded(
     db: &impl ConnectionTrait,
     username: &str,
+    ip: &str,
 ) -> Result<(), CoreError> {
+    give_back_attempt(db, &address_bucket(ip)).await?;
+    login_attempt_buckets::Entity::delete_many()
+        .filter(login_attempt_buckets::Column::Bucket.eq(username_bucket(username, ip)))
+        .exec(db)
+        .await?;
     admin_login_failures::Entity::delete_many()
         .filter(admin_login_failures::Column::Username.eq(username.trim().to_ascii_lowercase()))
         .exec(db)

@@ -13,24 +13,26 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::error::ApiError;
+use crate::error::{api_resource, ApiError};
 use crate::startup::Context;
 
 /// Registers `/api/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
-            .route("/openapi.json", web::get().to(openapi))
-            .route("/sessions", web::post().to(create_session))
-            .route("/cards", web::get().to(list_cards))
-            .route(
-                "/cards/{card_id}/activation-params",
-                web::get().to(activation_params),
+            .app_data(crate::error::path_config())
+            .app_data(crate::error::query_config())
+            .service(api_resource("/openapi.json").route(web::get().to(openapi)))
+            .service(api_resource("/sessions").route(web::post().to(create_session)))
+            .service(api_resource("/cards").route(web::get().to(list_cards)))
+            .service(
+                api_resource("/cards/{card_id}/activation-params")
+                    .route(web::get().to(activation_params)),
             )
-            .route("/activations", web::post().to(activate))
-            .route("/me/cards", web::get().to(my_cards))
-            .route("/me/cards/{card_id}", web::get().to(my_card))
-            .route("/me/cards/{card_id}/ledger", web::get().to(my_ledger)),
+            .service(api_resource("/activations").route(web::post().to(activate)))
+            .service(api_resource("/me/cards").route(web::get().to(my_cards)))
+            .service(api_resource("/me/cards/{card_id}").route(web::get().to(my_card)))
+            .service(api_resource("/me/cards/{card_id}/ledger").route(web::get().to(my_ledger))),
     );
 }
 

@@ -38,6 +38,15 @@ impl ApiError {
         )
     }
 
+    /// 405 for a path served with other methods.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this path is not served with this method",
+        )
+    }
+
     /// The stable code.
     pub fn code(&self) -> &'static str {
         self.code
@@ -55,4 +64,26 @@ impl ResponseError for ApiError {
             message: &self.message,
         })
     }
+}
+
+/// A resource of the JSON API: a method it does not serve answers the documented 405 body.
+pub fn api_resource(path: &str) -> actix_web::Resource {
+    actix_web::web::resource(path).default_service(actix_web::web::to(|| async {
+        Err::<HttpResponse, ApiError>(ApiError::method_not_allowed())
+    }))
+}
+
+/// Path parameters that do not parse (`/members/abc` where a number is expected) answer the documented
+/// 400 body.
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default().error_handler(|err, _req| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", err.to_string()).into()
+    })
+}
+
+/// Query strings that do not parse answer the documented 400 body.
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", err.to_string()).into()
+    })
 }

@@ -15,20 +15,24 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::api::{api_error, ErrorBody};
-use crate::error::ApiError;
+use crate::error::{api_resource, ApiError};
 use crate::startup::Context;
 
 /// Registers `/api/v1/integration`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1/integration")
-            .route("/members", web::get().to(find_members))
-            .route("/members/{member_id}", web::get().to(get_member))
-            .route("/members/{member_id}/credits", web::post().to(credit))
-            .route("/members/{member_id}/debits", web::post().to(debit))
-            .route("/members/{member_id}/ledger", web::get().to(member_ledger))
-            .route("/members/{member_id}/sync", web::get().to(member_sync))
-            .route("/entries/{entry_id}/reversal", web::post().to(reverse)),
+            .app_data(crate::error::path_config())
+            .app_data(crate::error::query_config())
+            .service(api_resource("/members").route(web::get().to(find_members)))
+            .service(api_resource("/members/{member_id}").route(web::get().to(get_member)))
+            .service(api_resource("/members/{member_id}/credits").route(web::post().to(credit)))
+            .service(api_resource("/members/{member_id}/debits").route(web::post().to(debit)))
+            .service(
+                api_resource("/members/{member_id}/ledger").route(web::get().to(member_ledger)),
+            )
+            .service(api_resource("/members/{member_id}/sync").route(web::get().to(member_sync)))
+            .service(api_resource("/entries/{entry_id}/reversal").route(web::post().to(reverse))),
     );
 }
 

@@ -1069,3 +1069,91 @@ async fn activations_and_the_event_worker_storing_the_same_members_never_conflic
         );
     }
 }
+
+#[tokio::test]
+async fn every_api_error_is_the_documented_json_body() {
+    use kaika_core::api_keys::{self, Scope};
+    let journey = Journey::start().await;
+    let token = journey.login("tess").await;
+    let key = api_keys::create(
+        &journey.app.test_db.db,
+        "till",
+        &[Scope::MembersRead, Scope::LedgerRead],
+        "test",
+    )
+    .await
+    .unwrap()
+    .key;
+    let client = &journey.app.client;
+    let cases = [
+        (
+            client.get(journey.app.url("/api/v1/integration/members/abc")),
+            Some(&key),
+            400,
+            "invalid_path",
+        ),
+        (
+            client.get(
+                journey
+                    .app
+                    .url("/api/v1/integration/members/1/ledger?limit=many"),
+            ),
+            Some(&key),
+            400,
+            "invalid_query",
+        ),
+        (
+            client.get(journey.app.url("/api/v1/integration/nothing-here")),
+            Some(&key),
+            404,
+            "not_found",
+        ),
+        (
+            client.delete(journey.app.url("/api/v1/integration/members/1")),
+            Some(&key),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            client.get(journey.app.url("/api/v1/nothing-here")),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            client.get(journey.app.url("/api/v1/activations")),
+            Some(&token),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            client.get(journey.app.url(&format!(
+                "/api/v1/me/cards/{}/ledger?limit=-1",
+                journey.card_id()
+            ))),
+            Some(&token),
+            400,
+            "invalid_query",
+        ),
+    ];
+    for (request, bearer, status, code) in cases {
+        let request = match bearer {
+            Some(bearer) => request.bearer_auth(bearer),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        let url = response.url().to_string();
+        assert_eq!(response.status().as_u16(), status, "{url}");
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "{url}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code, "{url}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}

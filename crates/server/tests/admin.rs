@@ -245,6 +245,98 @@ async fn wrong_passwords_are_refused_and_the_account_is_locked_after_five() {
     );
 }
 
+/// Sends `n` logins at once, each from its own browser; returns how many got each status.
+async fn parallel_logins(
+    app: &TestApp,
+    n: usize,
+    username: impl Fn(usize) -> String,
+    password: &str,
+) -> std::collections::HashMap<u16, usize> {
+    let browsers: Vec<Browser> = (0..n)
+        .map(|_| Browser {
+            client: client(),
+            base: app.base_url.clone(),
+        })
+        .collect();
+    let csrfs = futures::future::join_all(browsers.iter().map(|b| b.csrf("/admin/login"))).await;
+    let answers = futures::future::join_all(browsers.iter().zip(&csrfs).enumerate().map(
+        |(i, (browser, csrf))| {
+            let username = username(i);
+            async move {
+                browser
+                    .post(
+                        "/admin/login",
+                        &[
+                            ("username", username.as_str()),
+                            ("password", password),
+                            ("csrf", csrf),
+                        ],
+                    )
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        },
+    ))
+    .await;
+    let mut counts = std::collections::HashMap::new();
+    for status in answers {
+        *counts.entry(status).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_are_checked_no_more_often_than_the_limits_allow() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    add_admin(&app, "owner", Role::Owner).await;
+    let counts = parallel_logins(&app, 40, |_| "owner".into(), "wrong password!").await;
+    assert_eq!(
+        (counts.get(&401), counts.get(&429)),
+        (Some(&5), Some(&35)),
+        "40 parallel guesses on one username, 5 checked: {counts:?}"
+    );
+    let counts = parallel_logins(&app, 60, |i| format!("nobody{i}"), "wrong password!").await;
+    assert_eq!(
+        (counts.get(&401), counts.get(&429)),
+        (Some(&15), Some(&45)),
+        "the address had 20 attempts, 5 spent above: {counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_success_gives_its_attempt_back_and_the_lock_is_per_address() {
+    use kaika_core::admin::LoginThrottle;
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    add_admin(&app, "owner", Role::Owner).await;
+    let throttle = LoginThrottle::default();
+    // An attacker elsewhere spends the username's attempts at their address.
+    for _ in 0..5 {
+        assert!(
+            admin::reserve_login_attempt(&app.app_db, throttle, "owner", "203.0.113.9")
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !admin::reserve_login_attempt(&app.app_db, throttle, "Owner ", "203.0.113.9")
+            .await
+            .unwrap(),
+        "the username is locked at the attacker's address"
+    );
+    // The owner, at their own address, logs in as often as they like.
+    for _ in 0..25 {
+        let browser = Browser {
+            client: client(),
+            base: app.base_url.clone(),
+        };
+        assert_eq!(
+            browser.login("owner", PASSWORD).await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+}
+
 #[tokio::test]
 async fn login_rotates_the_session_and_logout_everywhere_ends_every_session() {
     let (app, _sandbox, _info) = TestApp::sandbox().await;
@@ -1565,4 +1657,92 @@ async fn demo_members_are_seeded_in_batches_and_found_by_every_search() {
         let (found, _) = admin::search_members(db, &filter, 0, 50).await.unwrap();
         assert!(found.iter().any(|m| m.id == last.id), "{q}");
     }
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_activations_waiting_on_wechat_and_an_operator_re_drives_a_failed_one()
+{
+    use kaika_core::entity::activations;
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let card = demo_card(&app).await;
+    let now = chrono::Utc::now();
+    for (i, step, code) in [
+        (1, "activate_sent", Some("226009850801")),
+        (2, "failed", Some("226009850802")),
+        (3, "done", Some("226009850803")),
+    ] {
+        activations::ActiveModel {
+            ticket_hash: Set(format!("hash{i}")),
+            ticket: Set(format!("ticket{i}")),
+            card_id: Set(card.id),
+            encrypt_code: Set(code.unwrap().into()),
+            step: Set(step.into()),
+            code: Set(code.map(Into::into)),
+            attempts: Set(12),
+            last_error: Set(Some("wechat_unavailable: -1 system error".into())),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&app.app_db)
+        .await
+        .unwrap();
+    }
+    let viewer = logged_in(&app, "viewer", Role::Viewer).await;
+    let doc = viewer.page("/admin").await;
+    assert_eq!(text(&doc, "#waiting-activations"), "1");
+    assert_eq!(text(&doc, "#failed-activations"), "1");
+    let doc = viewer.page("/admin/activations").await;
+    let rows = select(&doc, "tr.activation-row");
+    assert_eq!(rows.len(), 2, "done activations are not listed");
+    assert_eq!(text(&doc, "tr.step-failed code"), "****0802");
+    assert!(select(&doc, "button.redrive").is_empty());
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    let failed_id = attr(&doc, "tr.step-failed", "data-activation");
+    let refused = viewer
+        .post(
+            &format!("/admin/activations/{failed_id}/redrive"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let row = |id: &str| {
+        let id: i64 = id.parse().unwrap();
+        let db = app.app_db.clone();
+        async move {
+            activations::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(row(&failed_id).await.step, "failed");
+
+    let operator = logged_in(&app, "operator", Role::Operator).await;
+    let doc = operator.page("/admin/activations").await;
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    let response = operator
+        .post(
+            &format!("/admin/activations/{failed_id}/redrive"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let redriven = row(&failed_id).await;
+    assert_eq!(
+        (
+            redriven.step.as_str(),
+            redriven.attempts,
+            redriven.next_attempt_at
+        ),
+        ("code_decrypted", 0, None),
+        "due now, from the last step its data proves"
+    );
+    let (audit, _) = admin::audit_page(&app.app_db, 0, 20).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|a| a.action == "activation.redrive")
+        .unwrap();
+    assert_eq!(entry.actor, "admin:operator");
 }

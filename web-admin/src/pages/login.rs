@@ -82,7 +82,7 @@ pub async fn submit(
     }
     let ip = client_ip(&req);
     let username = form.username.trim().to_owned();
-    if admin::login_locked(&state.db, state.settings.throttle, &username, &ip).await? {
+    if !admin::reserve_login_attempt(&state.db, state.settings.throttle, &username, &ip).await? {
         return login_page(
             &req,
             StatusCode::TOO_MANY_REQUESTS,
@@ -112,7 +112,7 @@ pub async fn submit(
             );
         }
     };
-    admin::clear_login_failures(&state.db, &user.username).await?;
+    admin::login_succeeded(&state.db, &username, &ip).await?;
     if let Some(old) = req.cookie(SESSION_COOKIE) {
         admin::end_session(&state.db, old.value()).await?;
     }

@@ -8,6 +8,7 @@ mod m20261126_000003_events;
 mod m20261126_000004_ledger_sync;
 mod m20261126_000005_admin;
 mod m20261126_000006_member_search;
+mod m20261128_000007_attempts_and_nonces;
 
 /// Runs Kaika's migrations: `Migrator::up(&db, None)`, `Migrator::down(&db, Some(1))`, `Migrator::status`.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_ledger_sync::Migration),
             Box::new(m20261126_000005_admin::Migration),
             Box::new(m20261126_000006_member_search::Migration),
+            Box::new(m20261128_000007_attempts_and_nonces::Migration),
         ]
     }
 }
