@@ -264,6 +264,68 @@ fn check_timestamp(params: &CallbackParams, settings: &IngestSettings) -> Result
     Ok(())
 }
 
+/// Plain mode signs only token, timestamp and nonce, not the body: a captured query could carry a forged
+/// body for as long as its timestamp is accepted. Each (timestamp, nonce) is remembered with its body's
+/// hash, in the database so every instance sees it, for the timestamp window; the same query with
+/// another body is refused. The same body again is WeChat re-sending the push, and the event dedupe
+/// absorbs it.
+async fn refuse_replayed_query(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    params: &CallbackParams,
+    body: &str,
+    settings: &IngestSettings,
+) -> Result<(), CoreError> {
+    use crate::entity::callback_nonces;
+    let timestamp = CallbackParams::required(&params.timestamp, "timestamp")?;
+    let nonce = CallbackParams::required(&params.nonce, "nonce")?;
+    if timestamp.len() > 32 || nonce.len() > 64 {
+        return Err(CoreError::refused(
+            "invalid_nonce",
+            "timestamp or nonce is too long",
+        ));
+    }
+    let now = Utc::now();
+    let keep = settings
+        .timestamp_window
+        .unwrap_or(Duration::from_secs(300))
+        .saturating_mul(2);
+    callback_nonces::Entity::delete_many()
+        .filter(callback_nonces::Column::SeenAt.lt(now - to_chrono(keep)))
+        .exec(db)
+        .await?;
+    let body_sha256 = sha256_hex(body);
+    callback_nonces::Entity::insert(callback_nonces::ActiveModel {
+        account_id: Set(account_id),
+        timestamp: Set(timestamp.to_owned()),
+        nonce: Set(nonce.to_owned()),
+        body_sha256: Set(body_sha256.clone()),
+        seen_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            callback_nonces::Column::AccountId,
+            callback_nonces::Column::Timestamp,
+            callback_nonces::Column::Nonce,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    let first =
+        callback_nonces::Entity::find_by_id((account_id, timestamp.to_owned(), nonce.to_owned()))
+            .one(db)
+            .await?;
+    match first {
+        Some(first) if first.body_sha256 != body_sha256 => Err(CoreError::refused(
+            "replayed_nonce",
+            "this timestamp and nonce came with another body before",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Answers the server-URL handshake (reference §10.1): with a `msg_signature`, the `echostr` is checked
 /// against it and decrypted (the AppID inside must be the account's); otherwise `signature` is checked
 /// and the `echostr` returned as received.
@@ -331,6 +393,7 @@ pub async fn receive(
     } else {
         check_plain_signature(&account, params)?;
         check_timestamp(params, settings)?;
+        refuse_replayed_query(db, account.id, params, body, settings).await?;
         body.to_owned()
     };
     let event = Event::parse(&xml).map_err(event_error)?;

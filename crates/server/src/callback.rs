@@ -31,7 +31,7 @@ fn callback_error(err: CoreError) -> ApiError {
         ),
         CoreError::Refused { code, message } => {
             let status = match code {
-                "invalid_signature" => StatusCode::UNAUTHORIZED,
+                "invalid_signature" | "replayed_nonce" => StatusCode::UNAUTHORIZED,
                 "app_id_mismatch" => StatusCode::FORBIDDEN,
                 "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
                 _ => StatusCode::BAD_REQUEST,

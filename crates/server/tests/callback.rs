@@ -660,3 +660,41 @@ fn urlencoding_decode(text: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[tokio::test]
+async fn a_plain_mode_query_replayed_with_another_body_is_refused() {
+    let app = TestApp::spawn().await;
+    let app_id = "wx5555555555555555";
+    add_account(&app, app_id, TOKEN, KEY, MessageMode::Plain, "http://x").await;
+    let ts = now();
+    let signature = crypto::signature(TOKEN, &ts, "4242");
+    let query = format!("signature={signature}&timestamp={ts}&nonce=4242&openid=o");
+    let genuine = get_card_xml("oAlice", &ts, "pCard", "100000000001", "shop1");
+    assert_eq!(
+        post(&app, app_id, &query, genuine.clone()).await,
+        (200, "success".into())
+    );
+    // WeChat re-sending the same push with the same query is answered and deduplicated.
+    assert_eq!(
+        post(&app, app_id, &query, genuine).await,
+        (200, "success".into())
+    );
+    // A captured query with a forged body, inside the timestamp window.
+    let forged = get_card_xml("oMallory", &ts, "pCard", "100000000666", "shop1");
+    let (status, text) = post(&app, app_id, &query, forged).await;
+    assert_eq!(status, 401, "{text}");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["code"], "replayed_nonce");
+    let events = stored(&app).await;
+    assert_eq!(events.len(), 1, "only the genuine push is stored");
+    assert_eq!(events[0].from_user_name, "oAlice");
+    // Another nonce, signed by WeChat, is a new push.
+    let signature = crypto::signature(TOKEN, &ts, "4243");
+    let next = format!("signature={signature}&timestamp={ts}&nonce=4243&openid=o");
+    let xml = get_card_xml("oBob", &ts, "pCard", "100000000002", "shop1");
+    assert_eq!(
+        post(&app, app_id, &next, xml).await,
+        (200, "success".into())
+    );
+    assert_eq!(stored(&app).await.len(), 2);
+}
