@@ -79,6 +79,7 @@ struct RawActivation {
     retry_base_ms: u64,
     retry_max_secs: u64,
     max_attempts: i32,
+    lease_secs: u64,
     redrive_interval_secs: u64,
 }
 
@@ -290,6 +291,7 @@ impl Settings {
             retry_base: Duration::from_millis(raw.activation.retry_base_ms.max(1)),
             retry_max: Duration::from_secs(raw.activation.retry_max_secs.max(1)),
             max_attempts: raw.activation.max_attempts.max(1),
+            lease: Duration::from_secs(raw.activation.lease_secs.max(1)),
             ..Default::default()
         };
         if raw.ledger.max_points_per_entry <= 0 || raw.ledger.max_balance_cents_per_entry <= 0 {

@@ -156,6 +156,12 @@ impl Faults {
         self.rules.clear();
     }
 
+    pub(crate) fn remove(&mut self, id: u64) -> bool {
+        let before = self.rules.len();
+        self.rules.retain(|rule| rule.id != id);
+        self.rules.len() < before
+    }
+
     pub(crate) fn take_api(&mut self, path: &str) -> Option<FaultKind> {
         self.take(|spec| {
             spec.path

@@ -21,6 +21,9 @@ use crate::model::{
 };
 use crate::push::{Event, PushLog};
 
+/// The key under which activate calls on already active codes are counted among the API calls.
+const ACTIVATE_ON_ACTIVE_CODE: &str = "card/membercard/activate (code already active)";
+
 /// The simulated WeChat. Cheap to clone: all clones share one state.
 #[derive(Debug, Clone)]
 pub struct Simulator {
@@ -264,6 +267,10 @@ impl Simulator {
         let n = self.inner.rid_counter.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
         format!("{now:08x}-{:08x}-{:08x}", n.wrapping_mul(0x9e37_79b9), n)
+    }
+
+    pub(crate) fn count_activate_on_active_code(&self) {
+        self.count_call(ACTIVATE_ON_ACTIVE_CODE);
     }
 
     pub(crate) fn count_call(&self, path: &'static str) {
@@ -629,5 +636,17 @@ impl Simulator {
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
         lock(&self.inner.faults).clear();
+    }
+
+    /// Removes one fault rule (e.g. to end an outage while other faults go on); `false` when no rule
+    /// has that id (a `next` rule that fired its last time is gone already).
+    pub fn remove_fault(&self, id: u64) -> bool {
+        lock(&self.inner.faults).remove(id)
+    }
+
+    /// How many `membercard/activate` calls named a code that was already active (WeChat refuses them
+    /// with 40056): a client that calls activate again after it took effect shows up here.
+    pub fn activations_of_active_codes(&self) -> u64 {
+        self.api_calls(ACTIVATE_ON_ACTIVE_CODE)
     }
 }

@@ -307,6 +307,7 @@ pub(crate) fn activate(sim: &Simulator, ctx: &ApiCtx<'_>) -> ApiResult {
     }
     check_usable(card, issued, now)?;
     if issued.has_active {
+        sim.count_activate_on_active_code();
         return Err(wx(40056));
     }
     let code = issued.code.clone();
