@@ -131,6 +131,10 @@ impl Default for ActivationSettings {
     }
 }
 
+/// How many times one activation may send `membercard/activate` before it fails with `activate_refused`
+/// (each time WeChat answered, or the probe showed, that the card was not activated).
+pub const MAX_ACTIVATE_CALLS: i32 = 3;
+
 /// Who is driving an activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Driver {
@@ -389,11 +393,15 @@ impl Activator {
         }
     }
 
+    fn lease_until(&self) -> chrono::DateTime<Utc> {
+        Utc::now()
+            + chrono::Duration::from_std(self.settings.lease)
+                .unwrap_or(chrono::Duration::seconds(60))
+    }
+
     async fn acquire(&self, id: i64) -> Result<bool, CoreError> {
         let now = Utc::now();
-        let until = now
-            + chrono::Duration::from_std(self.settings.lease)
-                .unwrap_or(chrono::Duration::seconds(60));
+        let until = self.lease_until();
         let taken = activations::Entity::update_many()
             .col_expr(
                 activations::Column::LeaseHolder,
@@ -431,8 +439,9 @@ impl Activator {
         Ok(())
     }
 
-    /// Moves a row from `from` to `to` with the given column changes, only if it is still at `from`
-    /// (another process may have moved it after a lease expired).
+    /// Moves a row from `from` to `to` with the given column changes, only if it is still at `from` and
+    /// this process still holds its lease (another process may have taken it over after the lease
+    /// expired).
     async fn advance(
         &self,
         row: &activations::Model,
@@ -446,9 +455,12 @@ impl Activator {
         update.last_error = Set(None);
         update.next_attempt_at = Set(None);
         update.updated_at = Set(Utc::now());
+        // Each step renews the lease, so the next WeChat call starts with a whole lease ahead of it.
+        update.lease_until = Set(Some(self.lease_until()));
         let mut query = activations::Entity::update_many()
             .filter(activations::Column::Id.eq(row.id))
-            .filter(activations::Column::Step.eq(from.as_str()));
+            .filter(activations::Column::Step.eq(from.as_str()))
+            .filter(activations::Column::LeaseHolder.eq(self.holder.clone()));
         query = query.set(update);
         Ok(query.exec(&self.db).await?.rows_affected == 1)
     }
@@ -564,8 +576,25 @@ impl Activator {
                 .await?;
             }
             Step::NumberAllocated => {
+                // WeChat may refuse activate (40056) for a code it then reports as not active: the calls
+                // are bounded, and an operator's re-drive grants a new round.
+                if row.activate_calls >= MAX_ACTIVATE_CALLS {
+                    return Err(CoreError::refused(
+                        "activate_refused",
+                        format!(
+                            "WeChat refused membercard/activate {} times and the card is not active",
+                            row.activate_calls
+                        ),
+                    ));
+                }
                 // Committed before the call: after a timeout or a crash we must not call activate again.
-                if !self.advance(row, step, Step::ActivateSent, |_| {}).await? {
+                let calls = row.activate_calls + 1;
+                if !self
+                    .advance(row, step, Step::ActivateSent, |r| {
+                        r.activate_calls = Set(calls)
+                    })
+                    .await?
+                {
                     return Ok(());
                 }
                 let request = ActivateRequest {
@@ -693,13 +722,19 @@ impl Activator {
         Ok(())
     }
 
-    /// Records a failure: permanent ones end the activation, transient ones schedule a re-drive.
+    /// Records a failure: permanent ones end the activation, transient ones schedule a re-drive. The
+    /// row is read again first (the failing step may have advanced it, e.g. to `activate_sent` just
+    /// before the call), and written only if no other process moved it since.
     async fn record_failure(
         &self,
         row: &activations::Model,
         err: CoreError,
     ) -> Result<(), CoreError> {
+        let row = self.load(row.id).await?;
         let step = Step::parse(&row.step).unwrap_or(Step::Failed);
+        if step.is_final() {
+            return Err(err);
+        }
         // Once `activate` may have taken effect only WeChat's own answer (the probe) may end the
         // activation: a failure to store the member is never final, and neither is any number of
         // attempts, or the card would stay active at WeChat with no member here.
@@ -710,27 +745,18 @@ impl Activator {
             CoreError::Wechat(wechat) => permanent_code(wechat),
             _ => None,
         };
-        let row = self.load(row.id).await?;
         let out_of_attempts =
             !activate_may_have_taken_effect && row.attempts >= self.settings.max_attempts;
-        let mut update: activations::ActiveModel = row.clone().into();
-        update.updated_at = Set(Utc::now());
-        match (permanent, out_of_attempts) {
-            (Some(code), _) => {
-                update.step = Set(Step::Failed.as_str().to_owned());
-                update.last_error = Set(Some(format!("{code}: {err}")));
-                update.update(&self.db).await?;
-                Err(CoreError::refused(code, err.to_string()))
-            }
-            (None, true) => {
-                update.step = Set(Step::Failed.as_str().to_owned());
-                update.last_error = Set(Some(format!(
+        let (failed, last_error, next_attempt_at) = match (permanent, out_of_attempts) {
+            (Some(code), _) => (true, format!("{code}: {err}"), None),
+            (None, true) => (
+                true,
+                format!(
                     "wechat_unavailable: gave up after {} attempts: {err}",
                     row.attempts
-                )));
-                update.update(&self.db).await?;
-                Err(err)
-            }
+                ),
+                None,
+            ),
             (None, false) => {
                 let exponent = u32::try_from(row.attempts.max(1) - 1).unwrap_or(0).min(16);
                 let delay = self
@@ -738,15 +764,30 @@ impl Activator {
                     .retry_base
                     .saturating_mul(2u32.saturating_pow(exponent))
                     .min(self.settings.retry_max);
-                update.last_error = Set(Some(err.to_string()));
-                update.next_attempt_at = Set(Some(
-                    Utc::now()
-                        + chrono::Duration::from_std(delay)
-                            .unwrap_or(chrono::Duration::seconds(60)),
-                ));
-                update.update(&self.db).await?;
-                Err(err)
+                let at = Utc::now()
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
+                (false, err.to_string(), Some(at))
             }
+        };
+        let mut update = activations::Entity::update_many()
+            .col_expr(activations::Column::LastError, Expr::value(last_error))
+            .col_expr(
+                activations::Column::NextAttemptAt,
+                Expr::value(next_attempt_at),
+            )
+            .col_expr(activations::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(activations::Column::Id.eq(row.id))
+            .filter(activations::Column::Step.eq(row.step.clone()));
+        if failed {
+            update = update.col_expr(
+                activations::Column::Step,
+                Expr::value(Step::Failed.as_str()),
+            );
+        }
+        update.exec(&self.db).await?;
+        match permanent {
+            Some(code) => Err(CoreError::refused(code, err.to_string())),
+            None => Err(err),
         }
     }
 }
@@ -772,7 +813,7 @@ fn permanent_code(err: &WechatError) -> Option<&'static str> {
 
 /// Splits a stored `code: message` failure.
 fn split_failure(stored: Option<&str>) -> (&'static str, String) {
-    const CODES: [&str; 8] = [
+    const CODES: [&str; 9] = [
         "ticket_invalid",
         "ticket_expired",
         "code_invalid",
@@ -781,6 +822,7 @@ fn split_failure(stored: Option<&str>) -> (&'static str, String) {
         "card_not_approved",
         "card_misconfigured",
         "ticket_conflict",
+        "activate_refused",
     ];
     let stored = stored.unwrap_or("activation_failed: the activation failed");
     let (code, message) = stored
@@ -798,8 +840,9 @@ fn split_failure(stored: Option<&str>) -> (&'static str, String) {
 }
 
 /// Makes one activation due for the background re-drive now, whatever its schedule. A failed one starts
-/// again from the last step its stored data proves, with a fresh attempt budget: when a number was
-/// allocated, from asking WeChat whether `activate` took effect. A finished one is left as it is.
+/// again from the last step its stored data proves, with fresh budgets of attempts and `activate` calls:
+/// when a number was allocated, from asking WeChat whether `activate` took effect. A finished one is left
+/// as it is.
 pub async fn schedule_redrive(
     db: &impl ConnectionTrait,
     id: i64,
@@ -821,6 +864,14 @@ pub async fn schedule_redrive(
             activations::Column::Attempts,
             Expr::value(if step.as_str() == row.step {
                 row.attempts
+            } else {
+                0
+            }),
+        )
+        .col_expr(
+            activations::Column::ActivateCalls,
+            Expr::value(if step.as_str() == row.step {
+                row.activate_calls
             } else {
                 0
             }),

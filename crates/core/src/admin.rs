@@ -136,16 +136,31 @@ pub async fn create_user(
             what: format!("admin {username}"),
         });
     }
-    let row = admin_users::ActiveModel {
-        username: Set(username),
+    let inserted = admin_users::ActiveModel {
+        username: Set(username.clone()),
         password_hash: Set(password_hash.to_owned()),
         role: Set(role.as_str().to_owned()),
         disabled: Set(false),
         ..Default::default()
     }
     .insert(db)
-    .await?;
-    row.try_into()
+    .await;
+    match inserted {
+        Ok(row) => row.try_into(),
+        // Another process created the same admin since the check above (e.g. two instances starting
+        // together on a fresh database, each creating the first owner).
+        Err(err)
+            if matches!(
+                err.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            Err(CoreError::Conflict {
+                what: format!("admin {username}"),
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// How many admins exist (a fresh install has none).
@@ -705,6 +720,7 @@ pub async fn import_card(
         welcome_bonus: Set(0),
         membership_prefix: Set(String::new()),
         next_membership_seq: Set(1),
+        stored_value: Set(card.supply_balance),
         ..Default::default()
     }
     .insert(db)

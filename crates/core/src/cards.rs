@@ -50,6 +50,15 @@ pub struct NewMemberCard {
     /// Where WeChat sends the member after the form (it makes the card a jump-type card, the only type
     /// whose component returns the ticket to the mini-program).
     pub after_submit_url: String,
+    /// Stored value (储值), opt-in: only accounts WeChat granted the permission may create such cards.
+    pub stored_value: Option<StoredValue>,
+}
+
+/// What a card with stored value shows about the balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredValue {
+    /// The balance rules shown on the card (how to top up, what the balance pays for).
+    pub balance_rules: String,
 }
 
 /// Creates a one-tap, jump-type member card on WeChat and stores it (review pending).
@@ -92,13 +101,24 @@ pub async fn create(
         },
         prerogative: new.prerogative.clone(),
         supply_bonus: true,
-        supply_balance: true,
+        supply_balance: new.stored_value.is_some(),
+        balance_rules: new.stored_value.as_ref().map(|s| s.balance_rules.clone()),
         wx_activate: Some(true),
         wx_activate_after_submit: Some(true),
         wx_activate_after_submit_url: Some(new.after_submit_url.clone()),
         ..Default::default()
     };
-    let wechat_card_id = client.create_member_card(&template).await?;
+    let wechat_card_id = client
+        .create_member_card(&template)
+        .await
+        .map_err(|err| match err.errcode() {
+            Some(43010) => CoreError::invalid(
+                "stored_value",
+                "WeChat has not granted this official account the stored-value (储值) permission: create \
+                 the card with points only, or apply for the permission first",
+            ),
+            _ => CoreError::from(err),
+        })?;
     let row = cards::ActiveModel {
         account_id: Set(account_id),
         wechat_card_id: Set(wechat_card_id),
@@ -112,6 +132,7 @@ pub async fn create(
         welcome_bonus: Set(new.welcome_bonus),
         membership_prefix: Set(new.membership_prefix.clone()),
         next_membership_seq: Set(1),
+        stored_value: Set(new.stored_value.is_some()),
         ..Default::default()
     };
     Ok(row.insert(db).await?)

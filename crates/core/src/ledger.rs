@@ -11,7 +11,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
-use crate::entity::{ledger_entries, members};
+use crate::entity::{cards, ledger_entries, members};
 use crate::outbox;
 use crate::CoreError;
 
@@ -178,7 +178,8 @@ pub async fn append_in(
 /// the WeChat card, all on the caller's transaction.
 ///
 /// Refused, with nothing written: a zero amount (`Invalid`), an unknown member (`NotFound`), a member
-/// whose card is not active (`member_not_active`), a debit beyond the total (`insufficient_points`,
+/// whose card is not active (`member_not_active`), a balance change on a card created without stored
+/// value (`balance_not_supported`), a debit beyond the total (`insufficient_points`,
 /// `insufficient_balance`), a credit beyond the largest total (`total_too_large`). A key already used for
 /// this member returns the stored entry when it says the same thing (`replayed`), and a `Conflict`
 /// otherwise.
@@ -250,6 +251,18 @@ async fn write(
         }
     }
     if !moved {
+        if entry.kind == LedgerKind::Balance {
+            let stored_value = cards::Entity::find_by_id(member.card_id)
+                .one(txn)
+                .await?
+                .is_some_and(|card| card.stored_value);
+            if !stored_value {
+                return Err(CoreError::refused(
+                    "balance_not_supported",
+                    "the member's card was created without stored value: it has points only",
+                ));
+            }
+        }
         return Err(refusal(&member, entry));
     }
     let row = ledger_entries::ActiveModel {
@@ -348,6 +361,18 @@ async fn move_total(
     } else {
         update.filter(Expr::col(column).lte(i64::MAX - amount))
     };
+    if kind == LedgerKind::Balance {
+        // Only a card created with stored value shows a balance at WeChat.
+        update = update.filter(
+            members::Column::CardId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(cards::Column::Id)
+                    .from(cards::Entity)
+                    .and_where(Expr::col(cards::Column::StoredValue).eq(true))
+                    .to_owned(),
+            ),
+        );
+    }
     let moved = update.exec(txn).await?;
     Ok(moved.rows_affected == 1)
 }

@@ -9,8 +9,7 @@
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use crate::entity::wechat_events::code_states;
@@ -135,18 +134,29 @@ pub(crate) async fn free_openid(
         .filter(members::Column::Code.ne(code))
         .one(txn)
         .await?;
-    match holder {
-        None => Ok(Some(openid.to_owned())),
-        Some(other) if other.status == MEMBER_DELETED => {
-            let mut update = other.into_active_model();
-            update.oa_openid = Set(None);
-            update.update(txn).await?;
-            Ok(Some(openid.to_owned()))
-        }
-        Some(other) => {
-            tracing::warn!(card = card_id, code, other = %other.code, "openid already held by another live member");
-            Ok(None)
-        }
+    let Some(other) = holder else {
+        return Ok(Some(openid.to_owned()));
+    };
+    // Conditional on what was read: an event restoring the other code (under that code's lock, not
+    // ours) may have made it live again in between, and a live member keeps its openid.
+    let handed_over = members::Entity::update_many()
+        .col_expr(
+            members::Column::OaOpenid,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(members::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(members::Column::Id.eq(other.id))
+        .filter(members::Column::Status.eq(MEMBER_DELETED))
+        .filter(members::Column::OaOpenid.eq(openid))
+        .exec(txn)
+        .await?
+        .rows_affected
+        == 1;
+    if handed_over {
+        Ok(Some(openid.to_owned()))
+    } else {
+        tracing::warn!(card = card_id, code, other = %other.code, "openid already held by another live member");
+        Ok(None)
     }
 }
 

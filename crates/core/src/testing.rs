@@ -46,10 +46,15 @@ impl TestDb {
 
     /// A database with every migration applied.
     pub async fn migrated() -> Self {
-        let test_db = Self::empty().await;
+        let mut test_db = Self::empty().await;
         Migrator::up(&test_db.db, None)
             .await
             .expect("migrations apply");
+        // As `kaika serve` does: a pooled connection may keep the schema it read before a migration.
+        test_db.db.clone().close().await.expect("pool closes");
+        test_db.db = db::connect(&test_db.url, &PoolSettings::default())
+            .await
+            .expect("database opens again");
         test_db
     }
 
@@ -151,7 +156,7 @@ impl Drop for TestDb {
 pub async fn seed_card(db: &DatabaseConnection, app_id: &str, wechat_card_id: &str) -> (i64, i64) {
     use crate::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
     use crate::entity::cards;
-    use sea_orm::{ActiveModelTrait, Set};
+    use sea_orm::{EntityTrait, Set};
 
     let account_id = match crate::entity::accounts::Entity::find_by_app_id(app_id)
         .one(db)
@@ -180,7 +185,8 @@ pub async fn seed_card(db: &DatabaseConnection, app_id: &str, wechat_card_id: &s
             .id
         }
     };
-    let card = cards::ActiveModel {
+    // Inserted without reading the row back, so that it works on a schema of any migration.
+    let card = cards::Entity::insert(cards::ActiveModel {
         account_id: Set(account_id),
         wechat_card_id: Set(wechat_card_id.to_owned()),
         title: Set("会员卡".into()),
@@ -193,12 +199,14 @@ pub async fn seed_card(db: &DatabaseConnection, app_id: &str, wechat_card_id: &s
         welcome_bonus: Set(100),
         membership_prefix: Set("K".into()),
         next_membership_seq: Set(1),
+        created_at: Set(chrono::Utc::now()),
+        updated_at: Set(chrono::Utc::now()),
         ..Default::default()
-    }
-    .insert(db)
+    })
+    .exec(db)
     .await
     .expect("card");
-    (account_id, card.id)
+    (account_id, card.last_insert_id)
 }
 
 /// Inserts an active member of a card; returns its id.

@@ -271,3 +271,57 @@ async fn an_expired_lease_can_be_taken_over() {
         .await
         .unwrap());
 }
+
+#[tokio::test]
+async fn a_card_without_stored_value_refuses_balance_changes_and_keeps_points() {
+    use kaika_core::entity::cards;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let test_db = TestDb::migrated().await;
+    let (_, card_id) = seed_card(&test_db.db, APP, "pCard000000000000000000000009").await;
+    cards::Entity::update_many()
+        .col_expr(cards::Column::StoredValue, Expr::value(false))
+        .filter(cards::Column::Id.eq(card_id))
+        .exec(&test_db.db)
+        .await
+        .unwrap();
+    let member_id = seed_member(&test_db.db, card_id, "100000000009").await;
+    let balance = NewEntry {
+        kind: LedgerKind::Balance,
+        ..credit(member_id, 500, "top-up")
+    };
+    let refused = ledger::append(&test_db.db, &balance).await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            CoreError::Refused {
+                code: "balance_not_supported",
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    ledger::append(&test_db.db, &credit(member_id, 5, "points"))
+        .await
+        .unwrap();
+    let entries = ledger::entries(&test_db.db, member_id).await.unwrap();
+    assert_eq!(entries.len(), 1, "only the points entry");
+    assert_eq!(entries[0].kind, "points");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_creating_the_first_owner_at_once_get_one_owner_and_conflicts() {
+    use kaika_core::admin::{self, Role};
+    let test_db = TestDb::migrated().await;
+    let results = futures::future::join_all(
+        (0..8).map(|_| admin::create_user(&test_db.db, "admin", "hash", Role::Owner)),
+    )
+    .await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(CoreError::Conflict { .. })))
+        .count();
+    assert_eq!((created, conflicts), (1, 7), "{results:?}");
+    assert_eq!(admin::count_users(&test_db.db).await.unwrap(), 1);
+}

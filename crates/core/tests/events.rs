@@ -220,12 +220,18 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A plain-mode query as WeChat signs it, with a nonce of its own (a query seen before with another
+/// body is refused as a replay).
 fn signed_plain(token: &str) -> CallbackParams {
+    static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(42);
+    let nonce = NONCE
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string();
     let ts = now().to_string();
     CallbackParams {
-        signature: Some(crypto::signature(token, &ts, "42")),
+        signature: Some(crypto::signature(token, &ts, &nonce)),
         timestamp: Some(ts),
-        nonce: Some("42".into()),
+        nonce: Some(nonce),
         ..CallbackParams::default()
     }
 }

@@ -75,20 +75,32 @@ pub async fn run(settings: &Settings, action: ActivationsAction) -> anyhow::Resu
             if ids.is_empty() {
                 anyhow::bail!("name activation ids, or give --failed or --unfinished");
             }
-            let mut not_done = 0;
+            let (mut failed, mut waiting, mut busy) = (0, 0, 0);
             for id in ids {
-                let row = ctx
-                    .activator
-                    .redrive(id)
-                    .await
-                    .with_context(|| format!("cannot re-drive activation {id}"))?;
-                if row.step != activation::Step::Done.as_str() {
-                    not_done += 1;
+                match ctx.activator.redrive(id).await {
+                    Ok(row) => {
+                        if row.step == activation::Step::Failed.as_str() {
+                            failed += 1;
+                        } else if row.step != activation::Step::Done.as_str() {
+                            waiting += 1;
+                        }
+                        print_row(&row);
+                    }
+                    Err(kaika_core::CoreError::InProgress) => {
+                        busy += 1;
+                        println!("{id:>8}  being driven by another process; left to it");
+                    }
+                    Err(err) => {
+                        failed += 1;
+                        println!("{id:>8}  cannot be re-driven: {err}");
+                    }
                 }
-                print_row(&row);
             }
-            if not_done > 0 {
-                anyhow::bail!("{not_done} activations are not done yet; the re-drive keeps trying");
+            if failed > 0 || waiting > 0 {
+                anyhow::bail!(
+                    "{failed} activations failed again (see their last error), {waiting} still wait for \
+                     WeChat (the background re-drive keeps trying them), {busy} were being driven"
+                );
             }
         }
     }

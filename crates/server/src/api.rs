@@ -13,8 +13,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::error::{api_resource, ApiError};
+use crate::error::{api_route, ApiError};
 use crate::startup::Context;
+use actix_web::http::Method;
 
 /// Registers `/api/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -22,17 +23,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .app_data(crate::error::path_config())
             .app_data(crate::error::query_config())
-            .service(api_resource("/openapi.json").route(web::get().to(openapi)))
-            .service(api_resource("/sessions").route(web::post().to(create_session)))
-            .service(api_resource("/cards").route(web::get().to(list_cards)))
-            .service(
-                api_resource("/cards/{card_id}/activation-params")
-                    .route(web::get().to(activation_params)),
-            )
-            .service(api_resource("/activations").route(web::post().to(activate)))
-            .service(api_resource("/me/cards").route(web::get().to(my_cards)))
-            .service(api_resource("/me/cards/{card_id}").route(web::get().to(my_card)))
-            .service(api_resource("/me/cards/{card_id}/ledger").route(web::get().to(my_ledger))),
+            .service(api_route("/openapi.json", Method::GET, openapi))
+            .service(api_route("/sessions", Method::POST, create_session))
+            .service(api_route("/cards", Method::GET, list_cards))
+            .service(api_route(
+                "/cards/{card_id}/activation-params",
+                Method::GET,
+                activation_params,
+            ))
+            .service(api_route("/activations", Method::POST, activate))
+            .service(api_route("/me/cards", Method::GET, my_cards))
+            .service(api_route("/me/cards/{card_id}", Method::GET, my_card))
+            .service(api_route(
+                "/me/cards/{card_id}/ledger",
+                Method::GET,
+                my_ledger,
+            )),
     );
 }
 

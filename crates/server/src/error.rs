@@ -66,11 +66,32 @@ impl ResponseError for ApiError {
     }
 }
 
-/// A resource of the JSON API: a method it does not serve answers the documented 405 body.
-pub fn api_resource(path: &str) -> actix_web::Resource {
-    actix_web::web::resource(path).default_service(actix_web::web::to(|| async {
-        Err::<HttpResponse, ApiError>(ApiError::method_not_allowed())
-    }))
+/// A resource of the JSON API served with one method; any other method answers the documented 405 body
+/// with an `Allow` header naming the one it serves.
+pub fn api_route<F, Args>(
+    path: &str,
+    method: actix_web::http::Method,
+    handler: F,
+) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let allow = actix_web::http::header::HeaderValue::from_str(method.as_str())
+        .unwrap_or(actix_web::http::header::HeaderValue::from_static("GET"));
+    actix_web::web::resource(path)
+        .route(actix_web::web::method(method).to(handler))
+        .default_service(actix_web::web::to(move || {
+            let allow = allow.clone();
+            async move {
+                let mut response = ApiError::method_not_allowed().error_response();
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::ALLOW, allow);
+                response
+            }
+        }))
 }
 
 /// Path parameters that do not parse (`/members/abc` where a number is expected) answer the documented

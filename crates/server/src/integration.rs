@@ -15,8 +15,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::api::{api_error, ErrorBody};
-use crate::error::{api_resource, ApiError};
+use crate::error::{api_route, ApiError};
 use crate::startup::Context;
+use actix_web::http::Method;
 
 /// Registers `/api/v1/integration`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -24,15 +25,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1/integration")
             .app_data(crate::error::path_config())
             .app_data(crate::error::query_config())
-            .service(api_resource("/members").route(web::get().to(find_members)))
-            .service(api_resource("/members/{member_id}").route(web::get().to(get_member)))
-            .service(api_resource("/members/{member_id}/credits").route(web::post().to(credit)))
-            .service(api_resource("/members/{member_id}/debits").route(web::post().to(debit)))
-            .service(
-                api_resource("/members/{member_id}/ledger").route(web::get().to(member_ledger)),
-            )
-            .service(api_resource("/members/{member_id}/sync").route(web::get().to(member_sync)))
-            .service(api_resource("/entries/{entry_id}/reversal").route(web::post().to(reverse))),
+            .service(api_route("/members", Method::GET, find_members))
+            .service(api_route("/members/{member_id}", Method::GET, get_member))
+            .service(api_route(
+                "/members/{member_id}/credits",
+                Method::POST,
+                credit,
+            ))
+            .service(api_route(
+                "/members/{member_id}/debits",
+                Method::POST,
+                debit,
+            ))
+            .service(api_route(
+                "/members/{member_id}/ledger",
+                Method::GET,
+                member_ledger,
+            ))
+            .service(api_route(
+                "/members/{member_id}/sync",
+                Method::GET,
+                member_sync,
+            ))
+            .service(api_route(
+                "/entries/{entry_id}/reversal",
+                Method::POST,
+                reverse,
+            )),
     );
 }
 

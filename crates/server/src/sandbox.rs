@@ -164,6 +164,8 @@ pub async fn bootstrap(ctx: &Context, sandbox: &Sandbox) -> anyhow::Result<Sandb
                         .as_ref()
                         .map(|s| s.expose().to_owned()),
                 }),
+                // The demo shows stored value, a permission WeChat grants on application.
+                balance_authorized: Some(true),
                 ..Default::default()
             })
             .map_err(|e| anyhow::anyhow!("the simulator refused the sandbox account: {e}"))?;
@@ -190,6 +192,9 @@ pub async fn bootstrap(ctx: &Context, sandbox: &Sandbox) -> anyhow::Result<Sandb
                 welcome_bonus: 100,
                 membership_prefix: "KK".into(),
                 after_submit_url: format!("{base}/sandbox"),
+                stored_value: Some(card_use_cases::StoredValue {
+                    balance_rules: "到店充值，余额可抵扣消费".into(),
+                }),
             },
         )
         .await?;

@@ -95,10 +95,15 @@ fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> String {
 /// Everything `serve` needs: key, database, migrations applied, stored secrets readable with the key.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
     let master_key = master_key(settings)?;
-    let db = connect(settings).await?;
-    Migrator::up(&db, None)
+    let migrating = connect(settings).await?;
+    Migrator::up(&migrating, None)
         .await
         .context("cannot apply the database migrations")?;
+    // A pooled connection keeps the schema it read first (SQLite) or its prepared plans (PostgreSQL):
+    // statements prepared on it after a migration could miss the columns the migration added. The pool
+    // that serves is opened after the migrations.
+    migrating.close().await.ok();
+    let db = connect(settings).await?;
     kaika_core::accounts::verify_master_key(&db, &master_key).await?;
     let clients = Clients::new(db.clone(), master_key.clone(), settings.wechat.clone());
     let activator = Activator::new(

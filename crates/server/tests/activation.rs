@@ -746,7 +746,7 @@ async fn a_cold_burst_of_activation_params_asks_wechat_once() {
 
 impl Journey {
     /// A second process's activator over the same database (the background re-drive), with its own
-    /// attempt budget and a back-off of milliseconds.
+    /// attempt budget and a back-off capped at one second.
     async fn background_activator(&self, max_attempts: i32) -> kaika_core::activation::Activator {
         use kaika_server::config::Settings;
         let settings = Settings::from_figment(
@@ -756,7 +756,8 @@ impl Journey {
                 .merge(("master_key", self.app.master_key.to_base64()))
                 .merge(("wechat.timeout_ms", 1500))
                 .merge(("wechat.busy_base_delay_ms", 10))
-                .merge(("activation.retry_base_ms", 1))
+                .merge(("activation.retry_base_ms", 60_000))
+                .merge(("activation.retry_max_secs", 1))
                 .merge(("activation.max_attempts", max_attempts)),
         )
         .unwrap();
@@ -918,9 +919,10 @@ async fn the_re_drive_waits_out_an_outage_after_activate_however_many_attempts_i
     let row = journey.activation_rows().await.remove(0);
     assert_eq!(row.step, "activate_sent", "{row:?}");
     assert_eq!(row.attempts, 10);
+    // The back-off starts at a minute here but is capped at retry_max (one second).
     let waited = row.next_attempt_at.unwrap() - row.updated_at;
     assert!(
-        waited <= chrono::Duration::seconds(60),
+        waited <= chrono::Duration::milliseconds(1100),
         "the back-off is capped: {waited}"
     );
     assert!(row.last_error.as_deref().unwrap().contains("-1"), "{row:?}");
@@ -1144,6 +1146,18 @@ async fn every_api_error_is_the_documented_json_body() {
         let response = request.send().await.unwrap();
         let url = response.url().to_string();
         assert_eq!(response.status().as_u16(), status, "{url}");
+        if status == 405 {
+            let allow = response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok());
+            let expected = if url.ends_with("/activations") {
+                "POST"
+            } else {
+                "GET"
+            };
+            assert_eq!(allow, Some(expected), "{url}");
+        }
         assert_eq!(
             response
                 .headers()
@@ -1156,4 +1170,69 @@ async fn every_api_error_is_the_documented_json_body() {
         assert_eq!(body["code"], code, "{url}: {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
+}
+
+#[tokio::test]
+async fn activate_refused_without_activating_is_sent_three_times_at_most_then_re_driven() {
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("uma").await;
+    // WeChat answers 40056 and, asked, says the card is not active: it would loop for ever.
+    journey.fault(
+        "card/membercard/activate",
+        json!({"kind": "errcode", "errcode": 40056}),
+        10,
+    );
+    let response = journey.activate(&token, &extra).await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("activate_refused")),
+        "{body}"
+    );
+    assert_eq!(journey.sandbox.sim.api_calls("card/membercard/activate"), 3);
+    let row = journey.activation_rows().await.remove(0);
+    assert_eq!((row.step.as_str(), row.activate_calls), ("failed", 3));
+    let again = journey.activate(&token, &extra).await;
+    assert_eq!(again.status(), 422, "a failed activation stays failed");
+    assert_eq!(journey.sandbox.sim.api_calls("card/membercard/activate"), 3);
+    // WeChat works again; an operator re-drives it.
+    journey.sandbox.sim.clear_faults();
+    let background = journey.background_activator(12).await;
+    let row = background.redrive(row.id).await.unwrap();
+    assert_eq!((row.step.as_str(), row.activate_calls), ("done", 1));
+    assert_eq!(journey.activate(&token, &extra).await.status(), 200);
+    assert_eq!(journey.sandbox.sim.api_calls("card/membercard/activate"), 4);
+}
+
+#[tokio::test]
+async fn a_re_drive_out_of_attempts_that_sends_activate_into_a_lost_answer_keeps_waiting() {
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("vera").await;
+    // WeChat refuses the member's activate with -1 (not taken into effect; activate is never retried by
+    // the client); the re-drive below has a budget of one attempt.
+    journey.fault(
+        "card/membercard/activate",
+        json!({"kind": "errcode", "errcode": -1}),
+        1,
+    );
+    assert_eq!(journey.activate(&token, &extra).await.status(), 503);
+    let background = journey.background_activator(1).await;
+    journey.make_due().await;
+    // Now the probe says not active, activate is sent again, takes effect and its answer is lost, on the
+    // pass that spends the re-drive's only attempt.
+    journey.fault(
+        "card/membercard/activate",
+        json!({"kind": "drop", "apply": true}),
+        1,
+    );
+    assert_eq!(background.redrive_due(10).await.unwrap(), 1);
+    let row = journey.activation_rows().await.remove(0);
+    assert_eq!(row.step, "activate_sent", "{row:?}");
+    journey.make_due().await;
+    assert_eq!(background.redrive_due(10).await.unwrap(), 1);
+    let row = journey.activation_rows().await.remove(0);
+    assert_eq!(row.step, "done", "{row:?}");
+    assert_eq!(journey.sandbox.sim.api_calls("card/membercard/activate"), 2);
+    assert_eq!(journey.sandbox.sim.activations_of_active_codes(), 0);
 }

@@ -1746,3 +1746,92 @@ async fn the_dashboard_counts_activations_waiting_on_wechat_and_an_operator_re_d
         .unwrap();
     assert_eq!(entry.actor, "admin:operator");
 }
+
+#[tokio::test]
+async fn an_ordinary_account_creates_a_points_card_and_is_told_why_stored_value_is_refused() {
+    use kaika_core::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
+    use kaika_wechat_sim::AccountSpec;
+    let (app, sandbox, _info) = TestApp::sandbox().await;
+    // A newly registered official account, as WeChat gives it: no stored-value permission.
+    let ordinary = sandbox.sim.create_account(AccountSpec::default()).unwrap();
+    assert!(!ordinary.balance_authorized && !ordinary.custom_code_authorized);
+    accounts::add(
+        &app.app_db,
+        &app.master_key,
+        NewAccount {
+            name: "普通公众号".into(),
+            app_id: AppId::parse(&ordinary.app_id).unwrap(),
+            app_secret: SecretText::new(&ordinary.app_secret),
+            callback_token: ordinary.token.clone(),
+            encoding_aes_key: Some(SecretText::new(&ordinary.encoding_aes_key)),
+            message_mode: MessageMode::Safe,
+            mini_program: None,
+            api_base_url: app.url("/sim"),
+            is_sandbox: false,
+        },
+    )
+    .await
+    .unwrap();
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let doc = browser.page("/admin/cards/new").await;
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    assert!(
+        select(&doc, "#stored_value[checked]").is_empty(),
+        "stored value is opt-in"
+    );
+    assert!(text(&doc, "#stored_value-hint").contains("储值权限"));
+    let form = |title: &str, stored_value: bool| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("account", ordinary.app_id.clone())
+            .text("title", title.to_owned())
+            .text("brand_name", "普通小店")
+            .text("color", "Color010")
+            .text("logo_url", "https://mmbiz.qpic.cn/mmbiz/logo/0")
+            .text("notice", "出示会员码")
+            .text("description", "说明")
+            .text("prerogative", "九折")
+            .text("welcome_bonus", "10")
+            .text("membership_prefix", "PT")
+            .text("after_submit_url", format!("{}/sandbox", app.base_url))
+            .text("action", "create");
+        if stored_value {
+            form = form
+                .text("stored_value", "on")
+                .text("balance_rules", "到店充值");
+        }
+        form
+    };
+    let post = |form: reqwest::multipart::Form| {
+        browser
+            .client
+            .post(format!("{}/admin/cards", app.base_url))
+            .multipart(form)
+            .send()
+    };
+    let response = post(form("储值卡", true)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    let explanation = text(&doc, "#stored_value-error");
+    assert!(
+        explanation.contains("储值权限") && explanation.contains("43010"),
+        "{explanation}"
+    );
+    assert!(
+        select(&doc, "#stored_value[checked]").len() == 1,
+        "the form keeps the choice"
+    );
+    let response = post(form("积分卡", false)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let stored = cards::Entity::find().all(&app.app_db).await.unwrap();
+    let card = stored.iter().find(|c| c.title == "积分卡").unwrap();
+    assert!(!card.stored_value);
+    assert!(!stored.iter().any(|c| c.title == "储值卡"));
+    let at_wechat = sandbox.sim.card(&card.wechat_card_id).unwrap();
+    assert_eq!(
+        at_wechat.member_card["supply_balance"],
+        serde_json::json!(false),
+        "{:?}",
+        at_wechat.member_card
+    );
+}

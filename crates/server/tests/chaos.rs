@@ -140,19 +140,17 @@ impl World {
     ) -> Option<(u16, Value)> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            match build().send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-                    if status >= 500 && status != 503 {
-                        self.counters.server_errors.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("server error {status}: {body}");
-                    }
-                    if status < 500 && status != 202 {
-                        return Some((status, body));
-                    }
+            // A transport error is Kaika being restarted: try again.
+            if let Ok(response) = build().send().await {
+                let status = response.status().as_u16();
+                let body = response.json::<Value>().await.unwrap_or(Value::Null);
+                if status >= 500 && status != 503 {
+                    self.counters.server_errors.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("server error {status}: {body}");
                 }
-                Err(_) => {}
+                if status < 500 && status != 202 {
+                    return Some((status, body));
+                }
             }
             self.counters.member_retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -361,10 +359,14 @@ async fn chaos_every_card_active_at_wechat_ends_as_exactly_one_member() {
 
     // A whole outage once a third of the members are in, while the others are at every step, some of
     // them right after WeChat took their activate into effect: every WeChat call answers -1.
+    let members_done = Arc::new(AtomicBool::new(false));
     let outage = tokio::spawn({
-        let world = world.clone();
+        let (world, stop) = (world.clone(), members_done.clone());
         async move {
-            while world.counters.activated.load(Ordering::Relaxed) < figures.journeys / 3 {
+            // Or once the members are done, should fewer than a third have got their card.
+            while world.counters.activated.load(Ordering::Relaxed) < figures.journeys / 3
+                && !stop.load(Ordering::SeqCst)
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let id =
@@ -402,6 +404,7 @@ async fn chaos_every_card_active_at_wechat_ends_as_exactly_one_member() {
         }
     }))
     .await;
+    members_done.store(true, Ordering::SeqCst);
     outage.await.unwrap();
     stop.store(true, Ordering::SeqCst);
     let mut kaika = killer.await.unwrap();

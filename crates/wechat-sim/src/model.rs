@@ -52,9 +52,9 @@ pub struct Account {
     pub mini_program: Option<MiniProgram>,
     /// `cgi-bin/token` calls allowed per day (45009 beyond).
     pub daily_token_quota: u32,
-    /// May create cards with `supply_balance` (43010 otherwise).
+    /// May create cards with `supply_balance` (43010 otherwise). A newly registered account may not.
     pub balance_authorized: bool,
-    /// May create cards with `use_custom_code` (43009 otherwise).
+    /// May create cards with `use_custom_code` (43009 otherwise). A newly registered account may not.
     pub custom_code_authorized: bool,
     /// May create member cards at all (72016 otherwise).
     pub member_card_authorized: bool,

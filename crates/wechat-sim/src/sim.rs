@@ -339,7 +339,7 @@ impl Simulator {
             daily_token_quota: spec
                 .daily_token_quota
                 .unwrap_or(config.default_daily_token_quota),
-            balance_authorized: spec.balance_authorized.unwrap_or(true),
+            balance_authorized: spec.balance_authorized.unwrap_or(false),
             custom_code_authorized: spec.custom_code_authorized.unwrap_or(false),
             member_card_authorized: spec.member_card_authorized.unwrap_or(true),
             open_platform: spec.open_platform.unwrap_or(false),

@@ -213,10 +213,11 @@ async fn create_rejects_other_card_types_and_malformed_values() {
 #[tokio::test]
 async fn create_checks_account_permissions() {
     let t = TestSim::start().await;
-    let a = t
-        .create_account(json!({"balance_authorized": false, "custom_code_authorized": false}))
-        .await;
+    // A newly registered account, as the default: neither stored value nor custom codes.
+    let a = t.create_account(json!({})).await;
     let token = t.token(&a).await;
+    let points_only = t.api(&token, "card/create", member_card()).await;
+    assert_eq!(points_only["errcode"], 0, "{points_only}");
     let v = t
         .api(
             &token,
@@ -241,6 +242,21 @@ async fn create_checks_account_permissions() {
         )
         .await;
     assert_eq!(v["errcode"], 43009);
+    // Once WeChat granted the permission, stored value is accepted.
+    let granted = t.create_account(json!({"balance_authorized": true})).await;
+    let token = t.token(&granted).await;
+    let v = t
+        .api(
+            &token,
+            "card/create",
+            with(
+                member_card(),
+                "/card/member_card/supply_balance",
+                json!(true),
+            ),
+        )
+        .await;
+    assert_eq!(v["errcode"], 0, "{v}");
     let b = t
         .create_account(json!({"member_card_authorized": false}))
         .await;

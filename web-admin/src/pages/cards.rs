@@ -11,8 +11,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use kaika_core::accounts::{self, AccountSummary};
 use kaika_core::admin;
-use kaika_core::cards::{self as card_use_cases, NewMemberCard};
+use kaika_core::cards::{self as card_use_cases, NewMemberCard, StoredValue};
 use kaika_core::entity::cards;
+use kaika_core::CoreError;
 use kaika_wechat::card::{BatchGetRequest, CardColor};
 use kaika_wechat::limits;
 use sea_orm::{EntityTrait, QueryOrder};
@@ -91,6 +92,10 @@ pub struct CardForm {
     pub membership_prefix: String,
     /// Where WeChat sends the member after the form.
     pub after_submit_url: String,
+    /// Stored value asked for (the checkbox).
+    pub stored_value: bool,
+    /// The balance rules shown on a card with stored value.
+    pub balance_rules: String,
 }
 
 impl CardForm {
@@ -107,6 +112,8 @@ impl CardForm {
             welcome_bonus: f.get("welcome_bonus"),
             membership_prefix: f.get("membership_prefix"),
             after_submit_url: f.get("after_submit_url"),
+            stored_value: !f.get("stored_value").is_empty(),
+            balance_rules: f.get("balance_rules"),
         }
     }
 
@@ -268,6 +275,16 @@ pub fn validate(admin: &Admin, form: &CardForm) -> FieldErrors {
     if form.account.is_empty() {
         errors.insert("account".into(), tr.t("card.err_account").to_owned());
     }
+    if form.stored_value {
+        check_text(
+            tr,
+            &mut errors,
+            "balance_rules",
+            &form.balance_rules,
+            1024,
+            true,
+        );
+    }
     errors
 }
 
@@ -390,6 +407,9 @@ pub async fn create(
         welcome_bonus: form.welcome_bonus.parse().unwrap_or(0),
         membership_prefix: form.membership_prefix.clone(),
         after_submit_url: form.after_submit_url.clone(),
+        stored_value: form.stored_value.then(|| StoredValue {
+            balance_rules: form.balance_rules.trim().to_owned(),
+        }),
     };
     let client = state.clients.official_account(&account.app_id).await?;
     match card_use_cases::create(&state.db, &client, account.id, &new).await {
@@ -414,6 +434,18 @@ pub async fn create(
                 "/admin/cards/{}/form?done=card_created",
                 card.id
             )))
+        }
+        // The account lacks the stored-value permission: said next to the checkbox.
+        Err(CoreError::Invalid {
+            field: "stored_value",
+            ..
+        }) => {
+            errors.insert(
+                "stored_value".into(),
+                admin.tr.t("card.err_stored_value_permission").to_owned(),
+            );
+            let page = form_page(&state, &admin, form, errors).await?;
+            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(err) => {
             errors.insert("form".into(), err.to_string());

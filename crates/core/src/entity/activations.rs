@@ -39,6 +39,9 @@ pub struct Model {
     pub member_id: Option<i64>,
     /// How many times a process has worked on it.
     pub attempts: i32,
+    /// How many times `membercard/activate` was sent for it (bounded: WeChat may refuse without
+    /// activating).
+    pub activate_calls: i32,
     /// The last failure.
     pub last_error: Option<String>,
     /// The process working on it now.

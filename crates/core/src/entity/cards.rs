@@ -35,6 +35,8 @@ pub struct Model {
     pub membership_prefix: String,
     /// The next membership sequence number to hand out.
     pub next_membership_seq: i64,
+    /// Created with stored value (`supply_balance`): the card shows a balance and takes balance changes.
+    pub stored_value: bool,
     /// When the row was created.
     pub created_at: DateTimeUtc,
     /// When the row was last changed.

@@ -9,6 +9,7 @@ mod m20261126_000004_ledger_sync;
 mod m20261126_000005_admin;
 mod m20261126_000006_member_search;
 mod m20261128_000007_attempts_and_nonces;
+mod m20261128_000008_activate_calls_and_stored_value;
 
 /// Runs Kaika's migrations: `Migrator::up(&db, None)`, `Migrator::down(&db, Some(1))`, `Migrator::status`.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_admin::Migration),
             Box::new(m20261126_000006_member_search::Migration),
             Box::new(m20261128_000007_attempts_and_nonces::Migration),
+            Box::new(m20261128_000008_activate_calls_and_stored_value::Migration),
         ]
     }
 }
