@@ -73,28 +73,9 @@ impl Journey {
 
     /// Plays the member inside WeChat's component: fill the form, get the extraData back.
     async fn fill_form(&self, user: &str, params: &Value) -> Value {
-        let extra = &params["extra_data"];
-        let response = self
-            .app
-            .client
-            .post(self.app.url("/sim/component/submit"))
-            .json(&json!({
-                "encrypt_card_id": extra["encrypt_card_id"],
-                "outer_str": extra["outer_str"],
-                "biz": extra["biz"],
-                "user": user,
-                "answers": {
-                    "USER_FORM_INFO_FLAG_MOBILE": "13800138000",
-                    "USER_FORM_INFO_FLAG_NAME": "张三",
-                    "喜欢的咖啡": "拿铁",
-                },
-            }))
-            .send()
+        self.app
+            .fill_component_form(&params["extra_data"], user)
             .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        assert!(body["activate_ticket"].is_string(), "{body}");
-        body
     }
 
     async fn activate(&self, token: &str, extra: &Value) -> reqwest::Response {

@@ -196,28 +196,7 @@ impl World {
             .await?;
         assert_eq!(status, 200, "{params}");
         let extra = &params["extra_data"];
-        let filled: Value = self
-            .app
-            .client
-            .post(self.app.url("/sim/component/submit"))
-            .json(&json!({
-                "encrypt_card_id": extra["encrypt_card_id"],
-                "outer_str": extra["outer_str"],
-                "biz": extra["biz"],
-                "user": user,
-                "answers": {
-                    "USER_FORM_INFO_FLAG_MOBILE": "13800138000",
-                    "USER_FORM_INFO_FLAG_NAME": "张三",
-                    "喜欢的咖啡": "拿铁",
-                },
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(filled["activate_ticket"].is_string(), "{filled}");
+        let filled = self.app.fill_component_form(extra, user).await;
         let body = json!({
             "activate_ticket": filled["activate_ticket"],
             "card_id": filled["card_id"],

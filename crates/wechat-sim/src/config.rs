@@ -47,6 +47,9 @@ pub struct SimConfig {
     pub geturl_base: String,
     /// Daily `cgi-bin/token` quota of accounts that do not set their own (reference §12: 2000).
     pub default_daily_token_quota: u32,
+    /// Time stands still except through `advance_clock`: for tests that check an expiry to the second,
+    /// which real seconds ticking during the test would make flaky.
+    pub frozen_clock: bool,
 }
 
 impl Default for SimConfig {
@@ -67,15 +70,18 @@ impl Default for SimConfig {
             push_xml_style: XmlStyle::Spaced,
             geturl_base: "https://mp.weixin.qq.com/bizmall/activatemembercard".to_owned(),
             default_daily_token_quota: 2000,
+            frozen_clock: false,
         }
     }
 }
 
 impl SimConfig {
-    /// Settings for tests: a fixed seed, manual review, and a pusher that gives up quickly.
+    /// Settings for tests: a fixed seed, manual review, a pusher that gives up quickly, and a frozen
+    /// clock (expiries are checked to the second, so a real second ticking mid-test must not move it).
     pub fn for_tests(seed: u64) -> Self {
         Self {
             seed: Some(seed),
+            frozen_clock: true,
             review_delay: None,
             push_timeout: Duration::from_secs(2),
             push_retry_delay: Duration::from_millis(50),

@@ -43,15 +43,26 @@ pub(crate) struct Inner {
     calls: Mutex<HashMap<&'static str, u64>>,
 }
 
-/// The simulated time: real time plus an offset that only grows.
+/// The simulated time: real time (or, frozen, the time the simulator started) plus an offset that only
+/// grows.
 #[derive(Debug, Default)]
 pub(crate) struct Clock {
     offset: AtomicI64,
+    frozen_at: Option<i64>,
 }
 
 impl Clock {
+    fn frozen() -> Self {
+        Self {
+            offset: AtomicI64::new(0),
+            frozen_at: Some(chrono::Utc::now().timestamp()),
+        }
+    }
+
     pub(crate) fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp() + self.offset.load(Ordering::Relaxed)
+        self.frozen_at
+            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+            + self.offset.load(Ordering::Relaxed)
     }
 
     fn advance(&self, seconds: i64) {
@@ -240,7 +251,11 @@ impl Simulator {
                 state: Mutex::new(State::new(config.seed)),
                 faults: Mutex::new(Faults::new(fault_seed)),
                 pushes: Mutex::new(PushLog::default()),
-                clock: Clock::default(),
+                clock: if config.frozen_clock {
+                    Clock::frozen()
+                } else {
+                    Clock::default()
+                },
                 config,
                 http,
                 rid_counter: AtomicU64::new(1),

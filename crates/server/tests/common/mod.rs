@@ -114,3 +114,37 @@ impl TestApp {
 pub fn kaika_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kaika"))
 }
+
+impl TestApp {
+    /// Plays the member inside WeChat's card-opening component of the sandbox: fills the demo card's
+    /// form (mobile, name, favourite coffee) and returns what the component hands back (`activate_ticket`,
+    /// `card_id`, the encrypted `code`).
+    pub async fn fill_component_form(
+        &self,
+        extra_data: &serde_json::Value,
+        user: &str,
+    ) -> serde_json::Value {
+        let filled: serde_json::Value = self
+            .client
+            .post(self.url("/sim/component/submit"))
+            .json(&serde_json::json!({
+                "encrypt_card_id": extra_data["encrypt_card_id"],
+                "outer_str": extra_data["outer_str"],
+                "biz": extra_data["biz"],
+                "user": user,
+                "answers": {
+                    "USER_FORM_INFO_FLAG_MOBILE": "13800138000",
+                    "USER_FORM_INFO_FLAG_NAME": "张三",
+                    "喜欢的咖啡": "拿铁",
+                },
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(filled["activate_ticket"].is_string(), "{filled}");
+        filled
+    }
+}
