@@ -320,7 +320,9 @@ impl TokenCache {
                 return Ok(t.token.clone());
             }
         }
-        let force = stale.is_some();
+        // `force_refresh` has a small daily quota and ends every other holder's token: only for a
+        // refused token that is still the one cached, not for a token that merely expired or is gone.
+        let force = current.as_ref().is_some_and(is_stale);
         if let Some(s) = stale {
             self.store.invalidate(&self.app_id, s).await?;
             self.set_local(None);
@@ -539,6 +541,26 @@ mod tests {
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
         assert_eq!(fetcher.forced.load(Ordering::SeqCst), 1);
         assert_eq!(cache.access_token().await.unwrap(), "token-1");
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_no_longer_cached_is_replaced_without_force_refresh() {
+        let store = Arc::new(MemoryTokenStore::new());
+        let fetcher = Arc::new(CountingFetcher::default());
+        let cache = cache(store.clone(), fetcher.clone());
+        // WeChat refused a token that has expired from the store meanwhile.
+        assert_eq!(
+            cache.invalidate_and_refresh("gone").await.unwrap(),
+            "token-1"
+        );
+        assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(fetcher.forced.load(Ordering::SeqCst), 0, "no force_refresh");
+        // The token now cached is refused: that one is forced.
+        assert_eq!(
+            cache.invalidate_and_refresh("token-1").await.unwrap(),
+            "token-2"
+        );
+        assert_eq!(fetcher.forced.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
