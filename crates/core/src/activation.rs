@@ -858,23 +858,19 @@ pub async fn schedule_redrive(
         Some(Step::Failed) | None => resume_step(&row),
         Some(step) => step,
     };
+    // A failed row starts a new round: both budgets are given back.
+    let restarted = step.as_str() != row.step;
+    let (attempts, activate_calls) = if restarted {
+        (0, 0)
+    } else {
+        (row.attempts, row.activate_calls)
+    };
     activations::Entity::update_many()
         .col_expr(activations::Column::Step, Expr::value(step.as_str()))
-        .col_expr(
-            activations::Column::Attempts,
-            Expr::value(if step.as_str() == row.step {
-                row.attempts
-            } else {
-                0
-            }),
-        )
+        .col_expr(activations::Column::Attempts, Expr::value(attempts))
         .col_expr(
             activations::Column::ActivateCalls,
-            Expr::value(if step.as_str() == row.step {
-                row.activate_calls
-            } else {
-                0
-            }),
+            Expr::value(activate_calls),
         )
         .col_expr(
             activations::Column::NextAttemptAt,
@@ -919,35 +915,39 @@ pub async fn unfinished_and_failed(
         .await?)
 }
 
+/// How many activations are at one of `steps` (`at`), or at none of them.
+async fn count_steps(
+    db: &impl ConnectionTrait,
+    steps: &[Step],
+    at: bool,
+) -> Result<u64, CoreError> {
+    use sea_orm::PaginatorTrait;
+    let names = steps.iter().map(|s| s.as_str());
+    let column = activations::Column::Step;
+    Ok(activations::Entity::find()
+        .filter(if at {
+            column.is_in(names)
+        } else {
+            column.is_not_in(names)
+        })
+        .count(db)
+        .await?)
+}
+
 /// How many activations wait for WeChat after `activate` may have taken effect: each is a card active
 /// at WeChat whose member Kaika stores as soon as WeChat answers again.
 pub async fn count_waiting_on_wechat(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
-    use sea_orm::PaginatorTrait;
-    Ok(activations::Entity::find()
-        .filter(
-            activations::Column::Step
-                .is_in([Step::ActivateSent.as_str(), Step::Activated.as_str()]),
-        )
-        .count(db)
-        .await?)
+    count_steps(db, &[Step::ActivateSent, Step::Activated], true).await
 }
 
 /// How many activations failed (the dashboard's "needs attention"; each can be re-driven).
 pub async fn count_failed(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
-    use sea_orm::PaginatorTrait;
-    Ok(activations::Entity::find()
-        .filter(activations::Column::Step.eq(Step::Failed.as_str()))
-        .count(db)
-        .await?)
+    count_steps(db, &[Step::Failed], true).await
 }
 
 /// How many activations are not finished yet (for the dashboard's "needs attention").
 pub async fn count_open(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
-    use sea_orm::PaginatorTrait;
-    Ok(activations::Entity::find()
-        .filter(activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]))
-        .count(db)
-        .await?)
+    count_steps(db, &[Step::Done, Step::Failed], false).await
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use kaika_core::entity::activations;
 
 use crate::cli::ActivationsAction;
 use crate::config::Settings;
+use crate::events_cli::one_line;
 use crate::startup;
 
 /// More activations than any one re-drive command goes through.
@@ -15,14 +16,7 @@ fn print_row(row: &activations::Model) {
     let next = row
         .next_attempt_at
         .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
-    let error: String = row
-        .last_error
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(80)
-        .collect();
+    let error = one_line(row.last_error.as_deref().unwrap_or(""), 80);
     println!(
         "{:>8}  {:<16}  {:<14}  {:>4}  {:<25}  {}",
         row.id,

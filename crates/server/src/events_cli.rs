@@ -8,7 +8,8 @@ use crate::cli::EventsAction;
 use crate::config::Settings;
 use crate::startup;
 
-fn one_line(text: &str, max: usize) -> String {
+/// `text` on one line (control characters as spaces), cut to `max` characters with an ellipsis.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let flat: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

@@ -729,23 +729,30 @@ impl Journey {
     /// A second process's activator over the same database (the background re-drive), with its own
     /// attempt budget and a back-off capped at one second.
     async fn background_activator(&self, max_attempts: i32) -> kaika_core::activation::Activator {
-        use kaika_server::config::Settings;
-        let settings = Settings::from_figment(
-            &Settings::figment(None)
-                .unwrap()
-                .merge(("database.url", self.app.test_db.url.as_str()))
-                .merge(("master_key", self.app.master_key.to_base64()))
+        self.second_process(|figment| {
+            figment
                 .merge(("wechat.timeout_ms", 1500))
                 .merge(("wechat.busy_base_delay_ms", 10))
                 .merge(("activation.retry_base_ms", 60_000))
                 .merge(("activation.retry_max_secs", 1))
-                .merge(("activation.max_attempts", max_attempts)),
-        )
-        .unwrap();
-        kaika_server::startup::prepare(&settings)
-            .await
+                .merge(("activation.max_attempts", max_attempts))
+        })
+        .await
+        .activator
+    }
+
+    /// The context another process on the same database would build, with settings tuned by `tune`.
+    async fn second_process(
+        &self,
+        tune: impl FnOnce(figment::Figment) -> figment::Figment,
+    ) -> kaika_server::startup::Context {
+        use kaika_server::config::Settings;
+        let figment = Settings::figment(None)
             .unwrap()
-            .activator
+            .merge(("database.url", self.app.test_db.url.as_str()))
+            .merge(("master_key", self.app.master_key.to_base64()));
+        let settings = Settings::from_figment(&tune(figment)).unwrap();
+        kaika_server::startup::prepare(&settings).await.unwrap()
     }
 
     async fn activation_rows(&self) -> Vec<kaika_core::entity::activations::Model> {
@@ -796,17 +803,7 @@ impl Journey {
     /// Applies every event the simulator pushed so far.
     async fn apply_events(&self) {
         use kaika_core::events::{Worker, WorkerSettings};
-        let ctx = kaika_server::startup::prepare(
-            &kaika_server::config::Settings::from_figment(
-                &kaika_server::config::Settings::figment(None)
-                    .unwrap()
-                    .merge(("database.url", self.app.test_db.url.as_str()))
-                    .merge(("master_key", self.app.master_key.to_base64())),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+        let ctx = self.second_process(|figment| figment).await;
         let worker = Worker::new(ctx.db, ctx.clients, WorkerSettings::default());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
