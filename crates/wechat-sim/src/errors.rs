@@ -31,6 +31,7 @@ pub(crate) fn errmsg(errcode: i64) -> &'static str {
         0 => "ok",
         40001 => "invalid credential, access_token is invalid or not latest",
         40002 => "invalid grant_type",
+        40003 => "invalid openid",
         40005 => "invalid file type",
         40009 => "invalid image size",
         40013 => "invalid appid",

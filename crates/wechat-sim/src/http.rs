@@ -148,6 +148,13 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         api::cards::modifystock,
     ),
     ep(
+        "card/testwhitelist/set",
+        false,
+        Auth::OfficialAccount,
+        false,
+        api::cards::testwhitelist_set,
+    ),
+    ep(
         "card/membercard/activateuserform/set",
         false,
         Auth::OfficialAccount,

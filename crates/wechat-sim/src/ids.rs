@@ -101,6 +101,14 @@ pub(crate) fn openid(rng: &mut StdRng, prefix: &str) -> String {
     format!("o{prefix}{}", pick(rng, URL_SAFE, 22))
 }
 
+/// Whether `s` has the shape of an openid of the account with id prefix `prefix`.
+pub(crate) fn is_openid_of(s: &str, prefix: &str) -> bool {
+    s.len() == 28
+        && s.strip_prefix('o')
+            .and_then(|rest| rest.strip_prefix(prefix))
+            .is_some_and(|rest| rest.bytes().all(|b| URL_SAFE.contains(&b)))
+}
+
 pub(crate) fn unionid(rng: &mut StdRng) -> String {
     format!("o{}", pick(rng, URL_SAFE, 27))
 }
@@ -178,6 +186,10 @@ mod tests {
         assert_ne!(o, openid_for("wx1", "bob", &p));
         assert_ne!(o, openid_for("wx2", "alice", &p));
         assert_eq!(o.len(), 28);
+        assert!(is_openid_of(&o, &p));
+        assert!(!is_openid_of(&o, &prefix_for("wx2")));
+        assert!(!is_openid_of(&o[..27], &p));
+        assert!(!is_openid_of(&format!("{}!", &o[..27]), &p));
         assert_eq!(unionid_for("alice"), unionid_for("alice"));
     }
 }

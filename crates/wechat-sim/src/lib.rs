@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod cardbag;
 mod component;
 mod config;
 mod control;
 mod errors;
 mod faults;
+mod form;
 mod http;
 mod ids;
 mod model;
@@ -24,7 +26,7 @@ pub use errors::SimError;
 pub use faults::{FaultKind, FaultRule, FaultSpec};
 pub use model::{
     Account, AccountPatch, AccountSpec, Answers, Card, CardStatus, CodeStatus, FieldAnswer,
-    IssuedCode, MessageMode, MiniProgram, MiniProgramSpec, Ticket,
+    IssuedCode, MessageMode, MiniProgram, MiniProgramSpec, TestWhitelist, Ticket,
 };
 pub use push::{PushAttempt, PushOutcome, PushRecord};
 pub use sim::{ActionOutcome, MintedLoginCode, Simulator};
@@ -39,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sim: Simulator) {
         .app_data(web::PayloadConfig::new(MAX_BODY));
     http::register(cfg);
     component::register(cfg);
+    cardbag::register(cfg);
     control::register(cfg);
 }
 

@@ -126,6 +126,16 @@ pub struct AccountPatch {
     pub ip_whitelist: Option<Vec<String>>,
 }
 
+/// An account's test whitelist (`card/testwhitelist/set`, reference §3.2): these members may
+/// receive and activate its cards while they are still in review.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestWhitelist {
+    /// Official-account openids, as set.
+    pub openid: Vec<String>,
+    /// WeChat ids, as set; a simulated user's WeChat id is their user name.
+    pub username: Vec<String>,
+}
+
 /// Review status of a card (reference §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CardStatus {

@@ -17,7 +17,7 @@ use crate::faults::Faults;
 use crate::ids;
 use crate::model::{
     Account, AccountPatch, AccountSpec, Card, CardStatus, CodeStatus, IssuedCode, MiniProgram,
-    Ticket,
+    TestWhitelist, Ticket,
 };
 use crate::push::{Event, PushLog};
 
@@ -133,6 +133,8 @@ pub(crate) struct State {
     pub encrypt_codes: HashMap<String, String>,
     pub tickets: HashMap<String, Ticket>,
     pub media: Vec<Media>,
+    /// Official-account AppID → its test whitelist.
+    pub test_whitelists: HashMap<String, TestWhitelist>,
 }
 
 impl State {
@@ -157,6 +159,7 @@ impl State {
             encrypt_codes: HashMap::new(),
             tickets: HashMap::new(),
             media: Vec::new(),
+            test_whitelists: HashMap::new(),
         }
     }
 
@@ -189,6 +192,24 @@ impl State {
         let openid = ids::openid_for(app_id, user, &prefix);
         self.openids.insert(key, openid.clone());
         openid
+    }
+
+    /// Whether `user` is on the test whitelist of the account `app_id`, by WeChat id (the user
+    /// name) or by openid.
+    pub(crate) fn is_test_whitelisted(&mut self, app_id: &str, user: &str) -> bool {
+        let Some(list) = self.test_whitelists.get(app_id) else {
+            return false;
+        };
+        if user.is_empty() || (list.openid.is_empty() && list.username.is_empty()) {
+            return false;
+        }
+        if list.username.iter().any(|u| u == user) {
+            return true;
+        }
+        let openid = self.openid_for(app_id, user);
+        self.test_whitelists
+            .get(app_id)
+            .is_some_and(|list| list.openid.contains(&openid))
     }
 
     pub(crate) fn unionid_for(&mut self, user: &str) -> String {
@@ -505,6 +526,15 @@ impl Simulator {
         Ok(())
     }
 
+    /// The test whitelist of an official account (empty until `card/testwhitelist/set`).
+    pub fn test_whitelist(&self, app_id: &str) -> TestWhitelist {
+        self.state()
+            .test_whitelists
+            .get(app_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// A card as the simulator holds it.
     pub fn card(&self, card_id: &str) -> Option<Card> {
         self.state().cards.get(card_id).cloned()
@@ -619,6 +649,7 @@ impl Simulator {
             "codes": codes,
             "tickets": tickets,
             "media": st.media,
+            "test_whitelists": st.test_whitelists,
         })
     }
 

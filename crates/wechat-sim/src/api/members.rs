@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::api::cards::{is_one_tap, own_card};
+use crate::api::cards::{card_open_to, is_one_tap, own_card};
 use crate::api::ok;
 use crate::errors::WxError;
 use crate::http::fields::{self, num_json};
@@ -69,7 +69,7 @@ fn own_code<'a>(
 }
 
 /// 40127 unless the code is in use (not deleted, unavailable or expired); 40099 when consumed.
-fn check_usable(card: &Card, code: &IssuedCode, now: i64) -> Result<(), WxError> {
+pub(crate) fn check_usable(card: &Card, code: &IssuedCode, now: i64) -> Result<(), WxError> {
     match status_str(card, code, now) {
         "NORMAL" => Ok(()),
         "CONSUMED" => Err(wx(40099)),
@@ -119,9 +119,7 @@ pub(crate) fn receive(sim: &Simulator, r: Receipt) -> Result<Option<ExtraData>, 
     let (extra, events) = {
         let mut st = sim.state();
         let card = st.cards.get(&r.card_id).cloned().ok_or_else(|| wx(40073))?;
-        if card.status != CardStatus::VerifyOk {
-            return Err(wx(40078));
-        }
+        card_open_to(&mut st, &card, &r.user)?;
         if !is_one_tap(&card) || card.form.is_none() {
             return Err(wx(72026));
         }
@@ -220,19 +218,7 @@ pub(crate) fn receive(sim: &Simulator, r: Receipt) -> Result<Option<ExtraData>, 
             c.quantity -= 1;
         }
         let extra = if jump {
-            let ticket = ids::opaque_base64(&mut st.rng, 80);
-            st.tickets.insert(
-                ticket.clone(),
-                Ticket {
-                    ticket: ticket.clone(),
-                    app_id: card.app_id.clone(),
-                    card_id: card.card_id.clone(),
-                    code,
-                    openid,
-                    expires_at: now + ticket_ttl,
-                    answers: r.answers,
-                },
-            );
+            let ticket = mint_ticket(&mut st, &card, code, openid, r.answers, now + ticket_ttl);
             Some(ExtraData {
                 activate_ticket: ticket,
                 card_id: card.card_id.clone(),
@@ -245,6 +231,33 @@ pub(crate) fn receive(sim: &Simulator, r: Receipt) -> Result<Option<ExtraData>, 
     };
     sim.push_events(events);
     Ok(extra)
+}
+
+/// Mints an `activate_ticket` for a code already issued to the member, carrying what they entered.
+/// The component and the card bag both mint through here, so `activatetempinfo/get` and
+/// `activate` cannot tell their tickets apart.
+pub(crate) fn mint_ticket(
+    st: &mut State,
+    card: &Card,
+    code: String,
+    openid: String,
+    answers: Answers,
+    expires_at: i64,
+) -> String {
+    let ticket = ids::opaque_base64(&mut st.rng, 80);
+    st.tickets.insert(
+        ticket.clone(),
+        Ticket {
+            ticket: ticket.clone(),
+            app_id: card.app_id.clone(),
+            card_id: card.card_id.clone(),
+            code,
+            openid,
+            expires_at,
+            answers,
+        },
+    );
+    ticket
 }
 
 /// `POST card/code/decrypt {"encrypt_code"}` → `{"code"}` (reference §7.1).
