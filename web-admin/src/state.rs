@@ -2,6 +2,7 @@
 
 use kaika_core::admin::{LoginThrottle, SessionPolicy};
 use kaika_core::clients::Clients;
+use kaika_core::golive::PublicUrl;
 use kaika_core::secrets::MasterKey;
 use sea_orm::DatabaseConnection;
 
@@ -25,6 +26,9 @@ pub struct AdminState {
     pub clients: Clients,
     /// Session and login settings.
     pub settings: AdminSettings,
+    /// Kaika's external address (`KAIKA__SERVER__PUBLIC_URL`): the URLs to paste into WeChat are built
+    /// from it.
+    pub public_url: Option<PublicUrl>,
 }
 
 impl AdminState {
@@ -36,6 +40,7 @@ impl AdminState {
             master_key,
             clients,
             settings: AdminSettings::default(),
+            public_url: None,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryOrder, Set};
 
 use crate::entity::accounts;
@@ -235,6 +236,11 @@ pub struct AccountSummary {
     pub api_base_url: String,
     /// Whether this is the built-in sandbox.
     pub is_sandbox: bool,
+    /// The configuration error WeChat last gave for the account's token (wrong AppSecret, IP not
+    /// whitelisted), until a token is fetched again.
+    pub token_error: Option<String>,
+    /// When that error was seen.
+    pub token_error_at: Option<DateTime<Utc>>,
 }
 
 impl From<accounts::Model> for AccountSummary {
@@ -247,6 +253,8 @@ impl From<accounts::Model> for AccountSummary {
             mini_app_id: row.mini_app_id,
             api_base_url: row.api_base_url,
             is_sandbox: row.is_sandbox,
+            token_error: row.token_error,
+            token_error_at: row.token_error_at,
         }
     }
 }

@@ -99,6 +99,17 @@ pub struct ActivationRequest {
     pub encrypt_code: String,
 }
 
+/// Who hands an activate ticket in.
+#[derive(Debug, Clone, Copy)]
+pub enum Submitter<'a> {
+    /// The mini-program, for its session's user (`App.onShow` after the component).
+    MiniProgram(&'a MiniSession),
+    /// WeChat's redirect to the after-submit page: a member activating from the card bag, or coming
+    /// back after leaving the component. No session: the ticket, which WeChat binds to the member's
+    /// code, is the only credential, as it is for WeChat's `activate`.
+    ActivatePage,
+}
+
 /// Tuning of the activation driver.
 #[derive(Debug, Clone)]
 pub struct ActivationSettings {
@@ -224,23 +235,38 @@ impl Activator {
         session: &MiniSession,
         request: &ActivationRequest,
     ) -> Result<members::Model, CoreError> {
+        self.submit_from(Submitter::MiniProgram(session), request)
+            .await
+    }
+
+    /// [`Activator::submit`] for either way a ticket comes in: the same idempotency per ticket, the same
+    /// steps, the same refusals.
+    pub async fn submit_from(
+        &self,
+        submitter: Submitter<'_>,
+        request: &ActivationRequest,
+    ) -> Result<members::Model, CoreError> {
         let ticket = check_ticket(&request.activate_ticket)?;
         let encrypt_code = check_encrypt_code(&request.encrypt_code)?;
-        let card = cards::Entity::find_by_wechat_id(request.card_id.trim())
-            .filter(cards::Column::AccountId.eq(session.account_id))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| {
-                CoreError::refused("card_not_found", "no such card for this mini-program")
-            })?;
+        let mut find_card = cards::Entity::find_by_wechat_id(request.card_id.trim());
+        let (mini_openid, unionid) = match submitter {
+            Submitter::MiniProgram(session) => {
+                find_card = find_card.filter(cards::Column::AccountId.eq(session.account_id));
+                (Some(session.mini_openid.clone()), session.unionid.clone())
+            }
+            Submitter::ActivatePage => (None, None),
+        };
+        let card = find_card.one(&self.db).await?.ok_or_else(|| {
+            CoreError::refused("card_not_found", "no such card for this mini-program")
+        })?;
         let ticket_hash = sha256_hex(&ticket);
         activations::Entity::insert(activations::ActiveModel {
             ticket_hash: Set(ticket_hash.clone()),
             ticket: Set(ticket),
             card_id: Set(card.id),
             encrypt_code: Set(encrypt_code.clone()),
-            mini_openid: Set(Some(session.mini_openid.clone())),
-            unionid: Set(session.unionid.clone()),
+            mini_openid: Set(mini_openid.clone()),
+            unionid: Set(unionid),
             step: Set(Step::Received.as_str().to_owned()),
             attempts: Set(0),
             created_at: Set(Utc::now()),
@@ -257,7 +283,7 @@ impl Activator {
         let row = self.load_by_hash(&ticket_hash).await?;
         if row.card_id != card.id
             || row.encrypt_code != encrypt_code
-            || row.mini_openid.as_deref() != Some(session.mini_openid.as_str())
+            || row.mini_openid != mini_openid
         {
             return Err(CoreError::refused(
                 "ticket_conflict",
@@ -680,7 +706,8 @@ impl Activator {
             _ => existing.oa_openid.clone(),
         };
         update.oa_openid = Set(openid);
-        update.mini_openid = Set(row.mini_openid.clone());
+        // Activated from the after-submit page, there is no mini-program user: keep the one known.
+        update.mini_openid = Set(row.mini_openid.clone().or(existing.mini_openid.clone()));
         update.unionid = Set(row.unionid.clone().or(existing.unionid.clone()));
         update.membership_number = Set(row.membership_number.clone());
         update.status = Set(status.to_owned());

@@ -11,10 +11,10 @@ use kaika_wechat::card::{
 };
 use kaika_wechat::geturl::CARD_COMPONENT_APP_ID;
 use kaika_wechat::WechatClient;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde::Serialize;
 
@@ -232,6 +232,8 @@ pub async fn update(
     if send_check {
         row.review_status = Set("pending".into());
         row.refuse_reason = Set(None);
+        row.review_checks = Set(0);
+        row.review_checked_at = Set(None);
     }
     Ok((row.update(db).await?, send_check))
 }
@@ -265,6 +267,134 @@ pub async fn set_review_status(
     row.refuse_reason = Set(refuse_reason);
     row.update(db).await?;
     Ok(())
+}
+
+/// Where a card stands in WeChat's review, as `card/get` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewCheck {
+    /// Still in review.
+    Pending,
+    /// Approved (newly, or the push had already said so).
+    Approved,
+    /// Refused, with the reason shown to admins.
+    Refused(String),
+    /// A status Kaika does not act on (e.g. deleted at WeChat), as WeChat spells it.
+    Other(String),
+}
+
+/// How long after its `checks`-th check a card still in review is asked about again: one minute,
+/// doubling, at most `max`.
+pub fn review_check_delay(checks: i32, max: std::time::Duration) -> std::time::Duration {
+    let doublings = u32::try_from(checks.clamp(0, 20)).unwrap_or(0);
+    std::time::Duration::from_secs(60u64 << doublings).min(max)
+}
+
+/// Asks `card/get` where a card is in review and records it, so a lost `card_pass_check` push never
+/// leaves a card pending. The answer counts as a review seen now: a push older than it does not undo
+/// it, a newer one wins.
+pub async fn refresh_review(
+    db: &DatabaseConnection,
+    client: &WechatClient,
+    card: &cards::Model,
+) -> Result<ReviewCheck, CoreError> {
+    use kaika_wechat::card::CardStatus;
+    let detail = client.get_card(&card.wechat_card_id).await?;
+    let check = match detail.status() {
+        Some(CardStatus::VerifyOk | CardStatus::Dispatch) => ReviewCheck::Approved,
+        Some(CardStatus::VerifyFail) => ReviewCheck::Refused(
+            "refused in WeChat's review (card/get gives no reason: see the refusal message in WeChat's \
+             console)"
+                .to_owned(),
+        ),
+        Some(CardStatus::NotVerify) => ReviewCheck::Pending,
+        Some(other) => ReviewCheck::Other(other.as_str().to_owned()),
+        None => ReviewCheck::Other("no status".to_owned()),
+    };
+    let txn = db.begin().await?;
+    match &check {
+        ReviewCheck::Approved if card.review_status != "approved" => {
+            crate::events::on_review(&txn, card, Utc::now().timestamp(), None).await?;
+        }
+        ReviewCheck::Refused(reason) if card.review_status != "refused" => {
+            crate::events::on_review(&txn, card, Utc::now().timestamp(), Some(reason.clone()))
+                .await?;
+        }
+        _ => {}
+    }
+    cards::Entity::update_many()
+        .col_expr(
+            cards::Column::ReviewChecks,
+            Expr::col(cards::Column::ReviewChecks).add(1),
+        )
+        .col_expr(cards::Column::ReviewCheckedAt, Expr::value(Utc::now()))
+        .filter(cards::Column::Id.eq(card.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(check)
+}
+
+/// The cards still in review whose next check is due: never checked, or checked longer ago than
+/// [`review_check_delay`].
+pub async fn due_review_checks(
+    db: &impl ConnectionTrait,
+    max_delay: std::time::Duration,
+) -> Result<Vec<cards::Model>, CoreError> {
+    let now = Utc::now();
+    let pending = cards::Entity::find()
+        .filter(cards::Column::ReviewStatus.eq("pending"))
+        .order_by_asc(cards::Column::Id)
+        .all(db)
+        .await?;
+    Ok(pending
+        .into_iter()
+        .filter(|card| match card.review_checked_at {
+            None => true,
+            Some(at) => {
+                let delay = review_check_delay(card.review_checks - 1, max_delay);
+                at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1)) <= now
+            }
+        })
+        .collect())
+}
+
+/// Checks every card in review whose check is due ([`due_review_checks`]) and returns how many changed
+/// status. A card whose check fails is left for its next turn (its check counts, so it backs off too).
+pub async fn poll_reviews(
+    db: &DatabaseConnection,
+    clients: &crate::clients::Clients,
+    max_delay: std::time::Duration,
+) -> Result<usize, CoreError> {
+    let mut changed = 0;
+    for card in due_review_checks(db, max_delay).await? {
+        let Some(account) = crate::entity::accounts::Entity::find_by_id(card.account_id)
+            .one(db)
+            .await?
+        else {
+            continue;
+        };
+        let outcome = match clients.official_account(&account.app_id).await {
+            Ok(client) => refresh_review(db, &client, &card).await,
+            Err(err) => Err(err),
+        };
+        match outcome {
+            Ok(ReviewCheck::Approved | ReviewCheck::Refused(_)) => changed += 1,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(card = %card.wechat_card_id, error = %err, "card/get review check failed");
+                cards::Entity::update_many()
+                    .col_expr(
+                        cards::Column::ReviewChecks,
+                        Expr::col(cards::Column::ReviewChecks).add(1),
+                    )
+                    .col_expr(cards::Column::ReviewCheckedAt, Expr::value(Utc::now()))
+                    .filter(cards::Column::Id.eq(card.id))
+                    .exec(db)
+                    .await?;
+            }
+        }
+    }
+    Ok(changed)
 }
 
 /// The card with this WeChat id, or `card_not_found`.
@@ -371,14 +501,21 @@ impl ParamsFlights {
 
 /// The component parameters of a card for a channel (`outer_str`; empty for none): from the cache when
 /// fresh, else from `activate/geturl`. Unknown channel → `channel_not_found`; archived → `channel_archived`.
+/// A card in review is opened only for the account's testers ([`crate::whitelist`]), identified by the
+/// caller's mini-program openid.
 pub async fn component_params(
     db: &DatabaseConnection,
     client: &WechatClient,
     flights: &ParamsFlights,
     card: &cards::Model,
     outer_str: &str,
+    mini_openid: &str,
 ) -> Result<ComponentParams, CoreError> {
-    if card.review_status != "approved" {
+    let tester = card.review_status == "pending"
+        && crate::whitelist::load(db, card.account_id)
+            .await?
+            .admits(mini_openid);
+    if card.review_status != "approved" && !tester {
         return Err(CoreError::refused(
             "card_not_approved",
             "the card has not passed WeChat's review yet",

@@ -32,7 +32,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
-use crate::accounts::{self, AppId, MessageMode};
+use crate::accounts::{self, AppId};
 use crate::clients::Clients;
 use crate::entity::wechat_events::{self, card_activity, code_states};
 use crate::entity::{cards, members};
@@ -156,6 +156,9 @@ pub enum Receipt {
     Stored(i64),
     /// Stored with this id as `ignored` (an event type without effects).
     Ignored(i64),
+    /// Verified but not applicable (unparseable, a value out of range, outside the timestamp window):
+    /// stored with this id as `failed`, with the reason, for an admin to look at.
+    Unapplicable(i64),
     /// The same push was stored before; nothing changed.
     Duplicate,
 }
@@ -164,7 +167,6 @@ pub enum Receipt {
 struct CallbackAccount {
     id: i64,
     token: String,
-    mode: MessageMode,
     crypt: Option<MessageCrypt>,
 }
 
@@ -182,7 +184,6 @@ async fn callback_account(
         Err(CoreError::NotFound { .. }) => return Err(not_found()),
         other => other?,
     };
-    let mode = MessageMode::parse(&account.summary.message_mode)?;
     let crypt = account
         .encoding_aes_key
         .as_ref()
@@ -194,7 +195,6 @@ async fn callback_account(
     Ok(CallbackAccount {
         id: account.summary.id,
         token: account.callback_token,
-        mode,
         crypt,
     })
 }
@@ -354,6 +354,13 @@ pub async fn handshake(
 }
 
 /// Checks, decrypts and stores one push. Returns once the event is durably stored (or known to be).
+///
+/// Whether a push is encrypted is read from the request (`encrypt_type=aes` or a `msg_signature`), not
+/// from the stored mode, so a merchant who changes the mode in WeChat's console first keeps receiving
+/// events. A push that proves it comes from WeChat but cannot be applied (a field out of range, an
+/// unparseable body, an encrypted push outside the timestamp window) is stored as `failed` with the
+/// reason and acknowledged, so it is never lost. Only requests that do not prove their origin are refused,
+/// and each refusal is counted per account and code ([`refusals`]).
 pub async fn receive(
     db: &impl ConnectionTrait,
     key: &MasterKey,
@@ -363,22 +370,35 @@ pub async fn receive(
     settings: &IngestSettings,
 ) -> Result<Receipt, CoreError> {
     let account = callback_account(db, key, app_id).await?;
+    let result = verify_and_store(db, &account, params, body, settings).await;
+    if let Err(CoreError::Refused { code, message }) = &result {
+        if let Err(err) = record_refusal(db, account.id, code, message).await {
+            tracing::warn!(error = %err, "could not record a callback refusal");
+        }
+    }
+    result
+}
+
+async fn verify_and_store(
+    db: &impl ConnectionTrait,
+    account: &CallbackAccount,
+    params: &CallbackParams,
+    body: &[u8],
+    settings: &IngestSettings,
+) -> Result<Receipt, CoreError> {
     if body.len() > event::MAX_XML_BYTES {
         return Err(event_error(EventError::TooLarge(body.len())));
     }
     let body = std::str::from_utf8(body)
         .map_err(|_| CoreError::refused("invalid_body", "the body is not UTF-8"))?;
-    let encrypted = match account.mode {
-        MessageMode::Plain => false,
-        MessageMode::Safe => true,
-        // Compatible mode pushes carry both; the encrypted part is the authenticated one when present.
-        MessageMode::Compatible => {
-            params.msg_signature.is_some() || params.encrypt_type.as_deref() == Some("aes")
-        }
-    };
-    let xml = if encrypted {
+    let encrypted = params.msg_signature.is_some() || params.encrypt_type.as_deref() == Some("aes");
+    let (xml, stale) = if encrypted {
         let crypt = account.crypt.as_ref().ok_or_else(|| {
-            CoreError::invalid("encoding_aes_key", "the account has no EncodingAESKey")
+            CoreError::refused(
+                "mode_mismatch",
+                "WeChat sends encrypted pushes (compatible or safe mode) but the account has no \
+                 EncodingAESKey: paste the one from WeChat's console into the account",
+            )
         })?;
         let msg_signature = CallbackParams::required(&params.msg_signature, "msg_signature")?;
         let timestamp = CallbackParams::required(&params.timestamp, "timestamp")?;
@@ -388,16 +408,140 @@ pub async fn receive(
         if !crypto::verify_signature(msg_signature, &computed) {
             return Err(event_error(EventError::BadSignature));
         }
-        check_timestamp(params, settings)?;
-        crypt.decrypt(&envelope.encrypt).map_err(crypto_error)?
+        let xml = crypt.decrypt(&envelope.encrypt).map_err(crypto_error)?;
+        // The ciphertext is signed with the token, so an old push is still WeChat's: kept, not applied.
+        (xml, check_timestamp(params, settings).err())
     } else {
-        check_plain_signature(&account, params)?;
+        check_plain_signature(account, params)?;
+        // Plain mode does not sign the body: outside the window nothing proves it is WeChat's.
         check_timestamp(params, settings)?;
         refuse_replayed_query(db, account.id, params, body, settings).await?;
-        body.to_owned()
+        (body.to_owned(), None)
     };
-    let event = Event::parse(&xml).map_err(event_error)?;
-    store(db, account.id, &event, &xml).await
+    let event = match Event::parse(&xml) {
+        Ok(event) => event,
+        Err(err) => {
+            return store_unapplicable(db, account.id, &xml, encrypted, &err.to_string()).await
+        }
+    };
+    if let Some(CoreError::Refused { message, .. }) = stale {
+        return store_unapplicable(db, account.id, &xml, encrypted, &message).await;
+    }
+    store_encrypted(db, account.id, &event, &xml, Some(encrypted)).await
+}
+
+/// Counts one refused callback request under its account and code.
+async fn record_refusal(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    code: &str,
+    message: &str,
+) -> Result<(), CoreError> {
+    use crate::entity::callback_refusals;
+    let now = Utc::now();
+    callback_refusals::Entity::insert(callback_refusals::ActiveModel {
+        account_id: Set(account_id),
+        code: Set(truncate(code, 64)),
+        count: Set(1),
+        last_message: Set(truncate(message, 300)),
+        first_at: Set(now),
+        last_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            callback_refusals::Column::AccountId,
+            callback_refusals::Column::Code,
+        ])
+        .value(
+            callback_refusals::Column::Count,
+            Expr::col((callback_refusals::Entity, callback_refusals::Column::Count)).add(1),
+        )
+        .update_columns([
+            callback_refusals::Column::LastMessage,
+            callback_refusals::Column::LastAt,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// An account's callback refusals, the most recent first.
+pub async fn refusals(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<Vec<crate::entity::callback_refusals::Model>, CoreError> {
+    use crate::entity::callback_refusals;
+    Ok(callback_refusals::Entity::find()
+        .filter(callback_refusals::Column::AccountId.eq(account_id))
+        .order_by_desc(callback_refusals::Column::LastAt)
+        .all(db)
+        .await?)
+}
+
+/// The latest push an account received (verified and stored), if any.
+pub async fn last_push(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> Result<Option<wechat_events::Model>, CoreError> {
+    Ok(wechat_events::Entity::find_for_account(account_id)
+        .order_by_desc(wechat_events::Column::Id)
+        .one(db)
+        .await?)
+}
+
+/// Stores a verified push that cannot be applied as `failed`, with the reason, under a key made from
+/// its body (so WeChat's re-sends of it are absorbed).
+async fn store_unapplicable(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    xml: &str,
+    encrypted: bool,
+    reason: &str,
+) -> Result<Receipt, CoreError> {
+    let fields = event::parse_fields(xml).ok();
+    let field = |name: &str| {
+        fields
+            .as_ref()
+            .and_then(|f| f.non_empty(name))
+            .unwrap_or_default()
+    };
+    let key = format!("unapplicable|{}", sha256_hex(xml));
+    let now = Utc::now();
+    let reason = truncate(&format!("not applicable: {reason}"), 500);
+    let row = wechat_events::ActiveModel {
+        account_id: Set(account_id),
+        dedupe_hash: Set(sha256_hex(&key)),
+        dedupe_key: Set(key),
+        event: Set(truncate(&field("Event"), 64)),
+        msg_type: Set(truncate(&field("MsgType"), 32)),
+        from_user_name: Set(truncate(&field("FromUserName"), 128)),
+        wechat_card_id: Set(Some(field("CardId"))
+            .filter(|v| !v.is_empty())
+            .map(|v| truncate(&v, 64))),
+        user_card_code: Set(Some(field("UserCardCode"))
+            .filter(|v| !v.is_empty())
+            .map(|v| truncate(&v, 64))),
+        create_time: Set(field("CreateTime").parse().unwrap_or_default()),
+        raw_xml: Set(xml.to_owned()),
+        status: Set(STATUS_FAILED.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        lease_holder: Set(None),
+        lease_until: Set(None),
+        last_error: Set(Some(reason)),
+        outcome: Set(None),
+        received_at: Set(now),
+        processed_at: Set(None),
+        updated_at: Set(now),
+        encrypted: Set(Some(encrypted)),
+        ..Default::default()
+    };
+    Ok(match insert_event(db, row).await? {
+        Some(id) => Receipt::Unapplicable(id),
+        None => Receipt::Duplicate,
+    })
 }
 
 /// The dedupe key of a push: [`Event::dedupe_key`], or the `MsgId` of plain messages.
@@ -419,6 +563,17 @@ pub async fn store(
     account_id: i64,
     event: &Event,
     xml: &str,
+) -> Result<Receipt, CoreError> {
+    store_encrypted(db, account_id, event, xml, None).await
+}
+
+/// [`store`], recording whether the push came encrypted.
+async fn store_encrypted(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    event: &Event,
+    xml: &str,
+    encrypted: Option<bool>,
 ) -> Result<Receipt, CoreError> {
     let key = dedupe_key(event, xml);
     let handled = HANDLED_EVENTS.contains(&event.name());
@@ -450,8 +605,21 @@ pub async fn store(
         received_at: Set(now),
         processed_at: Set((!handled).then_some(now)),
         updated_at: Set(now),
+        encrypted: Set(encrypted),
         ..Default::default()
     };
+    Ok(match insert_event(db, row).await? {
+        Some(id) if handled => Receipt::Stored(id),
+        Some(id) => Receipt::Ignored(id),
+        None => Receipt::Duplicate,
+    })
+}
+
+/// Inserts an event row unless its (account, dedupe hash) is already stored; `None` when it was.
+async fn insert_event(
+    db: &impl ConnectionTrait,
+    row: wechat_events::ActiveModel,
+) -> Result<Option<i64>, CoreError> {
     let inserted = wechat_events::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([
@@ -463,12 +631,11 @@ pub async fn store(
         )
         .exec(db)
         .await;
-    Ok(match inserted {
-        Err(sea_orm::DbErr::RecordNotInserted) => Receipt::Duplicate,
-        Err(err) => return Err(err.into()),
-        Ok(done) if handled => Receipt::Stored(done.last_insert_id),
-        Ok(done) => Receipt::Ignored(done.last_insert_id),
-    })
+    match inserted {
+        Err(sea_orm::DbErr::RecordNotInserted) => Ok(None),
+        Err(err) => Err(err.into()),
+        Ok(done) => Ok(Some(done.last_insert_id)),
+    }
 }
 
 fn ignored_reason(name: &str) -> String {
@@ -1283,7 +1450,8 @@ async fn record_activity(
     Ok(())
 }
 
-async fn on_review(
+/// Applies a review outcome seen at `time` (Unix seconds) unless a newer one was applied.
+pub(crate) async fn on_review(
     txn: &DatabaseTransaction,
     card: &cards::Model,
     time: i64,
@@ -1310,6 +1478,7 @@ async fn on_review(
     cards::Entity::update_many()
         .col_expr(cards::Column::ReviewStatus, Expr::value(status))
         .col_expr(cards::Column::RefuseReason, Expr::value(refused.clone()))
+        .col_expr(cards::Column::ReviewChecks, Expr::value(0))
         .col_expr(cards::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(cards::Column::Id.eq(card.id))
         .exec(txn)

@@ -12,6 +12,7 @@ pub mod db;
 pub mod entity;
 pub mod error;
 pub mod events;
+pub mod golive;
 pub mod ledger;
 pub mod members;
 pub mod migration;
@@ -23,5 +24,6 @@ pub mod stats;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod token_store;
+pub mod whitelist;
 
 pub use error::CoreError;

@@ -10,6 +10,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use crate::entity::access_tokens as tokens;
+use crate::entity::accounts;
 
 /// Access tokens in the `access_tokens` table.
 #[derive(Debug, Clone)]
@@ -66,6 +67,34 @@ impl TokenStore for DbTokenStore {
             .col_expr(tokens::Column::ExpiresAt, Expr::value(token.expires_at))
             .col_expr(tokens::Column::RefreshedAt, Expr::value(Utc::now()))
             .filter(tokens::Column::AppId.eq(app_id))
+            .exec(&self.db)
+            .await
+            .map_err(TokenStoreError::new)?;
+        accounts::Entity::update_many()
+            .col_expr(
+                accounts::Column::TokenError,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(accounts::Column::AppId.eq(app_id))
+            .filter(accounts::Column::TokenError.is_not_null())
+            .exec(&self.db)
+            .await
+            .map_err(TokenStoreError::new)?;
+        Ok(())
+    }
+
+    async fn record_configuration_error(
+        &self,
+        app_id: &str,
+        message: &str,
+    ) -> Result<(), TokenStoreError> {
+        accounts::Entity::update_many()
+            .col_expr(
+                accounts::Column::TokenError,
+                Expr::value(message.to_owned()),
+            )
+            .col_expr(accounts::Column::TokenErrorAt, Expr::value(Utc::now()))
+            .filter(accounts::Column::AppId.eq(app_id))
             .exec(&self.db)
             .await
             .map_err(TokenStoreError::new)?;

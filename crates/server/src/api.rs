@@ -391,10 +391,16 @@ async fn activation_params(
         .await
         .map_err(api_error)?;
     let channel = query.channel.as_deref().unwrap_or_default().trim();
-    let params =
-        card_use_cases::component_params(&ctx.db, &client, &ctx.params_flights, &card, channel)
-            .await
-            .map_err(api_error)?;
+    let params = card_use_cases::component_params(
+        &ctx.db,
+        &client,
+        &ctx.params_flights,
+        &card,
+        channel,
+        &member.0.mini_openid,
+    )
+    .await
+    .map_err(api_error)?;
     Ok(HttpResponse::Ok().json(ComponentParamsDto {
         app_id: params.app_id.to_owned(),
         extra_data: ExtraDataDto {

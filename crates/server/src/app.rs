@@ -96,8 +96,9 @@ pub fn start(
     sandbox: Option<Sandbox>,
 ) -> anyhow::Result<Running> {
     let metrics = web::Data::new(Metrics::new().context("cannot register metrics")?);
-    let admin_state =
+    let mut admin_state =
         kaika_admin::AdminState::new(ctx.db.clone(), ctx.master_key.clone(), ctx.clients.clone());
+    admin_state.public_url = ctx.public_url.clone();
     let ctx = web::Data::new(ctx);
     let callback_settings = web::Data::new(crate::callback::CallbackSettings {
         ingest: settings.events.ingest(),
@@ -113,6 +114,7 @@ pub fn start(
             .wrap(from_fn(metrics::record))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(routes)
+            .configure(crate::activate_page::routes)
             .configure(|cfg| kaika_admin::routes(cfg, admin_state.clone()))
             .configure(|cfg| {
                 if let Some(sandbox) = &sandbox {

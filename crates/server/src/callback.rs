@@ -31,8 +31,10 @@ fn callback_error(err: CoreError) -> ApiError {
         ),
         CoreError::Refused { code, message } => {
             let status = match code {
-                "invalid_signature" | "replayed_nonce" => StatusCode::UNAUTHORIZED,
-                "app_id_mismatch" => StatusCode::FORBIDDEN,
+                "invalid_signature" | "replayed_nonce" | "stale_timestamp" => {
+                    StatusCode::UNAUTHORIZED
+                }
+                "app_id_mismatch" | "mode_mismatch" | "decrypt_failed" => StatusCode::FORBIDDEN,
                 "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
                 _ => StatusCode::BAD_REQUEST,
             };
@@ -116,6 +118,12 @@ pub async fn receive(
     match receipt {
         Receipt::Stored(id) => tracing::debug!(event = id, "event stored"),
         Receipt::Ignored(id) => tracing::debug!(event = id, "event stored as ignored"),
+        Receipt::Unapplicable(id) => {
+            tracing::warn!(
+                event = id,
+                "a verified push could not be applied; stored as failed"
+            )
+        }
         Receipt::Duplicate => tracing::debug!("duplicate push acknowledged"),
     }
     // WeChat's recommended answer to an event, in every mode: it neither retries nor shows an error.

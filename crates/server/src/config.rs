@@ -46,6 +46,7 @@ struct RawSettings {
     wechat: RawWechat,
     activation: RawActivation,
     sandbox: RawSandbox,
+    reviews: RawReviews,
     events: crate::workers::EventsConfig,
     outbox: crate::outbox_worker::OutboxConfig,
     ledger: crate::integration::LedgerLimits,
@@ -56,6 +57,7 @@ struct RawServer {
     listen: String,
     workers: usize,
     shutdown_timeout_secs: u64,
+    public_url: String,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +88,11 @@ struct RawActivation {
 #[derive(Deserialize)]
 struct RawSandbox {
     mode: String,
+}
+
+#[derive(Deserialize)]
+struct RawReviews {
+    poll_max_delay_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +130,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    /// Kaika's external HTTPS address, for the URLs pasted into WeChat; needed by a real account.
+    pub public_url: Option<kaika_core::golive::PublicUrl>,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_timeout: Duration,
     /// The database.
@@ -141,6 +150,8 @@ pub struct Settings {
     pub redrive_interval: Duration,
     /// Whether the sandbox may start.
     pub sandbox_enabled: bool,
+    /// Longest wait between two `card/get` checks of a card still in review.
+    pub review_poll_max_delay: Duration,
     /// Event callback checks and the event worker.
     pub events: crate::workers::EventsConfig,
     /// The WeChat sync (outbox) worker.
@@ -197,6 +208,16 @@ impl Settings {
                     raw.server.listen
                 ),
             })?;
+        let public_url = match raw.server.public_url.trim() {
+            "" => None,
+            text => Some(kaika_core::golive::PublicUrl::parse(text).map_err(|err| {
+                ConfigError::Invalid {
+                    key: "server.public_url",
+                    env: "KAIKA__SERVER__PUBLIC_URL",
+                    message: err.to_string(),
+                }
+            })?),
+        };
         let configured_url = raw.database.url.expose_secret().trim();
         let url_text = if configured_url.is_empty() {
             format!("sqlite://{}", raw.data_dir.join("kaika.db").display())
@@ -309,10 +330,12 @@ impl Settings {
             activation,
             redrive_interval: Duration::from_secs(raw.activation.redrive_interval_secs.max(1)),
             sandbox_enabled,
+            review_poll_max_delay: Duration::from_secs(raw.reviews.poll_max_delay_secs.max(60)),
             data_dir: raw.data_dir,
             master_key,
             listen,
             workers: raw.server.workers,
+            public_url,
             shutdown_timeout: Duration::from_secs(raw.server.shutdown_timeout_secs),
             database_url,
             pool: PoolSettings {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod activate_page;
 pub mod activations_cli;
 pub mod admin_cli;
 pub mod api;
@@ -15,6 +16,7 @@ pub mod ledger_cli;
 pub mod metrics;
 pub mod outbox_worker;
 pub mod redrive;
+pub mod review_poll;
 pub mod sandbox;
 pub mod startup;
 pub mod telemetry;

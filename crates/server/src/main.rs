@@ -78,11 +78,31 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
+    if settings.public_url.is_none() {
+        let real = kaika_core::accounts::list(&ctx.db)
+            .await?
+            .into_iter()
+            .filter(|account| !account.is_sandbox)
+            .count();
+        if real > 0 {
+            tracing::error!(
+                accounts = real,
+                "KAIKA__SERVER__PUBLIC_URL is not set: a real WeChat account needs Kaika's HTTPS address \
+                 (server URL, after-submit page, request domain); see the go-live checklist in the admin"
+            );
+        }
+    }
     let redrive = redrive::spawn(ctx.activator.clone(), settings.redrive_interval);
+    let review_poll = kaika_server::review_poll::spawn(
+        ctx.db.clone(),
+        ctx.clients.clone(),
+        settings.review_poll_max_delay,
+    );
     let outbox_worker = kaika_server::outbox_worker::spawn(&ctx, &settings.outbox);
     let events_worker = kaika_server::workers::spawn(&ctx, &settings.events);
     running.server.await?;
     redrive.abort();
+    review_poll.abort();
     if let Some(outbox_worker) = outbox_worker {
         outbox_worker.abort();
     }

@@ -7,6 +7,7 @@ use kaika_core::activation::Activator;
 use kaika_core::cards::ParamsFlights;
 use kaika_core::clients::Clients;
 use kaika_core::db::{self, Backend};
+use kaika_core::golive::PublicUrl;
 use kaika_core::migration::{Migrator, MigratorTrait};
 use kaika_core::secrets::MasterKey;
 use sea_orm::DatabaseConnection;
@@ -26,6 +27,8 @@ pub struct Context {
     pub activator: Activator,
     /// Single-flight locks for `activate/geturl`.
     pub params_flights: ParamsFlights,
+    /// Kaika's external address (`KAIKA__SERVER__PUBLIC_URL`), when set.
+    pub public_url: Option<PublicUrl>,
 }
 
 /// A name for this process in leases: host, process id and a random suffix.
@@ -118,5 +121,6 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
         clients,
         activator,
         params_flights: ParamsFlights::default(),
+        public_url: settings.public_url.clone(),
     })
 }

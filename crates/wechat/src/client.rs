@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{AccessTokenResponse, JsCodeSession, StableTokenRequest};
 use crate::card::{
     ActivateUserFormRequest, BatchGetRequest, BatchGetResponse, CardDetail, CreateCardRequest,
-    MemberCard, MemberCardUpdate, UpdateCardRequest,
+    MemberCard, MemberCardUpdate, TestWhitelistRequest, UpdateCardRequest,
 };
 use crate::error::{body_prefix, check_errcode, ErrorKind, WechatError};
 use crate::geturl::ActivationParams;
@@ -633,6 +633,15 @@ impl WechatClient {
                 false,
             )
             .await?;
+        Ok(())
+    }
+
+    /// `POST card/testwhitelist/set`: replaces the account's testers.
+    pub async fn set_test_whitelist(
+        &self,
+        request: &TestWhitelistRequest,
+    ) -> Result<(), WechatError> {
+        let _: Empty = self.post("card/testwhitelist/set", request, true).await?;
         Ok(())
     }
 

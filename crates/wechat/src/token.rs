@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng as _;
 
 use crate::auth::AccessTokenResponse;
-use crate::error::WechatError;
+use crate::error::{ErrorKind, WechatError};
 
 /// An access token and the instant it stops working. `Debug` hides the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -102,6 +102,18 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<bool, TokenStoreError> {
         let _ = (app_id, holder, ttl);
         Ok(true)
+    }
+
+    /// Records that fetching a token for `app_id` failed for a reason only its owner can fix (wrong
+    /// AppSecret or AppID, caller IP not whitelisted), for an admin to see; the next token saved clears
+    /// it. The default keeps nothing.
+    async fn record_configuration_error(
+        &self,
+        app_id: &str,
+        message: &str,
+    ) -> Result<(), TokenStoreError> {
+        let _ = (app_id, message);
+        Ok(())
     }
 
     /// Ends `holder`'s lease early (after a refresh, successful or not).
@@ -365,14 +377,28 @@ impl TokenCache {
                 message: "empty access_token".into(),
                 body_prefix: String::new(),
             }),
-            Err(e) => match fallback {
-                Some(t) => {
-                    tracing::warn!(app_id = %self.app_id, error = %e, "early token refresh failed; using the current token until it expires");
-                    self.set_local(Some(t.clone()));
-                    Ok(t.token)
+            Err(e) => {
+                if matches!(
+                    e.kind(),
+                    ErrorKind::BadCredentials | ErrorKind::IpNotWhitelisted
+                ) {
+                    if let Err(store_error) = self
+                        .store
+                        .record_configuration_error(&self.app_id, &e.to_string())
+                        .await
+                    {
+                        tracing::warn!(app_id = %self.app_id, error = %store_error, "could not record a token configuration error");
+                    }
                 }
-                None => Err(e),
-            },
+                match fallback {
+                    Some(t) => {
+                        tracing::warn!(app_id = %self.app_id, error = %e, "early token refresh failed; using the current token until it expires");
+                        self.set_local(Some(t.clone()));
+                        Ok(t.token)
+                    }
+                    None => Err(e),
+                }
+            }
         }
     }
 

@@ -35,6 +35,13 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the row was last changed.
     pub updated_at: DateTimeUtc,
+    /// The configuration error WeChat last gave for this account's token (wrong AppSecret, IP not
+    /// whitelisted); cleared by the next token fetched.
+    pub token_error: Option<String>,
+    /// When that error was seen.
+    pub token_error_at: Option<DateTimeUtc>,
+    /// The testers last sent to `card/testwhitelist/set`, as JSON ([`crate::accounts::TestWhitelist`]).
+    pub test_whitelist: Option<String>,
 }
 
 /// `accounts` has no relations yet.

@@ -41,6 +41,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the row was last changed.
     pub updated_at: DateTimeUtc,
+    /// How many times `card/get` was asked about the card while it was in review.
+    pub review_checks: i32,
+    /// When `card/get` was last asked.
+    pub review_checked_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `cards`.

@@ -10,6 +10,7 @@ pub mod admin_users;
 pub mod api_keys;
 pub mod audit_log;
 pub mod callback_nonces;
+pub mod callback_refusals;
 pub mod cards;
 pub mod channel_daily_stats;
 pub mod channels;

@@ -50,6 +50,8 @@ pub struct Model {
     pub processed_at: Option<DateTimeUtc>,
     /// When the row last changed.
     pub updated_at: DateTimeUtc,
+    /// Whether the push came encrypted (`None` for events stored before this was recorded).
+    pub encrypted: Option<bool>,
 }
 
 /// `wechat_events` has no navigable relations.

@@ -10,6 +10,7 @@ mod m20261126_000005_admin;
 mod m20261126_000006_member_search;
 mod m20261128_000007_attempts_and_nonces;
 mod m20261128_000008_activate_calls_and_stored_value;
+mod m20261128_000009_go_live;
 
 /// Runs Kaika's migrations: `Migrator::up(&db, None)`, `Migrator::down(&db, Some(1))`, `Migrator::status`.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_member_search::Migration),
             Box::new(m20261128_000007_attempts_and_nonces::Migration),
             Box::new(m20261128_000008_activate_calls_and_stored_value::Migration),
+            Box::new(m20261128_000009_go_live::Migration),
         ]
     }
 }
