@@ -32,7 +32,17 @@ pub struct TestApp {
 
 /// Settings for a test: the given database, port 0, a temporary data directory and a fresh master key.
 pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path, key: &MasterKey) -> Settings {
-    let figment = Settings::figment(None)
+    test_settings_with(test_db, data_dir, key, &[])
+}
+
+/// [`test_settings`] with some settings changed, e.g. `("server.public_url", "https://…")`.
+pub fn test_settings_with(
+    test_db: &TestDb,
+    data_dir: &std::path::Path,
+    key: &MasterKey,
+    overrides: &[(&str, &str)],
+) -> Settings {
+    let mut figment = Settings::figment(None)
         .unwrap()
         .merge(("database.url", test_db.url.as_str()))
         .merge(("server.listen", "127.0.0.1:0"))
@@ -42,15 +52,23 @@ pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path, key: &MasterK
         .merge(("wechat.timeout_ms", 1500))
         .merge(("wechat.busy_base_delay_ms", 10))
         .merge(("activation.retry_base_ms", 50));
+    for (key, value) in overrides {
+        figment = figment.merge((*key, *value));
+    }
     Settings::from_figment(&figment).unwrap()
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// A server with some settings changed (see [`test_settings_with`]).
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
         let test_db = TestDb::empty().await;
         let data_dir = tempfile::tempdir().unwrap();
         let master_key = MasterKey::generate();
-        let settings = test_settings(&test_db, data_dir.path(), &master_key);
+        let settings = test_settings_with(&test_db, data_dir.path(), &master_key, overrides);
         let ctx = startup::prepare(&settings).await.unwrap();
         let app_db = ctx.db.clone();
         let running = app::start(&settings, ctx, None).unwrap();
