@@ -709,7 +709,11 @@ impl Activator {
         // Activated from the after-submit page, there is no mini-program user: keep the one known.
         update.mini_openid = Set(row.mini_openid.clone().or(existing.mini_openid.clone()));
         update.unionid = Set(row.unionid.clone().or(existing.unionid.clone()));
-        update.membership_number = Set(row.membership_number.clone());
+        // A code activated again (a second ticket for it) keeps the number its member already has.
+        update.membership_number = Set(existing
+            .membership_number
+            .clone()
+            .or_else(|| row.membership_number.clone()));
         update.status = Set(status.to_owned());
         update.form_answers = Set(row.form_answers.clone());
         update.activated_at = Set(Some(Utc::now()));

@@ -424,10 +424,12 @@ async fn verify_and_store(
             return store_unapplicable(db, account.id, &xml, encrypted, &err.to_string()).await
         }
     };
-    if let Some(CoreError::Refused { message, .. }) = stale {
-        return store_unapplicable(db, account.id, &xml, encrypted, &message).await;
-    }
-    store_encrypted(db, account.id, &event, &xml, Some(encrypted)).await
+    // Kept under the event's own dedupe key: a replay of a push stored before stays a duplicate.
+    let unapplicable = match stale {
+        Some(CoreError::Refused { message, .. }) => Some(format!("not applicable: {message}")),
+        _ => None,
+    };
+    store_parsed(db, account.id, &event, &xml, Some(encrypted), unapplicable).await
 }
 
 /// Counts one refused callback request under its account and code.
@@ -564,22 +566,64 @@ pub async fn store(
     event: &Event,
     xml: &str,
 ) -> Result<Receipt, CoreError> {
-    store_encrypted(db, account_id, event, xml, None).await
+    store_parsed(db, account_id, event, xml, None, None).await
 }
 
-/// [`store`], recording whether the push came encrypted.
-async fn store_encrypted(
+/// [`store`], recording whether the push came encrypted; with `unapplicable`, stored as `failed` with
+/// that reason instead of waiting for the worker.
+async fn store_parsed(
     db: &impl ConnectionTrait,
     account_id: i64,
     event: &Event,
     xml: &str,
     encrypted: Option<bool>,
+    unapplicable: Option<String>,
 ) -> Result<Receipt, CoreError> {
     let key = dedupe_key(event, xml);
     let handled = HANDLED_EVENTS.contains(&event.name());
+    if let Some(reason) = unapplicable {
+        let row = wechat_events::ActiveModel {
+            status: Set(STATUS_FAILED.to_owned()),
+            last_error: Set(Some(truncate(&reason, 500))),
+            outcome: Set(None),
+            processed_at: Set(None),
+            ..event_row(account_id, event, xml, key, encrypted)
+        };
+        return Ok(match insert_event(db, row).await? {
+            Some(id) => Receipt::Unapplicable(id),
+            None => Receipt::Duplicate,
+        });
+    }
+    let now = Utc::now();
+    let row = wechat_events::ActiveModel {
+        status: Set(if handled {
+            STATUS_PENDING
+        } else {
+            STATUS_IGNORED
+        }
+        .to_owned()),
+        outcome: Set((!handled).then(|| ignored_reason(event.name()))),
+        processed_at: Set((!handled).then_some(now)),
+        ..event_row(account_id, event, xml, key, encrypted)
+    };
+    Ok(match insert_event(db, row).await? {
+        Some(id) if handled => Receipt::Stored(id),
+        Some(id) => Receipt::Ignored(id),
+        None => Receipt::Duplicate,
+    })
+}
+
+/// The row of a parsed push, waiting for the worker.
+fn event_row(
+    account_id: i64,
+    event: &Event,
+    xml: &str,
+    key: String,
+    encrypted: Option<bool>,
+) -> wechat_events::ActiveModel {
     let now = Utc::now();
     let header = event.header();
-    let row = wechat_events::ActiveModel {
+    wechat_events::ActiveModel {
         account_id: Set(account_id),
         dedupe_hash: Set(sha256_hex(&key)),
         dedupe_key: Set(key),
@@ -590,29 +634,19 @@ async fn store_encrypted(
         user_card_code: Set(event.user_card_code().map(str::to_owned)),
         create_time: Set(header.create_time),
         raw_xml: Set(xml.to_owned()),
-        status: Set(if handled {
-            STATUS_PENDING
-        } else {
-            STATUS_IGNORED
-        }
-        .to_owned()),
+        status: Set(STATUS_PENDING.to_owned()),
         attempts: Set(0),
         next_attempt_at: Set(now),
         lease_holder: Set(None),
         lease_until: Set(None),
         last_error: Set(None),
-        outcome: Set((!handled).then(|| ignored_reason(event.name()))),
+        outcome: Set(None),
         received_at: Set(now),
-        processed_at: Set((!handled).then_some(now)),
+        processed_at: Set(None),
         updated_at: Set(now),
         encrypted: Set(encrypted),
         ..Default::default()
-    };
-    Ok(match insert_event(db, row).await? {
-        Some(id) if handled => Receipt::Stored(id),
-        Some(id) => Receipt::Ignored(id),
-        None => Receipt::Duplicate,
-    })
+    }
 }
 
 /// Inserts an event row unless its (account, dedupe hash) is already stored; `None` when it was.

@@ -31,10 +31,8 @@ fn callback_error(err: CoreError) -> ApiError {
         ),
         CoreError::Refused { code, message } => {
             let status = match code {
-                "invalid_signature" | "replayed_nonce" | "stale_timestamp" => {
-                    StatusCode::UNAUTHORIZED
-                }
-                "app_id_mismatch" | "mode_mismatch" | "decrypt_failed" => StatusCode::FORBIDDEN,
+                "invalid_signature" | "replayed_nonce" => StatusCode::UNAUTHORIZED,
+                "app_id_mismatch" | "mode_mismatch" => StatusCode::FORBIDDEN,
                 "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
                 _ => StatusCode::BAD_REQUEST,
             };

@@ -191,7 +191,8 @@ pub async fn bootstrap(ctx: &Context, sandbox: &Sandbox) -> anyhow::Result<Sandb
                 prerogative: "消费1元积1分，生日双倍积分".into(),
                 welcome_bonus: 100,
                 membership_prefix: "KK".into(),
-                after_submit_url: format!("{base}/sandbox"),
+                // The production page: members who activate from the simulated card bag land there.
+                after_submit_url: format!("{base}{}", kaika_core::golive::ACTIVATE_PAGE_PATH),
                 stored_value: Some(card_use_cases::StoredValue {
                     balance_rules: "到店充值，余额可抵扣消费".into(),
                 }),
@@ -243,7 +244,11 @@ fn restore_card(sandbox: &Sandbox, app_id: &str, card: &cards::Model) -> anyhow:
         "supply_balance": true,
         "wx_activate": true,
         "wx_activate_after_submit": true,
-        "wx_activate_after_submit_url": format!("{}/sandbox", sandbox.base_url()),
+        "wx_activate_after_submit_url": format!(
+            "{}{}",
+            sandbox.base_url(),
+            kaika_core::golive::ACTIVATE_PAGE_PATH
+        ),
     });
     let form = card
         .activation_form
