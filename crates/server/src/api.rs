@@ -209,6 +209,8 @@ pub struct SessionResponse {
     pub token: String,
     /// When it expires.
     pub expires_at: DateTime<Utc>,
+    /// The user's mini-program openid: what a tester gives the merchant for the test whitelist.
+    pub openid: String,
 }
 
 /// Logs a mini-program user in with a `wx.login` code.
@@ -240,7 +242,11 @@ async fn create_session(
         sessions::create(&ctx.db, account.id, &login.openid, login.unionid.as_deref())
             .await
             .map_err(api_error)?;
-    Ok(HttpResponse::Ok().json(SessionResponse { token, expires_at }))
+    Ok(HttpResponse::Ok().json(SessionResponse {
+        token,
+        expires_at,
+        openid: login.openid,
+    }))
 }
 
 async fn mini_program_account(

@@ -39,12 +39,8 @@ pub struct Sandbox {
 impl Sandbox {
     /// A sandbox with a fresh simulator; cards are approved by the bootstrap, not after a delay.
     pub fn new() -> Self {
-        let config = SimConfig {
-            review_delay: None,
-            ..SimConfig::default()
-        };
         Self {
-            sim: Simulator::new(config),
+            sim: Simulator::new(SimConfig::default()),
             base_url: Arc::default(),
             http: reqwest::Client::new(),
         }

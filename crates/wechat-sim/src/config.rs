@@ -26,7 +26,8 @@ pub struct SimConfig {
     pub ticket_ttl: Duration,
     /// Lifetime of a mini-program login code. Not in the reference; WeChat's is commonly 5 minutes.
     pub login_code_ttl: Duration,
-    /// Time after `card/create` when the review passes by itself (`None`: only on command).
+    /// Time after `card/create` when the review passes by itself (`None`, the default: only on
+    /// command, as a real review takes days and a test must not pass because the simulator was quick).
     pub review_delay: Option<Duration>,
     /// How long the pusher waits for the callback to answer (reference §9: 5 s).
     pub push_timeout: Duration,
@@ -60,7 +61,7 @@ impl Default for SimConfig {
             token_overlap: Duration::from_secs(300),
             ticket_ttl: Duration::from_secs(1800),
             login_code_ttl: Duration::from_secs(300),
-            review_delay: Some(Duration::from_secs(5)),
+            review_delay: None,
             push_timeout: Duration::from_secs(5),
             push_attempts: 3,
             push_retry_delay: Duration::from_secs(1),
@@ -76,13 +77,12 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    /// Settings for tests: a fixed seed, manual review, a pusher that gives up quickly, and a frozen
+    /// Settings for tests: a fixed seed, a pusher that gives up quickly, and a frozen
     /// clock (expiries are checked to the second, so a real second ticking mid-test must not move it).
     pub fn for_tests(seed: u64) -> Self {
         Self {
             seed: Some(seed),
             frozen_clock: true,
-            review_delay: None,
             push_timeout: Duration::from_secs(2),
             push_retry_delay: Duration::from_millis(50),
             reorder_hold: Duration::from_millis(500),

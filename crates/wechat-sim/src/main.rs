@@ -16,12 +16,10 @@ struct Args {
     /// Seed for identifiers and probabilistic faults (random when absent).
     #[arg(long, env = "KAIKA_SIM_SEED")]
     seed: Option<u64>,
-    /// Seconds after card/create when the review passes by itself.
-    #[arg(long, default_value_t = 5, conflicts_with = "manual_review")]
-    review_delay: u64,
-    /// Cards pass review only through `POST control/cards/{id}/approve`.
+    /// Seconds after card/create when the review passes by itself. Without it cards stay in review
+    /// until `POST control/cards/{id}/approve`, as at WeChat, where a review takes up to 3 working days.
     #[arg(long)]
-    manual_review: bool,
+    review_delay: Option<u64>,
     /// Lifetime of activate tickets in seconds.
     #[arg(long, default_value_t = 1800)]
     ticket_ttl: u64,
@@ -45,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let sim = Simulator::new(SimConfig {
         seed: args.seed,
-        review_delay: (!args.manual_review).then(|| Duration::from_secs(args.review_delay)),
+        review_delay: args.review_delay.map(Duration::from_secs),
         ticket_ttl: Duration::from_secs(args.ticket_ttl),
         ..SimConfig::default()
     });

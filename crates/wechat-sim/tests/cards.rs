@@ -696,3 +696,47 @@ async fn wxa_code_is_a_png_for_a_mini_program_token_and_json_errors_otherwise() 
         .await;
     assert_eq!(v["errcode"], 48001);
 }
+
+#[tokio::test]
+async fn by_default_a_card_waits_in_review_and_without_a_callback_url_nothing_is_pushed() {
+    let t = TestSim::with(kaika_wechat_sim::SimConfig {
+        seed: Some(11),
+        frozen_clock: true,
+        ..kaika_wechat_sim::SimConfig::default()
+    })
+    .await;
+    let (account, token) = setup(&t).await;
+    let held = s(
+        &t.api(&token, "card/create", member_card()).await,
+        "card_id",
+    );
+    let refused = s(
+        &t.api(&token, "card/create", member_card()).await,
+        "card_id",
+    );
+    // Three days on the simulated clock: a newly registered account's review has not moved.
+    t.advance(3 * 24 * 3600).await;
+    let token = t.token(&account).await;
+    let status = |v: &Value| v["card"]["member_card"]["base_info"]["status"].clone();
+    let v = t.api(&token, "card/get", json!({"card_id": held})).await;
+    assert_eq!(status(&v), "CARD_STATUS_NOT_VERIFY");
+    t.control_post(&format!("cards/{held}/approve"), json!({}))
+        .await;
+    t.control_post(
+        &format!("cards/{refused}/refuse"),
+        json!({"reason": "logo"}),
+    )
+    .await;
+    let v = t.api(&token, "card/get", json!({"card_id": held})).await;
+    assert_eq!(status(&v), "CARD_STATUS_VERIFY_OK");
+    let v = t.api(&token, "card/get", json!({"card_id": refused})).await;
+    assert_eq!(status(&v), "CARD_STATUS_VERIFY_FAIL");
+    // The account has no callback URL: the review outcome is only visible through card/get.
+    let pushes = t.get_json("control/pushes").await;
+    let pushes = pushes.as_array().unwrap();
+    assert_eq!(pushes.len(), 2);
+    for push in pushes {
+        assert_eq!(push["outcome"], "no_callback", "{push}");
+        assert_eq!(push["attempts"], json!([]), "nothing was sent: {push}");
+    }
+}
