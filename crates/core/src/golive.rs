@@ -402,7 +402,6 @@ pub fn token_advice(wechat: &kaika_wechat::error::WechatError) -> String {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 
