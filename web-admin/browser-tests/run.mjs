@@ -345,6 +345,20 @@ try {
     await shot('17-sync');
   });
 
+  await step('the go-live checklist of the sandbox account', async () => {
+    await page.goto(`${base}/admin/accounts`);
+    await page.locator('#accounts tr.account:has(.badge.sandbox) a.go-live').click();
+    await page.waitForURL(/\/admin\/accounts\/[^/]+\/go-live$/);
+    for (const id of ['public_url', 'server_url', 'message_mode', 'access_token', 'mini_program']) {
+      assert.equal(await page.locator(`#checklist li.check[data-id="${id}"]`).count(), 1, id);
+    }
+    assert.ok((await page.locator('#checklist li.check[data-id="card"]').count()) >= 1, 'a line per card');
+    assert.equal(await page.locator('li.check[data-id="access_token"]').getAttribute('data-state'), 'ok');
+    assert.equal(await page.locator('li.check[data-id="public_url"]').getAttribute('data-state'), 'failed');
+    assert.equal(await page.locator('#whitelist-form textarea').count(), 3);
+    await shot('18-go-live');
+  });
+
   await step('English rendering and the remaining pages', async () => {
     await page.goto(`${base}/admin/lang/en?next=/admin`);
     assert.equal(await page.locator('html').getAttribute('lang'), 'en');

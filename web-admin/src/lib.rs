@@ -26,7 +26,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
     use pages::{
         accounts, activations, admins, api_keys, audit, cards, channels, dashboard, events,
-        form_designer, login, members, sync,
+        form_designer, golive, login, members, sync,
     };
     cfg.service(
         web::scope("/admin")
@@ -62,6 +62,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
                 "/accounts/{app_id}/test",
                 web::post().to(accounts::test_connection),
             )
+            .route("/accounts/{app_id}/go-live", web::get().to(golive::show))
+            .route(
+                "/accounts/{app_id}/whitelist",
+                web::post().to(golive::set_whitelist),
+            )
             .route("/cards", web::get().to(cards::list))
             .route("/cards/new", web::get().to(cards::new_form))
             .route("/cards", web::post().to(cards::create))
@@ -69,6 +74,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
             .route("/cards/{id}", web::get().to(cards::detail))
             .route("/cards/{id}/edit", web::get().to(cards::edit_form))
             .route("/cards/{id}/edit", web::post().to(cards::edit))
+            .route(
+                "/cards/{id}/refresh-review",
+                web::post().to(cards::refresh_review),
+            )
             .route("/cards/{id}", web::post().to(cards::update))
             .route("/cards/{id}/form", web::get().to(form_designer::show))
             .route("/cards/{id}/form", web::post().to(form_designer::save))

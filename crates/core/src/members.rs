@@ -9,7 +9,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
 };
 
 use crate::entity::wechat_events::code_states;
@@ -186,6 +187,15 @@ pub async fn allocate_membership_number(
         card.membership_prefix,
         card.next_membership_seq - 1
     ))
+}
+
+/// How many members took a card in WeChat but have not activated it ([`MEMBER_CLAIMED`]), over all
+/// cards.
+pub async fn count_claimed(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
+    Ok(members::Entity::find()
+        .filter(members::Column::Status.eq(MEMBER_CLAIMED))
+        .count(db)
+        .await?)
 }
 
 /// The cards a mini-program user holds, newest first.

@@ -1566,13 +1566,97 @@ async fn a_card_is_edited_on_wechat_with_its_background_points_rules_and_cells()
 async fn the_search_migration_fills_the_name_and_mobile_of_existing_members() {
     use kaika_core::migration::{Migrator, MigratorTrait};
     use sea_orm::sea_query::{Alias, Query};
-    use sea_orm::ConnectionTrait;
+    use sea_orm::{ConnectionTrait, QuerySelect};
     let test_db = kaika_core::testing::TestDb::empty().await;
     let db = &test_db.db;
     Migrator::up(db, Some(5)).await.unwrap();
-    let (_, card_id) =
-        kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardBeforeSearch").await;
     let now = chrono::Utc::now();
+    // The account and card as the schema of migration 5 holds them: today's entities have columns
+    // that schema lacks, so the rows are written column by column.
+    let account = Query::insert()
+        .into_table(Alias::new("accounts"))
+        .columns(
+            [
+                "name",
+                "app_id",
+                "app_secret_sealed",
+                "callback_token",
+                "message_mode",
+                "api_base_url",
+                "is_sandbox",
+                "created_at",
+                "updated_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            "test".into(),
+            "wx0123456789abcdef".into(),
+            "sealed".into(),
+            "token".into(),
+            "plain".into(),
+            "https://api.weixin.qq.com".into(),
+            false.into(),
+            now.into(),
+            now.into(),
+        ])
+        .to_owned();
+    db.execute(db.get_database_backend().build(&account))
+        .await
+        .unwrap();
+    let account_id = kaika_core::entity::accounts::Entity::find()
+        .select_only()
+        .column(kaika_core::entity::accounts::Column::Id)
+        .into_tuple::<i64>()
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let card = Query::insert()
+        .into_table(Alias::new("cards"))
+        .columns(
+            [
+                "account_id",
+                "wechat_card_id",
+                "title",
+                "brand_name",
+                "color",
+                "logo_url",
+                "review_status",
+                "welcome_bonus",
+                "membership_prefix",
+                "next_membership_seq",
+                "created_at",
+                "updated_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            account_id.into(),
+            "pCardBeforeSearch".into(),
+            "会员卡".into(),
+            "Kaika".into(),
+            "Color010".into(),
+            "https://example.invalid/logo.png".into(),
+            "approved".into(),
+            100i64.into(),
+            "K".into(),
+            1i64.into(),
+            now.into(),
+            now.into(),
+        ])
+        .to_owned();
+    db.execute(db.get_database_backend().build(&card))
+        .await
+        .unwrap();
+    let card_id = cards::Entity::find()
+        .select_only()
+        .column(cards::Column::Id)
+        .into_tuple::<i64>()
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
     let answers = r#"{"common_field_list":[{"name":"USER_FORM_INFO_FLAG_NAME","value":" 李四 "},{"name":"USER_FORM_INFO_FLAG_MOBILE","value":"13900001111"}],"custom_field_list":[]}"#;
     for (code, answers) in [("111111111111", Some(answers)), ("222222222222", None)] {
         let insert = Query::insert()
@@ -1751,9 +1835,16 @@ async fn the_dashboard_counts_activations_waiting_on_wechat_and_an_operator_re_d
 async fn an_ordinary_account_creates_a_points_card_and_is_told_why_stored_value_is_refused() {
     use kaika_core::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
     use kaika_wechat_sim::AccountSpec;
-    let (app, sandbox, _info) = TestApp::sandbox().await;
+    // A real account needs Kaika's public address (cards send members to its activation page), and
+    // talks to a simulator of its own rather than the sandbox's.
+    let app = TestApp::spawn_with(&[("server.public_url", "https://cards.example.com")]).await;
+    let wechat = kaika_wechat_sim::spawn(kaika_wechat_sim::Simulator::new(
+        kaika_wechat_sim::SimConfig::default(),
+    ))
+    .await
+    .unwrap();
     // A newly registered official account, as WeChat gives it: no stored-value permission.
-    let ordinary = sandbox.sim.create_account(AccountSpec::default()).unwrap();
+    let ordinary = wechat.sim.create_account(AccountSpec::default()).unwrap();
     assert!(!ordinary.balance_authorized && !ordinary.custom_code_authorized);
     accounts::add(
         &app.app_db,
@@ -1766,7 +1857,7 @@ async fn an_ordinary_account_creates_a_points_card_and_is_told_why_stored_value_
             encoding_aes_key: Some(SecretText::new(&ordinary.encoding_aes_key)),
             message_mode: MessageMode::Safe,
             mini_program: None,
-            api_base_url: app.url("/sim"),
+            api_base_url: wechat.base_url.clone(),
             is_sandbox: false,
         },
     )
@@ -1775,6 +1866,11 @@ async fn an_ordinary_account_creates_a_points_card_and_is_told_why_stored_value_
     let browser = logged_in(&app, "operator", Role::Operator).await;
     let doc = browser.page("/admin/cards/new").await;
     let csrf = attr(&doc, "input[name=csrf]", "value");
+    assert_eq!(
+        attr(&doc, "#after_submit_url", "value"),
+        "https://cards.example.com/m/activate",
+        "the activation page at the public address is the default"
+    );
     assert!(
         select(&doc, "#stored_value[checked]").is_empty(),
         "stored value is opt-in"
@@ -1793,7 +1889,7 @@ async fn an_ordinary_account_creates_a_points_card_and_is_told_why_stored_value_
             .text("prerogative", "九折")
             .text("welcome_bonus", "10")
             .text("membership_prefix", "PT")
-            .text("after_submit_url", format!("{}/sandbox", app.base_url))
+            .text("after_submit_url", "https://cards.example.com/m/activate")
             .text("action", "create");
         if stored_value {
             form = form
@@ -1827,11 +1923,548 @@ async fn an_ordinary_account_creates_a_points_card_and_is_told_why_stored_value_
     let card = stored.iter().find(|c| c.title == "积分卡").unwrap();
     assert!(!card.stored_value);
     assert!(!stored.iter().any(|c| c.title == "储值卡"));
-    let at_wechat = sandbox.sim.card(&card.wechat_card_id).unwrap();
+    let at_wechat = wechat.sim.card(&card.wechat_card_id).unwrap();
     assert_eq!(
         at_wechat.member_card["supply_balance"],
         serde_json::json!(false),
         "{:?}",
         at_wechat.member_card
+    );
+}
+
+/// The checklist lines of a go-live page, as (id, state) in page order.
+fn check_lines(doc: &Html) -> Vec<(String, String)> {
+    select(doc, "#checklist li.check")
+        .into_iter()
+        .map(|li| {
+            let id = li.value().attr("data-id").unwrap().to_owned();
+            let state = li.value().attr("data-state").unwrap().to_owned();
+            (id, state)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_go_live_checklist_lists_every_line_with_its_state_and_masks_the_token_for_viewers() {
+    use kaika_core::entity::callback_refusals;
+    let (app, sandbox, info) = TestApp::sandbox().await;
+    let account = kaika_core::accounts::load(&app.app_db, &app.master_key, &info.app_id)
+        .await
+        .unwrap();
+    // A forged request refused three times.
+    callback_refusals::ActiveModel {
+        account_id: Set(account.summary.id),
+        code: Set("invalid_signature".into()),
+        count: Set(3),
+        last_message: Set("signature mismatch".into()),
+        first_at: Set(chrono::Utc::now()),
+        last_at: Set(chrono::Utc::now()),
+    }
+    .insert(&app.app_db)
+    .await
+    .unwrap();
+    let owner = logged_in(&app, "owner", Role::Owner).await;
+    let path = format!("/admin/accounts/{}/go-live", info.app_id);
+    // Reached from the accounts list and from the account's page.
+    let list = owner.page("/admin/accounts").await;
+    let row = format!("tr.account[data-app-id='{}'] a.go-live", info.app_id);
+    assert_eq!(attr(&list, &row, "href"), path);
+    let edit = owner
+        .page(&format!("/admin/accounts/{}", info.app_id))
+        .await;
+    assert_eq!(attr(&edit, "#go-live-link", "href"), path);
+
+    let doc = owner.page(&path).await;
+    let lines = check_lines(&doc);
+    let ids: Vec<&str> = lines.iter().map(|(id, _)| id.as_str()).collect();
+    let card_count = info.card_ids.len();
+    assert!(card_count >= 1);
+    let mut expected = vec![
+        "public_url",
+        "server_url",
+        "message_mode",
+        "access_token",
+        "mini_program",
+    ];
+    expected.extend(std::iter::repeat_n("card", card_count));
+    assert_eq!(ids, expected);
+    for (id, state) in &lines {
+        assert!(
+            ["ok", "failed", "unknown"].contains(&state.as_str()),
+            "{id}: {state}"
+        );
+        let badge = format!("#checklist li.check[data-id={id}] .badge");
+        assert!(
+            attr(&doc, &badge, "class").contains(&format!("check-{state}")),
+            "{id}"
+        );
+    }
+    let state_of = |id: &str| lines.iter().find(|(i, _)| i == id).unwrap().1.clone();
+    assert_eq!(state_of("public_url"), "failed");
+    assert!(
+        text(&doc, "li.check[data-id=public_url] .check-detail")
+            .contains("KAIKA__SERVER__PUBLIC_URL is not set"),
+        "the detail says what to do"
+    );
+    assert_eq!(
+        text(&doc, "li.check[data-id=public_url] .check-title"),
+        "Kaika 公网地址"
+    );
+    assert_eq!(text(&doc, "li.check[data-id=public_url] .badge"), "失败");
+    assert_eq!(state_of("access_token"), "ok");
+    assert_eq!(text(&doc, "li.check[data-id=access_token] .badge"), "正常");
+    let demo = demo_card(&app).await;
+    assert!(text(&doc, "li.check[data-id=card] .check-title").contains(&demo.title));
+    assert_eq!(text(&doc, ".paste-token"), account.callback_token);
+    assert!(text(&doc, ".paste-server_url").ends_with(&format!("/wechat/{}/callback", info.app_id)));
+    let refusal = "#refusals tr.refusal[data-code=invalid_signature]";
+    assert_eq!(text(&doc, &format!("{refusal} .count")), "3");
+    assert!(text(&doc, refusal).contains("Token 与微信后台填写的不一致"));
+    assert_eq!(select(&doc, "#whitelist-form").len(), 1);
+
+    let viewer = logged_in(&app, "viewer", Role::Viewer).await;
+    let doc = viewer.page(&path).await;
+    assert_eq!(text(&doc, ".paste-token"), "******");
+    assert!(!doc.html().contains(&account.callback_token));
+    assert!(select(&doc, "#whitelist-form").is_empty());
+    assert_eq!(select(&doc, "#whitelist-readonly").len(), 1);
+    viewer.get("/admin/lang/en").await;
+    let doc = viewer.page(&path).await;
+    assert_eq!(text(&doc, "li.check[data-id=access_token] .badge"), "OK");
+    assert_eq!(text(&doc, "h1 code"), info.app_id);
+
+    let response = owner
+        .get("/admin/accounts/wx0000000000000000/go-live")
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // A push (WeChat's review of the demo card, delivered in the background) shows as the last push,
+    // here and on the list.
+    sandbox.sim.approve_card(&demo.wechat_card_id).unwrap();
+    let last_push = || async {
+        kaika_core::events::last_push(&app.app_db, account.summary.id)
+            .await
+            .unwrap()
+            .map(|p| p.received_at.format("%Y-%m-%d %H:%M").to_string())
+    };
+    for _ in 0..50 {
+        if last_push().await.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let before = last_push().await.unwrap();
+    let doc = owner.page(&path).await;
+    let list = owner.page("/admin/accounts").await;
+    let after = last_push().await.unwrap();
+    let shown = text(&doc, "#last-push time");
+    assert!(shown == before || shown == after, "{shown}");
+    let cell = format!("tr.account[data-app-id='{}'] .last-push", info.app_id);
+    let shown = text(&list, &cell);
+    assert!(shown == before || shown == after, "{shown}");
+}
+
+#[tokio::test]
+async fn the_test_whitelist_refuses_bad_entries_next_to_their_field_and_stores_a_valid_list() {
+    let (app, sandbox, info) = TestApp::sandbox().await;
+    let account_id = kaika_core::accounts::list(&app.app_db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.app_id == info.app_id)
+        .unwrap()
+        .id;
+    let operator = logged_in(&app, "operator", Role::Operator).await;
+    let page = format!("/admin/accounts/{}/go-live", info.app_id);
+    let action = format!("/admin/accounts/{}/whitelist", info.app_id);
+    let csrf = operator.csrf(&page).await;
+    assert!(text(&operator.page(&page).await, "#whitelist-hint").contains("审核"));
+
+    let response = operator
+        .post(
+            &action,
+            &[
+                ("csrf", &csrf),
+                ("openids", ""),
+                ("usernames", "tester<1>"),
+                ("mini_openids", ""),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    assert!(text(&doc, "#usernames-error").contains("每栏最多 10 个"));
+    assert!(select(&doc, "#openids-error, #mini_openids-error").is_empty());
+    assert_eq!(
+        text(&doc, "#usernames"),
+        "tester<1>",
+        "the form keeps what was typed"
+    );
+    operator.get("/admin/lang/en").await;
+    let eleven = (0..11)
+        .map(|i| format!("m{i}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let response = operator
+        .post(&action, &[("csrf", &csrf), ("mini_openids", &eleven)])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    assert!(text(&doc, "#mini_openids-error").contains("at most 10 per list"));
+
+    // An openid WeChat does not know for this account: WeChat's refusal is a form error, not a 500.
+    let response = operator
+        .post(
+            &action,
+            &[("csrf", &csrf), ("openids", "oSomeoneElsesOpenid")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    assert!(text(&doc, "#whitelist-error").contains("WeChat refused the whitelist"));
+    let stored = kaika_core::whitelist::load(&app.app_db, account_id)
+        .await
+        .unwrap();
+    assert_eq!(stored, kaika_core::whitelist::TestWhitelist::default());
+
+    let openid = sandbox.sim.openid(&info.app_id, "tester1").unwrap();
+    let response = operator
+        .post(
+            &action,
+            &[
+                ("csrf", &csrf),
+                ("openids", &openid),
+                ("usernames", "tester1, tester2"),
+                ("mini_openids", "mini_tester1\nmini_tester2"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        format!("{page}?done=whitelist_saved").as_str()
+    );
+    let stored = kaika_core::whitelist::load(&app.app_db, account_id)
+        .await
+        .unwrap();
+    assert_eq!(stored.openids, [openid.as_str()]);
+    assert_eq!(stored.usernames, ["tester1", "tester2"]);
+    assert_eq!(stored.mini_openids, ["mini_tester1", "mini_tester2"]);
+    let at_wechat = sandbox.sim.test_whitelist(&info.app_id);
+    assert_eq!(at_wechat.openid, [openid.as_str()]);
+    assert_eq!(at_wechat.username, ["tester1", "tester2"]);
+    let doc = operator.page(&format!("{page}?done=whitelist_saved")).await;
+    assert_eq!(
+        text(&doc, ".flash"),
+        "Test whitelist saved and sent to WeChat."
+    );
+    assert_eq!(text(&doc, "#usernames"), "tester1\ntester2");
+    let (audit, _) = admin::audit_page(&app.app_db, 0, 10).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "account.whitelist" && a.actor == "admin:operator"));
+
+    let viewer = logged_in(&app, "viewer", Role::Viewer).await;
+    let doc = viewer.page(&page).await;
+    assert_eq!(
+        text(&doc, "#mini_openids-list"),
+        "mini_tester1\nmini_tester2"
+    );
+    let viewer_csrf = viewer.csrf(&page).await;
+    let response = viewer
+        .post(&action, &[("csrf", &viewer_csrf), ("usernames", "")])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        kaika_core::whitelist::load(&app.app_db, account_id)
+            .await
+            .unwrap(),
+        stored
+    );
+}
+
+#[tokio::test]
+async fn the_accounts_list_uses_the_public_url_and_shows_the_token_error_and_the_missing_push() {
+    use kaika_core::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
+    use kaika_core::entity::accounts as account_rows;
+    let app = TestApp::spawn_with(&[("server.public_url", "https://cards.example.com/")]).await;
+    let added = accounts::add(
+        &app.app_db,
+        &app.master_key,
+        NewAccount {
+            name: "正式公众号".into(),
+            app_id: AppId::parse("wx1234567890abcdef").unwrap(),
+            app_secret: SecretText::new("0123456789abcdef0123456789abcdef"),
+            callback_token: "token123".into(),
+            encoding_aes_key: None,
+            message_mode: MessageMode::Plain,
+            mini_program: None,
+            api_base_url: "https://api.weixin.qq.com".into(),
+            is_sandbox: false,
+        },
+    )
+    .await
+    .unwrap();
+    let owner = logged_in(&app, "owner", Role::Owner).await;
+    let row = "tr.account[data-app-id=wx1234567890abcdef]";
+    let doc = owner.page("/admin/accounts").await;
+    assert_eq!(
+        text(&doc, &format!("{row} .callback-url")),
+        "https://cards.example.com/wechat/wx1234567890abcdef/callback"
+    );
+    assert!(select(&doc, &format!("{row} .token-error")).is_empty());
+    assert_eq!(text(&doc, &format!("{row} .last-push")), "从未");
+
+    let mut stored: account_rows::ActiveModel = account_rows::Entity::find_by_id(added.id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    stored.token_error = Set(Some("40164: invalid ip 203.0.113.9".into()));
+    stored.token_error_at = Set(Some(
+        chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:00Z")
+            .unwrap()
+            .to_utc(),
+    ));
+    stored.update(&app.app_db).await.unwrap();
+    let doc = owner.page("/admin/accounts").await;
+    let badge = text(&doc, &format!("{row} .badge.token-error"));
+    assert!(
+        badge.contains("40164: invalid ip 203.0.113.9") && badge.contains("2024-05-06 07:08"),
+        "{badge}"
+    );
+    let doc = owner.page("/admin/accounts/wx1234567890abcdef").await;
+    assert_eq!(
+        text(&doc, "#callback-url"),
+        "https://cards.example.com/wechat/wx1234567890abcdef/callback"
+    );
+    assert!(text(&doc, "#token-error").contains("invalid ip"));
+}
+
+#[tokio::test]
+async fn a_card_on_a_real_account_is_refused_until_the_public_url_is_set() {
+    use kaika_core::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
+    use kaika_wechat_sim::AccountSpec;
+    let (app, sandbox, info) = TestApp::sandbox().await;
+    let real = sandbox.sim.create_account(AccountSpec::default()).unwrap();
+    accounts::add(
+        &app.app_db,
+        &app.master_key,
+        NewAccount {
+            name: "正式公众号".into(),
+            app_id: AppId::parse(&real.app_id).unwrap(),
+            app_secret: SecretText::new(&real.app_secret),
+            callback_token: real.token.clone(),
+            encoding_aes_key: Some(SecretText::new(&real.encoding_aes_key)),
+            message_mode: MessageMode::Safe,
+            mini_program: None,
+            api_base_url: app.url("/sim"),
+            is_sandbox: false,
+        },
+    )
+    .await
+    .unwrap();
+    let operator = logged_in(&app, "operator", Role::Operator).await;
+    let doc = operator.page("/admin/cards/new").await;
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    assert_eq!(
+        attr(&doc, "#after_submit_url", "value"),
+        format!("{}/sandbox", app.base_url),
+        "without a public URL the sandbox page stays the default"
+    );
+    let form = |account: &str, title: &str| {
+        reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("account", account.to_owned())
+            .text("title", title.to_owned())
+            .text("brand_name", "正式小店")
+            .text("color", "Color010")
+            .text("logo_url", "https://mmbiz.qpic.cn/mmbiz/logo/0")
+            .text("notice", "出示会员码")
+            .text("description", "说明")
+            .text("prerogative", "九折")
+            .text("welcome_bonus", "0")
+            .text("membership_prefix", "ZS")
+            .text("after_submit_url", format!("{}/sandbox", app.base_url))
+            .text("action", "create")
+    };
+    let post = |form: reqwest::multipart::Form| {
+        operator
+            .client
+            .post(format!("{}/admin/cards", app.base_url))
+            .multipart(form)
+            .send()
+    };
+    let response = post(form(&real.app_id, "正式卡")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    let error = text(&doc, "#after_submit_url-error");
+    assert!(
+        error.contains("KAIKA__SERVER__PUBLIC_URL") && error.contains("沙箱"),
+        "{error}"
+    );
+    operator.get("/admin/lang/en").await;
+    let response = post(form(&real.app_id, "正式卡")).await.unwrap();
+    let doc = Html::parse_document(&response.text().await.unwrap());
+    assert!(text(&doc, "#after_submit_url-error").contains("Set KAIKA__SERVER__PUBLIC_URL"));
+    let titles: Vec<String> = cards::Entity::find()
+        .all(&app.app_db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.title)
+        .collect();
+    assert!(!titles.iter().any(|t| t == "正式卡"));
+    // The sandbox account keeps its sandbox page.
+    let response = post(form(&info.app_id, "沙箱卡")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_refresh_button_records_the_review_wechat_reports_when_no_push_arrives() {
+    use kaika_wechat_sim::AccountPatch;
+    let (app, sandbox, info) = TestApp::sandbox().await;
+    let operator = logged_in(&app, "operator", Role::Operator).await;
+    let csrf = operator.csrf("/admin/cards/new").await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .text("account", info.app_id.clone())
+        .text("title", "待审卡")
+        .text("brand_name", "开卡咖啡")
+        .text("color", "Color010")
+        .text("logo_url", "https://mmbiz.qpic.cn/mmbiz/logo/0")
+        .text("notice", "出示会员码")
+        .text("description", "说明")
+        .text("prerogative", "九折")
+        .text("welcome_bonus", "0")
+        .text("membership_prefix", "DS")
+        .text("after_submit_url", format!("{}/sandbox", app.base_url))
+        .text("action", "create");
+    let response = operator
+        .client
+        .post(format!("{}/admin/cards", app.base_url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let find = || async {
+        cards::Entity::find()
+            .all(&app.app_db)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.title == "待审卡")
+            .unwrap()
+    };
+    let card = find().await;
+    assert_eq!(card.review_status, "pending");
+    // WeChat's review pushes are lost: the account has no server URL at WeChat any more.
+    sandbox
+        .sim
+        .update_account(
+            &info.app_id,
+            AccountPatch {
+                callback_url: Some(String::new()),
+                ..AccountPatch::default()
+            },
+        )
+        .unwrap();
+    let path = format!("/admin/cards/{}", card.id);
+    let refresh = format!("{path}/refresh-review");
+    let doc = operator.page(&path).await;
+    assert_eq!(select(&doc, "#refresh-review").len(), 1);
+    let response = operator.post(&refresh, &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        format!("{path}?done=review_pending").as_str()
+    );
+    assert_eq!(find().await.review_status, "pending");
+
+    sandbox.sim.approve_card(&card.wechat_card_id).unwrap();
+    assert_eq!(find().await.review_status, "pending", "no push arrived");
+    let response = operator.post(&refresh, &[("csrf", &csrf)]).await;
+    assert_eq!(
+        response.headers()["location"],
+        format!("{path}?done=review_approved").as_str()
+    );
+    assert_eq!(find().await.review_status, "approved");
+    let doc = operator.page(&format!("{path}?done=review_approved")).await;
+    assert_eq!(text(&doc, ".flash"), "微信显示该卡已通过审核。");
+    assert_eq!(text(&doc, "#review-status"), "已通过");
+
+    sandbox
+        .sim
+        .refuse_card(&card.wechat_card_id, "图片不清晰")
+        .unwrap();
+    let response = operator.post(&refresh, &[("csrf", &csrf)]).await;
+    assert_eq!(
+        response.headers()["location"],
+        format!("{path}?done=review_refused").as_str()
+    );
+    let doc = operator.page(&format!("{path}?done=review_refused")).await;
+    assert_eq!(text(&doc, "#review-status"), "未通过");
+    assert!(!text(&doc, "#refuse-reason").is_empty());
+
+    let viewer = logged_in(&app, "viewer", Role::Viewer).await;
+    let doc = viewer.page(&path).await;
+    assert!(select(&doc, "#refresh-review").is_empty());
+    let viewer_csrf = attr(&doc, "input[name=csrf]", "value");
+    let response = viewer.post(&refresh, &[("csrf", &viewer_csrf)]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = operator
+        .post("/admin/cards/999999/refresh-review", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_members_who_claimed_without_activating_and_links_to_them() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    assert_eq!(
+        kaika_core::members::count_claimed(&app.app_db)
+            .await
+            .unwrap(),
+        0
+    );
+    let card = demo_card(&app).await;
+    kaika_core::testing::seed_member(&app.app_db, card.id, "111111111111").await;
+    let claimed = kaika_core::testing::seed_member(&app.app_db, card.id, "222222222222").await;
+    let mut row: members::ActiveModel = members::Entity::find_by_id(claimed)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.status = Set("claimed".into());
+    row.activated_at = Set(None);
+    row.update(&app.app_db).await.unwrap();
+    assert_eq!(
+        kaika_core::members::count_claimed(&app.app_db)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let browser = logged_in(&app, "viewer", Role::Viewer).await;
+    let doc = browser.page("/admin").await;
+    assert_eq!(text(&doc, "#claimed-members"), "1");
+    let link = attr(&doc, "#see-claimed", "href");
+    assert_eq!(link, "/admin/members?status=claimed");
+    let doc = browser.page(&link).await;
+    let rows = select(&doc, "#members tr.member-row");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].value().attr("data-member-id").unwrap(),
+        claimed.to_string()
+    );
+    assert_eq!(attr(&doc, "#filter-claimed", "class"), "active");
+    let doc = browser.page("/admin/members").await;
+    assert_eq!(select(&doc, "#members tr.member-row").len(), 2);
+    assert_eq!(
+        attr(&doc, "#filter-claimed", "href"),
+        "/admin/members?status=claimed"
     );
 }

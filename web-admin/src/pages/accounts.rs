@@ -1,5 +1,6 @@
 //! WeChat accounts: list, add, edit (secrets write-only), the callback URL and Token to paste into the
-//! WeChat console, a connection test.
+//! WeChat console (from `KAIKA__SERVER__PUBLIC_URL` when set), the last push and the last token error, a
+//! connection test.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -12,7 +13,7 @@ use kaika_core::accounts::{
 use kaika_core::admin::{self, AccountChanges};
 use kaika_core::CoreError;
 
-use super::{base_url, render, see_other, Chrome, Done, FieldErrors};
+use super::{base_url, fmt_time, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
@@ -27,6 +28,10 @@ pub struct AccountRow {
     pub callback_url: String,
     /// The Token (masked for viewers).
     pub token: String,
+    /// When the last push arrived, if one did.
+    pub last_push: Option<String>,
+    /// When WeChat last refused a token for the account (see `summary.token_error`).
+    pub token_error_at: Option<String>,
 }
 
 async fn rows(
@@ -43,10 +48,20 @@ async fn rows(
         } else {
             crate::mask::all(&account.callback_token)
         };
+        // The configured public address is what WeChat reaches; the request's host is only a guess.
+        let callback_url = match &state.public_url {
+            Some(url) => url.callback_url(&summary.app_id),
+            None => format!("{base}/wechat/{}/callback", summary.app_id),
+        };
+        let last_push = kaika_core::events::last_push(&state.db, summary.id)
+            .await?
+            .map(|p| fmt_time(&p.received_at));
         out.push(AccountRow {
-            callback_url: format!("{base}/wechat/{}/callback", summary.app_id),
+            callback_url,
+            token_error_at: summary.token_error_at.as_ref().map(fmt_time),
             summary,
             token,
+            last_push,
         });
     }
     Ok(out)

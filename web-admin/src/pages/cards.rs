@@ -11,7 +11,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use kaika_core::accounts::{self, AccountSummary};
 use kaika_core::admin;
-use kaika_core::cards::{self as card_use_cases, NewMemberCard, StoredValue};
+use kaika_core::cards::{self as card_use_cases, NewMemberCard, ReviewCheck, StoredValue};
 use kaika_core::entity::cards;
 use kaika_core::CoreError;
 use kaika_wechat::card::{BatchGetRequest, CardColor};
@@ -178,6 +178,15 @@ async fn form_page(
     })
 }
 
+/// Where members go after the activation form: Kaika's activation page at the public URL when it is
+/// set, otherwise the sandbox demo page of this server (only sandbox accounts may use it).
+fn default_after_submit_url(state: &AdminState, req: &HttpRequest) -> String {
+    match &state.public_url {
+        Some(url) => url.activate_page_url(),
+        None => format!("{}/sandbox", base_url(req)),
+    }
+}
+
 /// `GET /admin/cards/new`.
 pub async fn new_form(
     req: HttpRequest,
@@ -193,7 +202,7 @@ pub async fn new_form(
             .unwrap_or_default(),
         color: "Color010".into(),
         welcome_bonus: "0".into(),
-        after_submit_url: format!("{}/sandbox", base_url(&req)),
+        after_submit_url: default_after_submit_url(&state, &req),
         ..CardForm::default()
     };
     render(
@@ -392,6 +401,13 @@ pub async fn create(
         let page = form_page(&state, &admin, form, errors).await?;
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
+    // A real account's members must land on Kaika's activation page, which needs the public address.
+    if !account.is_sandbox && state.public_url.is_none() {
+        errors.insert(
+            "after_submit_url".into(),
+            admin.tr.t("card.err_public_url_missing").to_owned(),
+        );
+    }
     if !errors.is_empty() {
         let page = form_page(&state, &admin, form, errors).await?;
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
@@ -498,6 +514,44 @@ pub async fn detail(
 ) -> Result<HttpResponse, AdminError> {
     let page = card_page(&state, &admin, *id, done.done.as_deref()).await?;
     render(&page, StatusCode::OK)
+}
+
+/// `POST /admin/cards/{id}/refresh-review`: asks WeChat (`card/get`) where the card is in review, records
+/// it, and says what was found. A failed call is shown next to the button.
+pub async fn refresh_review(
+    state: web::Data<AdminState>,
+    admin: Admin,
+    id: web::Path<i64>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AdminError> {
+    admin.require_operator()?;
+    let f = Fields::from_pairs(form.into_inner());
+    admin.check_csrf(&f.get("csrf"))?;
+    let mut page = card_page(&state, &admin, *id, None).await?;
+    let app_id = page
+        .account
+        .as_ref()
+        .map(|a| a.app_id.clone())
+        .ok_or(AdminError::NotFound)?;
+    let checked = match state.clients.official_account(&app_id).await {
+        Ok(client) => card_use_cases::refresh_review(&state.db, &client, &page.card).await,
+        Err(err) => Err(err),
+    };
+    let found = match checked {
+        Ok(ReviewCheck::Pending) => "done=review_pending",
+        Ok(ReviewCheck::Approved) => "done=review_approved",
+        Ok(ReviewCheck::Refused(_)) => "done=review_refused",
+        Ok(ReviewCheck::Other(_)) => "done=review_other",
+        Err(err @ CoreError::Database(_)) => return Err(err.into()),
+        Err(err) => {
+            page.errors.insert(
+                "refresh".into(),
+                format!("{}: {err}", admin.tr.t("card.refresh_failed")),
+            );
+            return render(&page, StatusCode::BAD_GATEWAY);
+        }
+    };
+    Ok(see_other(&format!("/admin/cards/{id}?{found}")))
 }
 
 /// `POST /admin/cards/{id}`: the welcome bonus (a local setting, credited at activation).

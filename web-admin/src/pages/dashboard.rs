@@ -54,6 +54,7 @@ pub struct DashboardPage {
     failed_jobs: u64,
     waiting_activations: u64,
     failed_activations: u64,
+    claimed_members: u64,
 }
 
 /// `GET /admin`.
@@ -137,5 +138,6 @@ pub async fn show(
         failed_jobs: jobs_with(&["failed"]),
         waiting_activations: kaika_core::activation::count_waiting_on_wechat(db).await?,
         failed_activations: kaika_core::activation::count_failed(db).await?,
+        claimed_members: kaika_core::members::count_claimed(db).await?,
     })
 }

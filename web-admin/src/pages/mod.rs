@@ -11,6 +11,7 @@ pub mod channels;
 pub mod dashboard;
 pub mod events;
 pub mod form_designer;
+pub mod golive;
 pub mod login;
 pub mod members;
 pub mod sync;
