@@ -1566,97 +1566,13 @@ async fn a_card_is_edited_on_wechat_with_its_background_points_rules_and_cells()
 async fn the_search_migration_fills_the_name_and_mobile_of_existing_members() {
     use kaika_core::migration::{Migrator, MigratorTrait};
     use sea_orm::sea_query::{Alias, Query};
-    use sea_orm::{ConnectionTrait, QuerySelect};
+    use sea_orm::ConnectionTrait;
     let test_db = kaika_core::testing::TestDb::empty().await;
     let db = &test_db.db;
     Migrator::up(db, Some(5)).await.unwrap();
+    let (_, card_id) =
+        kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardBeforeSearch").await;
     let now = chrono::Utc::now();
-    // The account and card as the schema of migration 5 holds them: today's entities have columns
-    // that schema lacks, so the rows are written column by column.
-    let account = Query::insert()
-        .into_table(Alias::new("accounts"))
-        .columns(
-            [
-                "name",
-                "app_id",
-                "app_secret_sealed",
-                "callback_token",
-                "message_mode",
-                "api_base_url",
-                "is_sandbox",
-                "created_at",
-                "updated_at",
-            ]
-            .map(Alias::new),
-        )
-        .values_panic([
-            "test".into(),
-            "wx0123456789abcdef".into(),
-            "sealed".into(),
-            "token".into(),
-            "plain".into(),
-            "https://api.weixin.qq.com".into(),
-            false.into(),
-            now.into(),
-            now.into(),
-        ])
-        .to_owned();
-    db.execute(db.get_database_backend().build(&account))
-        .await
-        .unwrap();
-    let account_id = kaika_core::entity::accounts::Entity::find()
-        .select_only()
-        .column(kaika_core::entity::accounts::Column::Id)
-        .into_tuple::<i64>()
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
-    let card = Query::insert()
-        .into_table(Alias::new("cards"))
-        .columns(
-            [
-                "account_id",
-                "wechat_card_id",
-                "title",
-                "brand_name",
-                "color",
-                "logo_url",
-                "review_status",
-                "welcome_bonus",
-                "membership_prefix",
-                "next_membership_seq",
-                "created_at",
-                "updated_at",
-            ]
-            .map(Alias::new),
-        )
-        .values_panic([
-            account_id.into(),
-            "pCardBeforeSearch".into(),
-            "会员卡".into(),
-            "Kaika".into(),
-            "Color010".into(),
-            "https://example.invalid/logo.png".into(),
-            "approved".into(),
-            100i64.into(),
-            "K".into(),
-            1i64.into(),
-            now.into(),
-            now.into(),
-        ])
-        .to_owned();
-    db.execute(db.get_database_backend().build(&card))
-        .await
-        .unwrap();
-    let card_id = cards::Entity::find()
-        .select_only()
-        .column(cards::Column::Id)
-        .into_tuple::<i64>()
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
     let answers = r#"{"common_field_list":[{"name":"USER_FORM_INFO_FLAG_NAME","value":" 李四 "},{"name":"USER_FORM_INFO_FLAG_MOBILE","value":"13900001111"}],"custom_field_list":[]}"#;
     for (code, answers) in [("111111111111", Some(answers)), ("222222222222", None)] {
         let insert = Query::insert()
