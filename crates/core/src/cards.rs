@@ -321,17 +321,23 @@ pub async fn refresh_review(
         }
         _ => {}
     }
+    count_review_check(&txn, card.id).await?;
+    txn.commit().await?;
+    Ok(check)
+}
+
+/// Counts one `card/get` check of a card, now: the next one backs off from it.
+async fn count_review_check(db: &impl ConnectionTrait, card_id: i64) -> Result<(), CoreError> {
     cards::Entity::update_many()
         .col_expr(
             cards::Column::ReviewChecks,
             Expr::col(cards::Column::ReviewChecks).add(1),
         )
         .col_expr(cards::Column::ReviewCheckedAt, Expr::value(Utc::now()))
-        .filter(cards::Column::Id.eq(card.id))
-        .exec(&txn)
+        .filter(cards::Column::Id.eq(card_id))
+        .exec(db)
         .await?;
-    txn.commit().await?;
-    Ok(check)
+    Ok(())
 }
 
 /// The cards still in review whose next check is due: never checked, or checked longer ago than
@@ -382,15 +388,7 @@ pub async fn poll_reviews(
             Ok(_) => {}
             Err(err) => {
                 tracing::warn!(card = %card.wechat_card_id, error = %err, "card/get review check failed");
-                cards::Entity::update_many()
-                    .col_expr(
-                        cards::Column::ReviewChecks,
-                        Expr::col(cards::Column::ReviewChecks).add(1),
-                    )
-                    .col_expr(cards::Column::ReviewCheckedAt, Expr::value(Utc::now()))
-                    .filter(cards::Column::Id.eq(card.id))
-                    .exec(db)
-                    .await?;
+                count_review_check(db, card.id).await?;
             }
         }
     }

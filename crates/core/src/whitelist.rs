@@ -78,15 +78,19 @@ fn entries(field: &'static str, text: &str) -> Result<Vec<String>, CoreError> {
     Ok(out)
 }
 
-/// The account's testers (empty when none were set).
-pub async fn load(db: &impl ConnectionTrait, account_id: i64) -> Result<TestWhitelist, CoreError> {
-    let account = accounts::Entity::find_by_id(account_id)
+async fn account(db: &impl ConnectionTrait, account_id: i64) -> Result<accounts::Model, CoreError> {
+    accounts::Entity::find_by_id(account_id)
         .one(db)
         .await?
         .ok_or_else(|| CoreError::NotFound {
             what: format!("account {account_id}"),
-        })?;
-    Ok(account
+        })
+}
+
+/// The account's testers (empty when none were set).
+pub async fn load(db: &impl ConnectionTrait, account_id: i64) -> Result<TestWhitelist, CoreError> {
+    Ok(account(db, account_id)
+        .await?
         .test_whitelist
         .as_deref()
         .and_then(|json| serde_json::from_str(json).ok())
@@ -100,12 +104,7 @@ pub async fn set(
     account_id: i64,
     whitelist: &TestWhitelist,
 ) -> Result<(), CoreError> {
-    let account = accounts::Entity::find_by_id(account_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| CoreError::NotFound {
-            what: format!("account {account_id}"),
-        })?;
+    let account = account(db, account_id).await?;
     if !whitelist.openids.is_empty() || !whitelist.usernames.is_empty() {
         client
             .set_test_whitelist(&TestWhitelistRequest {

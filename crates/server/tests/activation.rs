@@ -28,23 +28,9 @@ impl Journey {
     }
 
     async fn login(&self, user: &str) -> String {
-        let code = self
-            .sandbox
-            .sim
-            .mint_login_code(&self.info.mini_app_id, user)
-            .unwrap()
-            .code;
-        let response = self
-            .app
-            .client
-            .post(self.app.url("/api/v1/sessions"))
-            .json(&json!({ "code": code }))
-            .send()
+        self.app
+            .login(&self.sandbox, &self.info.mini_app_id, user)
             .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        body["token"].as_str().unwrap().to_owned()
     }
 
     async fn get(&self, token: &str, path: &str) -> reqwest::Response {
@@ -79,18 +65,7 @@ impl Journey {
     }
 
     async fn activate(&self, token: &str, extra: &Value) -> reqwest::Response {
-        self.app
-            .client
-            .post(self.app.url("/api/v1/activations"))
-            .bearer_auth(token)
-            .json(&json!({
-                "activate_ticket": extra["activate_ticket"],
-                "card_id": extra["card_id"],
-                "encrypt_code": extra["code"],
-            }))
-            .send()
-            .await
-            .unwrap()
+        self.app.activate(token, extra).await
     }
 
     async fn ledger_count(&self) -> u64 {

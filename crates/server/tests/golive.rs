@@ -92,24 +92,9 @@ impl Merchant {
     }
 
     async fn login(&self, user: &str) -> String {
-        let code = self
-            .sandbox
-            .sim
-            .mint_login_code(&self.info.mini_app_id, user)
-            .unwrap()
-            .code;
-        let body: Value = self
-            .app
-            .client
-            .post(self.app.url("/api/v1/sessions"))
-            .json(&json!({ "code": code }))
-            .send()
+        self.app
+            .login(&self.sandbox, &self.info.mini_app_id, user)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["token"].as_str().unwrap().to_owned()
     }
 
     async fn params(&self, token: &str, card_id: &str) -> reqwest::Response {
@@ -125,19 +110,16 @@ impl Merchant {
             .unwrap()
     }
 
-    async fn activate(&self, token: &str, extra: &Value) -> reqwest::Response {
-        self.app
-            .client
-            .post(self.app.url("/api/v1/activations"))
-            .bearer_auth(token)
-            .json(&json!({
-                "activate_ticket": extra["activate_ticket"],
-                "card_id": extra["card_id"],
-                "encrypt_code": extra["code"],
-            }))
-            .send()
-            .await
-            .unwrap()
+    async fn checklist(&self, public_url: Option<&PublicUrl>) -> Vec<golive::CheckLine> {
+        golive::checklist(
+            &self.app.app_db,
+            &self.app.master_key,
+            &self.clients,
+            &self.info.app_id,
+            public_url,
+        )
+        .await
+        .unwrap()
     }
 
     /// Plays the member opening the card in the card bag and submitting the form: the URL WeChat
@@ -150,11 +132,7 @@ impl Merchant {
             .json(&json!({
                 "card_id": card_id,
                 "user": user,
-                "answers": {
-                    "USER_FORM_INFO_FLAG_MOBILE": "13800138000",
-                    "USER_FORM_INFO_FLAG_NAME": "张三",
-                    "喜欢的咖啡": "拿铁",
-                },
+                "answers": common::demo_answers(),
             }))
             .send()
             .await
@@ -240,9 +218,10 @@ async fn a_member_who_left_the_component_finishes_from_the_card_bag_once() {
     assert_eq!(activate_calls, 1);
 
     // The ticket she left behind in the component reaches Kaika after all: the same member, not two.
-    let response = merchant.activate(&token, &left_behind).await;
+    let response = merchant.app.activate(&token, &left_behind).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let body: Value = merchant
+        .app
         .activate(&token, &left_behind)
         .await
         .json()
@@ -352,7 +331,7 @@ async fn whitelisted_testers_open_a_card_still_in_review_and_others_wait() {
         .app
         .fill_component_form(&params["extra_data"], "tess")
         .await;
-    let response = merchant.activate(&tess, &extra).await;
+    let response = merchant.app.activate(&tess, &extra).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let member: Value = response.json().await.unwrap();
     assert_eq!(member["status"], "active");
@@ -587,16 +566,7 @@ async fn a_wrong_app_secret_is_kept_on_the_account_until_a_token_is_fetched() {
 #[tokio::test]
 async fn the_checklist_says_what_works_and_what_to_paste() {
     let merchant = Merchant::start().await;
-    let db = &merchant.app.app_db;
-    let lines = golive::checklist(
-        db,
-        &merchant.app.master_key,
-        &merchant.clients,
-        &merchant.info.app_id,
-        None,
-    )
-    .await
-    .unwrap();
+    let lines = merchant.checklist(None).await;
     let ids: Vec<&str> = lines.iter().map(|l| l.id).collect();
     assert_eq!(
         ids,
@@ -624,15 +594,7 @@ async fn the_checklist_says_what_works_and_what_to_paste() {
 
     // With this server's address as the public URL: answers, but it is not HTTPS.
     let public_url = PublicUrl::parse(&merchant.app.base_url).unwrap();
-    let lines = golive::checklist(
-        db,
-        &merchant.app.master_key,
-        &merchant.clients,
-        &merchant.info.app_id,
-        Some(&public_url),
-    )
-    .await
-    .unwrap();
+    let lines = merchant.checklist(Some(&public_url)).await;
     let public = line(&lines, "public_url");
     assert_eq!(public.state, CheckState::Failed);
     assert!(public.detail.contains("not HTTPS"), "{}", public.detail);
@@ -655,15 +617,7 @@ async fn the_checklist_says_what_works_and_what_to_paste() {
     );
     // An address where nothing answers.
     let nowhere = PublicUrl::parse("https://127.0.0.1:9").unwrap();
-    let lines = golive::checklist(
-        db,
-        &merchant.app.master_key,
-        &merchant.clients,
-        &merchant.info.app_id,
-        Some(&nowhere),
-    )
-    .await
-    .unwrap();
+    let lines = merchant.checklist(Some(&nowhere)).await;
     let public = line(&lines, "public_url");
     assert_eq!(public.state, CheckState::Failed);
     assert!(
@@ -689,15 +643,7 @@ async fn the_checklist_says_what_works_and_what_to_paste() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let lines = golive::checklist(
-        db,
-        &merchant.app.master_key,
-        &merchant.clients,
-        &merchant.info.app_id,
-        None,
-    )
-    .await
-    .unwrap();
+    let lines = merchant.checklist(None).await;
     let server = line(&lines, "server_url");
     assert_eq!(server.state, CheckState::Failed);
     assert!(server.detail.contains("Token"), "{}", server.detail);

@@ -75,23 +75,10 @@ impl World {
 
     /// Walks a member through activation (as `tests/activation.rs` does) and returns it.
     async fn activate(&self, user: &str) -> Member {
-        let sim = &self.sandbox.sim;
-        let code = sim
-            .mint_login_code(&self.info.mini_app_id, user)
-            .unwrap()
-            .code;
-        let session: Value = self
+        let token = self
             .app
-            .client
-            .post(self.app.url("/api/v1/sessions"))
-            .json(&json!({ "code": code }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = session["token"].as_str().unwrap().to_owned();
+            .login(&self.sandbox, &self.info.mini_app_id, user)
+            .await;
         let params: Value = self
             .app
             .client
@@ -123,19 +110,7 @@ impl World {
             .json()
             .await
             .unwrap();
-        let activated = self
-            .app
-            .client
-            .post(self.app.url("/api/v1/activations"))
-            .bearer_auth(&token)
-            .json(&json!({
-                "activate_ticket": returned["activate_ticket"],
-                "card_id": returned["card_id"],
-                "encrypt_code": returned["code"],
-            }))
-            .send()
-            .await
-            .unwrap();
+        let activated = self.app.activate(&token, &returned).await;
         assert_eq!(activated.status(), 200);
         let body: Value = activated.json().await.unwrap();
         let code = body["code"].as_str().unwrap().to_owned();

@@ -133,9 +133,49 @@ pub fn kaika_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kaika"))
 }
 
+/// Answers to the sandbox demo card's activation form (mobile, name, favourite coffee).
+pub fn demo_answers() -> serde_json::Value {
+    serde_json::json!({
+        "USER_FORM_INFO_FLAG_MOBILE": "13800138000",
+        "USER_FORM_INFO_FLAG_NAME": "张三",
+        "喜欢的咖啡": "拿铁",
+    })
+}
+
 impl TestApp {
+    /// Logs a simulated WeChat user into the sandbox's mini-program (`wx.login` → `POST
+    /// /api/v1/sessions`); returns the bearer token.
+    pub async fn login(&self, sandbox: &Sandbox, mini_app_id: &str, user: &str) -> String {
+        let code = sandbox.sim.mint_login_code(mini_app_id, user).unwrap().code;
+        let response = self
+            .client
+            .post(self.url("/api/v1/sessions"))
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /api/v1/activations` with what the component handed back.
+    pub async fn activate(&self, token: &str, extra: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/activations"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "activate_ticket": extra["activate_ticket"],
+                "card_id": extra["card_id"],
+                "encrypt_code": extra["code"],
+            }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Plays the member inside WeChat's card-opening component of the sandbox: fills the demo card's
-    /// form (mobile, name, favourite coffee) and returns what the component hands back (`activate_ticket`,
+    /// form ([`demo_answers`]) and returns what the component hands back (`activate_ticket`,
     /// `card_id`, the encrypted `code`).
     pub async fn fill_component_form(
         &self,
@@ -150,11 +190,7 @@ impl TestApp {
                 "outer_str": extra_data["outer_str"],
                 "biz": extra_data["biz"],
                 "user": user,
-                "answers": {
-                    "USER_FORM_INFO_FLAG_MOBILE": "13800138000",
-                    "USER_FORM_INFO_FLAG_NAME": "张三",
-                    "喜欢的咖啡": "拿铁",
-                },
+                "answers": demo_answers(),
             }))
             .send()
             .await
