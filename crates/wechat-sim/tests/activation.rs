@@ -433,28 +433,7 @@ async fn the_component_page_explains_unapproved_cards() {
 #[tokio::test]
 async fn non_jump_cards_activate_on_submit_and_hand_back_nothing() {
     let t = TestSim::start().await;
-    let a = t.create_account(json!({})).await;
-    let token = t.token(&a).await;
-    let mut card = common::member_card();
-    card["card"]["member_card"]
-        .as_object_mut()
-        .unwrap()
-        .remove("wx_activate_after_submit_url");
-    card["card"]["member_card"]["wx_activate_after_submit"] = json!(false);
-    let card_id = s(&t.api(&token, "card/create", card).await, "card_id");
-    t.control_post(&format!("cards/{card_id}/approve"), json!({}))
-        .await;
-    t.api(
-        &token,
-        "card/membercard/activateuserform/set",
-        common::form(&card_id),
-    )
-    .await;
-    let r = Ready {
-        account: a,
-        token,
-        card_id,
-    };
+    let r = t.ready_non_jump().await;
     assert_eq!(t.open_card(&r, "ivan", "").await, json!({}));
     let pushes = t.settled_pushes("submit_membercard_user_info", 1).await;
     let code = s(&pushes[0], "code");

@@ -339,28 +339,7 @@ async fn the_card_bag_refuses_unknown_cards_members_without_a_code_and_bad_answe
 #[tokio::test]
 async fn only_jump_type_cards_redirect_from_the_card_bag() {
     let t = TestSim::start().await;
-    let a = t.create_account(json!({})).await;
-    let token = t.token(&a).await;
-    let mut card = common::member_card();
-    card["card"]["member_card"]
-        .as_object_mut()
-        .unwrap()
-        .remove("wx_activate_after_submit_url");
-    card["card"]["member_card"]["wx_activate_after_submit"] = json!(false);
-    let card_id = s(&t.api(&token, "card/create", card).await, "card_id");
-    t.control_post(&format!("cards/{card_id}/approve"), json!({}))
-        .await;
-    t.api(
-        &token,
-        "card/membercard/activateuserform/set",
-        common::form(&card_id),
-    )
-    .await;
-    let r = Ready {
-        account: a,
-        token,
-        card_id,
-    };
+    let r = t.ready_non_jump().await;
     assert_eq!(t.open_card(&r, "ivan", "").await, json!({}));
     let page = html(&t, &bag_path(&r, "ivan")).await;
     assert!(

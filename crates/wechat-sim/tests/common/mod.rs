@@ -152,6 +152,33 @@ impl TestSim {
         }
     }
 
+    /// An account without a callback URL and an approved one-tap card that is *not* jump type (no
+    /// after-submit URL): the component activates it at once and hands nothing back.
+    pub async fn ready_non_jump(&self) -> Ready {
+        let account = self.create_account(json!({})).await;
+        let token = self.token(&account).await;
+        let mut card = member_card();
+        card["card"]["member_card"]
+            .as_object_mut()
+            .unwrap()
+            .remove("wx_activate_after_submit_url");
+        card["card"]["member_card"]["wx_activate_after_submit"] = json!(false);
+        let card_id = s(&self.api(&token, "card/create", card).await, "card_id");
+        self.control_post(&format!("cards/{card_id}/approve"), json!({}))
+            .await;
+        self.api(
+            &token,
+            "card/membercard/activateuserform/set",
+            form(&card_id),
+        )
+        .await;
+        Ready {
+            account,
+            token,
+            card_id,
+        }
+    }
+
     /// geturl, then the extraData a client derives from it (reference §5 algorithm).
     pub async fn extra_data(&self, r: &Ready, outer_str: &str) -> (String, String, String) {
         let v = self
