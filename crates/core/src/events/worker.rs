@@ -1,0 +1,437 @@
+//! The event worker: claims due events with a lease, applies each in a transaction that first checks the
+//! claim, and retries failures with back-off until they become dead letters.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kaika_wechat::event::Event;
+use rand::Rng as _;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use crate::clients::Clients;
+use crate::entity::cards;
+use crate::entity::wechat_events::{self};
+use crate::CoreError;
+
+use super::effects::{self, Prepared};
+use super::*;
+
+/// Tuning of the event worker.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Events claimed per round.
+    pub batch: u64,
+    /// Events applied at the same time.
+    pub concurrency: usize,
+    /// How long a claim holds before another worker may take the event over.
+    pub lease: Duration,
+    /// Delay before the first retry; doubled each attempt.
+    pub retry_base: Duration,
+    /// Longest delay between attempts.
+    pub retry_max: Duration,
+    /// Attempts before an event becomes a dead letter.
+    pub max_attempts: i32,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            batch: 64,
+            concurrency: 4,
+            lease: Duration::from_secs(60),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl WorkerSettings {
+    /// The delay before the attempt after `attempts` failed ones: `base × 2^(attempts-1)`, capped, with
+    /// up to 10% jitter so that failures of one burst do not retry in lockstep.
+    pub fn backoff(&self, attempts: i32) -> Duration {
+        let exponent = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
+        let delay = self
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(self.retry_max);
+        let jitter_ms = u64::try_from(delay.as_millis() / 10).unwrap_or(0);
+        let jitter = if jitter_ms > 0 {
+            rand::thread_rng().gen_range(0..=jitter_ms)
+        } else {
+            0
+        };
+        delay + Duration::from_millis(jitter)
+    }
+}
+
+/// What one round of [`Worker::run_once`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Events claimed.
+    pub claimed: usize,
+    /// Events applied (or found to need nothing).
+    pub done: usize,
+    /// Events that failed and will be retried.
+    pub retrying: usize,
+    /// Events that became dead letters.
+    pub dead: usize,
+    /// Events whose claim was lost to another worker.
+    pub lost: usize,
+}
+
+enum Finished {
+    Done,
+    Retrying,
+    Dead,
+    Lost,
+}
+
+/// An error while applying an event: retried unless `permanent`.
+pub(super) struct ApplyError {
+    /// What went wrong, stored as the event's `last_error`.
+    pub(super) message: String,
+    /// No retry can fix it: the event becomes a dead letter at once.
+    pub(super) permanent: bool,
+}
+
+impl From<CoreError> for ApplyError {
+    fn from(err: CoreError) -> Self {
+        Self {
+            message: err.to_string(),
+            permanent: false,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApplyError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        CoreError::from(err).into()
+    }
+}
+
+/// Applies stored events. Cheap to clone; clones share nothing but the pool and the clients.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    db: DatabaseConnection,
+    clients: Clients,
+    settings: WorkerSettings,
+}
+
+impl Worker {
+    /// A worker over `db`; `clients` reach WeChat for `userinfo/get`.
+    pub fn new(db: DatabaseConnection, clients: Clients, settings: WorkerSettings) -> Self {
+        Self {
+            db,
+            clients,
+            settings,
+        }
+    }
+
+    /// Claims the events that are due and applies them, a few at a time.
+    pub async fn run_once(&self) -> Result<RoundReport, CoreError> {
+        let claimed = self.claim().await?;
+        let mut report = RoundReport {
+            claimed: claimed.len(),
+            ..RoundReport::default()
+        };
+        crate::bounded::for_each(
+            claimed,
+            self.settings.concurrency,
+            |(row, token)| {
+                let worker = self.clone();
+                async move { worker.process(row, token).await }
+            },
+            |joined| match joined {
+                Ok(Ok(Finished::Done)) => report.done += 1,
+                Ok(Ok(Finished::Retrying)) => report.retrying += 1,
+                Ok(Ok(Finished::Dead)) => report.dead += 1,
+                Ok(Ok(Finished::Lost)) => report.lost += 1,
+                // The database failed while recording the outcome: the lease runs out and the event is
+                // taken again.
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "event worker could not record an outcome")
+                }
+                Err(err) => tracing::error!(error = %err, "event task panicked"),
+            },
+        )
+        .await;
+        Ok(report)
+    }
+
+    /// Runs rounds until none is due; for tests and `kaika events retry --now`.
+    pub async fn drain(&self) -> Result<RoundReport, CoreError> {
+        let mut total = RoundReport::default();
+        loop {
+            let round = self.run_once().await?;
+            if round.claimed == 0 {
+                return Ok(total);
+            }
+            total.claimed += round.claimed;
+            total.done += round.done;
+            total.retrying += round.retrying;
+            total.dead += round.dead;
+            total.lost += round.lost;
+        }
+    }
+
+    fn claimable(now: DateTime<Utc>) -> Condition {
+        Condition::any()
+            .add(
+                Condition::all()
+                    .add(wechat_events::Column::Status.eq(STATUS_PENDING))
+                    .add(wechat_events::Column::NextAttemptAt.lte(now)),
+            )
+            .add(
+                Condition::all()
+                    .add(wechat_events::Column::Status.eq(STATUS_PROCESSING))
+                    .add(wechat_events::Column::LeaseUntil.lt(now)),
+            )
+    }
+
+    /// Takes due events: each with its own conditional update, so two workers never hold one event.
+    async fn claim(&self) -> Result<Vec<(wechat_events::Model, String)>, CoreError> {
+        let now = Utc::now();
+        let candidates = wechat_events::Entity::find()
+            .filter(Self::claimable(now))
+            .order_by_asc(wechat_events::Column::Id)
+            .limit(self.settings.batch)
+            .all(&self.db)
+            .await?;
+        let until = now + to_chrono(self.settings.lease);
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for row in candidates {
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            let taken = wechat_events::Entity::update_many()
+                .col_expr(
+                    wechat_events::Column::Status,
+                    Expr::value(STATUS_PROCESSING),
+                )
+                .col_expr(
+                    wechat_events::Column::LeaseHolder,
+                    Expr::value(token.clone()),
+                )
+                .col_expr(wechat_events::Column::LeaseUntil, Expr::value(until))
+                .col_expr(
+                    wechat_events::Column::Attempts,
+                    Expr::col(wechat_events::Column::Attempts).add(1),
+                )
+                .col_expr(wechat_events::Column::UpdatedAt, Expr::value(now))
+                .filter(wechat_events::Column::Id.eq(row.id))
+                .filter(Self::claimable(now))
+                .exec(&self.db)
+                .await?;
+            if taken.rows_affected == 1 {
+                claimed.push((row, token));
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn process(
+        &self,
+        row: wechat_events::Model,
+        token: String,
+    ) -> Result<Finished, CoreError> {
+        let attempts = row.attempts + 1;
+        let event = match Event::parse(&row.raw_xml) {
+            Ok(event) => event,
+            Err(err) => {
+                let err = ApplyError {
+                    message: format!("the stored XML does not parse: {err}"),
+                    permanent: true,
+                };
+                return self.record_failure(&row, &token, attempts, err).await;
+            }
+        };
+        let result = match self.prepare(&row, &event).await {
+            Ok(prepared) => self.apply(&row, &token, &event, prepared).await,
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(true) => Ok(Finished::Done),
+            Ok(false) => Ok(Finished::Lost),
+            Err(err) => self.record_failure(&row, &token, attempts, err).await,
+        }
+    }
+
+    /// Everything that needs the network, done before the transaction.
+    async fn prepare(
+        &self,
+        row: &wechat_events::Model,
+        event: &Event,
+    ) -> Result<Prepared, ApplyError> {
+        let card = match event.card_id() {
+            Some(card_id) if HANDLED_EVENTS.contains(&event.name()) => {
+                Some(find_card(&self.db, row.account_id, card_id).await?)
+            }
+            _ => None,
+        };
+        let user_info = match (event, &card) {
+            (Event::SubmitMembercardUserInfo { user_card_code, .. }, Some(card)) => {
+                let account = crate::entity::accounts::Entity::find_by_id(row.account_id)
+                    .one(&self.db)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound {
+                        what: format!("account {}", row.account_id),
+                    })?;
+                let client = self.clients.official_account(&account.app_id).await?;
+                let info = client
+                    .member_user_info(&card.wechat_card_id, user_card_code)
+                    .await
+                    .map_err(CoreError::from)?;
+                Some(info)
+            }
+            _ => None,
+        };
+        Ok(Prepared { card, user_info })
+    }
+
+    /// Applies one event in a transaction that first marks it done if this worker still holds it.
+    /// Returns false when the claim was lost (another worker took the event over).
+    async fn apply(
+        &self,
+        row: &wechat_events::Model,
+        token: &str,
+        event: &Event,
+        prepared: Prepared,
+    ) -> Result<bool, ApplyError> {
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        let handled = HANDLED_EVENTS.contains(&event.name());
+        // A write first: on SQLite it takes the write lock for the whole transaction.
+        let finished = wechat_events::Entity::update_many()
+            .col_expr(
+                wechat_events::Column::Status,
+                Expr::value(if handled { STATUS_DONE } else { STATUS_IGNORED }),
+            )
+            .col_expr(
+                wechat_events::Column::LeaseHolder,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                wechat_events::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(wechat_events::Column::ProcessedAt, Expr::value(now))
+            .col_expr(wechat_events::Column::UpdatedAt, Expr::value(now))
+            .filter(wechat_events::Column::Id.eq(row.id))
+            .filter(wechat_events::Column::Status.eq(STATUS_PROCESSING))
+            .filter(wechat_events::Column::LeaseHolder.eq(token))
+            .exec(&txn)
+            .await?;
+        if finished.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let outcome = match effects::apply(&txn, row, event, prepared).await {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                txn.rollback().await?;
+                return Err(err);
+            }
+        };
+        wechat_events::Entity::update_many()
+            .col_expr(wechat_events::Column::Outcome, Expr::value(outcome))
+            .filter(wechat_events::Column::Id.eq(row.id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_failure(
+        &self,
+        row: &wechat_events::Model,
+        token: &str,
+        attempts: i32,
+        err: ApplyError,
+    ) -> Result<Finished, CoreError> {
+        let now = Utc::now();
+        let dead = err.permanent || attempts >= self.settings.max_attempts;
+        let mut update = wechat_events::Entity::update_many()
+            .col_expr(
+                wechat_events::Column::Status,
+                Expr::value(if dead { STATUS_FAILED } else { STATUS_PENDING }),
+            )
+            .col_expr(
+                wechat_events::Column::LastError,
+                Expr::value(truncate(&err.message, 2000)),
+            )
+            .col_expr(
+                wechat_events::Column::LeaseHolder,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                wechat_events::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(wechat_events::Column::UpdatedAt, Expr::value(now));
+        if !dead {
+            let next = now + to_chrono(self.settings.backoff(attempts));
+            update = update.col_expr(wechat_events::Column::NextAttemptAt, Expr::value(next));
+        }
+        let recorded = update
+            .filter(wechat_events::Column::Id.eq(row.id))
+            .filter(wechat_events::Column::LeaseHolder.eq(token))
+            .exec(&self.db)
+            .await?;
+        if recorded.rows_affected != 1 {
+            return Ok(Finished::Lost);
+        }
+        if dead {
+            tracing::warn!(event = row.id, name = %row.event, attempts, error = %err.message, "event is a dead letter");
+            Ok(Finished::Dead)
+        } else {
+            tracing::info!(event = row.id, name = %row.event, attempts, error = %err.message, "event will be retried");
+            Ok(Finished::Retrying)
+        }
+    }
+}
+
+async fn find_card(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    wechat_card_id: &str,
+) -> Result<cards::Model, CoreError> {
+    // Not permanent: a review event can overtake the card's own row being committed after card/create.
+    cards::Entity::find_by_wechat_id(wechat_card_id)
+        .filter(cards::Column::AccountId.eq(account_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            CoreError::refused(
+                "unknown_card",
+                format!("card {wechat_card_id} is not known to this account"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let s = WorkerSettings {
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(10),
+            ..WorkerSettings::default()
+        };
+        let within = |attempt: i32, secs: u64| {
+            let d = s.backoff(attempt);
+            d >= Duration::from_secs(secs) && d <= Duration::from_millis(secs * 1100)
+        };
+        assert!(within(1, 1));
+        assert!(within(2, 2));
+        assert!(within(4, 8));
+        assert!(within(9, 10));
+        assert!(within(i32::MAX, 10));
+    }
+}
