@@ -6,7 +6,8 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures::future::LocalBoxFuture;
-use kaika_core::admin::{self, AdminUser, AuditEntry};
+use kaika_core::admin_users::AdminUser;
+use kaika_core::audit::AuditEntry;
 
 use crate::error::AdminError;
 use crate::i18n::{Lang, Tr, LANG_COOKIE};
@@ -121,7 +122,7 @@ impl Admin {
         before: Option<serde_json::Value>,
         after: Option<serde_json::Value>,
     ) -> Result<(), AdminError> {
-        admin::audit(
+        kaika_core::audit::record(
             &state.db,
             AuditEntry {
                 actor: self.actor(),
@@ -149,9 +150,10 @@ impl FromRequest for Admin {
         Box::pin(async move {
             let state = state.ok_or_else(|| AdminError::Internal("admin state missing".into()))?;
             let token = token.ok_or(AdminError::LoginRequired)?;
-            let session = admin::authenticate(&state.db, &token, state.settings.sessions)
-                .await?
-                .ok_or(AdminError::LoginRequired)?;
+            let session =
+                kaika_core::admin_users::authenticate(&state.db, &token, state.settings.sessions)
+                    .await?
+                    .ok_or(AdminError::LoginRequired)?;
             Ok(Admin {
                 user: session.user,
                 csrf: session.csrf_token,

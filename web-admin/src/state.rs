@@ -1,6 +1,6 @@
 //! What every admin handler shares.
 
-use kaika_core::admin::{LoginThrottle, SessionPolicy};
+use kaika_core::admin_users::{LoginThrottle, SessionPolicy};
 use kaika_core::clients::Clients;
 use kaika_core::golive::PublicUrl;
 use kaika_core::secrets::MasterKey;

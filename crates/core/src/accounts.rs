@@ -418,6 +418,81 @@ pub async fn verify_master_key(
     Ok(())
 }
 
+/// What an admin may change on an account; `None` keeps the stored value (secrets are write-only).
+#[derive(Debug, Clone, Default)]
+pub struct AccountChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New callback Token.
+    pub callback_token: Option<String>,
+    /// New message mode.
+    pub message_mode: Option<MessageMode>,
+    /// New AppSecret.
+    pub app_secret: Option<SecretText>,
+    /// New EncodingAESKey.
+    pub encoding_aes_key: Option<SecretText>,
+    /// New mini-program AppID.
+    pub mini_app_id: Option<AppId>,
+    /// New mini-program AppSecret.
+    pub mini_app_secret: Option<SecretText>,
+}
+
+/// Applies [`AccountChanges`]; secrets are sealed exactly as `accounts::add` seals them.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    key: &MasterKey,
+    app_id: &str,
+    changes: AccountChanges,
+) -> Result<AccountSummary, CoreError> {
+    let row = accounts::Entity::find_by_app_id(app_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("account {app_id}"),
+        })?;
+    let mode = changes
+        .message_mode
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| row.message_mode.clone());
+    if mode != "plain"
+        && row.encoding_aes_key_sealed.is_none()
+        && changes.encoding_aes_key.is_none()
+    {
+        return Err(CoreError::invalid(
+            "encoding_aes_key",
+            "required when the message mode is compatible or safe",
+        ));
+    }
+    let seal = |column: &str, secret: &SecretText| {
+        key.seal(secret.expose(), &seal_context(column, app_id))
+    };
+    let mut active: accounts::ActiveModel = row.clone().into();
+    if let Some(name) = changes.name {
+        let len = name.chars().count();
+        if len == 0 || len > 64 {
+            return Err(CoreError::invalid("name", "expected 1 to 64 characters"));
+        }
+        active.name = Set(name);
+    }
+    if let Some(token) = changes.callback_token {
+        active.callback_token = Set(parse_callback_token(&token)?);
+    }
+    active.message_mode = Set(mode);
+    if let Some(secret) = &changes.app_secret {
+        active.app_secret_sealed = Set(seal("app_secret", secret));
+    }
+    if let Some(secret) = &changes.encoding_aes_key {
+        active.encoding_aes_key_sealed = Set(Some(seal("encoding_aes_key", secret)));
+    }
+    if let Some(mini) = &changes.mini_app_id {
+        active.mini_app_id = Set(Some(mini.to_string()));
+    }
+    if let Some(secret) = &changes.mini_app_secret {
+        active.mini_app_secret_sealed = Set(Some(seal("mini_app_secret", secret)));
+    }
+    Ok(active.update(db).await?.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

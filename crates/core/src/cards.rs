@@ -614,3 +614,67 @@ async fn fetch_params(
     .await?;
     Ok((params.encrypt_card_id, params.biz))
 }
+
+/// Stores a card that exists on WeChat but not here (import through `card/batchget` + `card/get`).
+/// Returns `None` when it is known already.
+pub async fn import(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    wechat_card_id: &str,
+    card: &kaika_wechat::card::MemberCard,
+    wechat_status: &str,
+) -> Result<Option<cards::Model>, CoreError> {
+    if cards::Entity::find_by_wechat_id(wechat_card_id)
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let review_status = match wechat_status {
+        "CARD_STATUS_VERIFY_OK" | "CARD_STATUS_DISPATCH" => "approved",
+        "CARD_STATUS_VERIFY_FAIL" | "CARD_STATUS_VERIFY_FALL" => "refused",
+        _ => "pending",
+    };
+    let base = &card.base_info;
+    let row = cards::ActiveModel {
+        account_id: Set(account_id),
+        wechat_card_id: Set(wechat_card_id.to_owned()),
+        title: Set(base.title.clone()),
+        brand_name: Set(base.brand_name.clone()),
+        color: Set(base.color.as_str().to_owned()),
+        logo_url: Set(base.logo_url.clone()),
+        review_status: Set(review_status.to_owned()),
+        refuse_reason: Set(None),
+        activation_form: Set(None),
+        welcome_bonus: Set(0),
+        membership_prefix: Set(String::new()),
+        next_membership_seq: Set(1),
+        stored_value: Set(card.supply_balance),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(Some(row))
+}
+
+/// Sets a card's welcome bonus (points credited at activation).
+pub async fn set_welcome_bonus(
+    db: &impl ConnectionTrait,
+    card_id: i64,
+    welcome_bonus: i64,
+) -> Result<(), CoreError> {
+    if welcome_bonus < 0 {
+        return Err(CoreError::invalid("welcome_bonus", "must not be negative"));
+    }
+    let row = cards::Entity::find_by_id(card_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("card {card_id}"),
+        })?;
+    let mut row: cards::ActiveModel = row.into();
+    row.welcome_bonus = Set(welcome_bonus);
+    row.update(db).await?;
+    Ok(())
+}

@@ -120,6 +120,27 @@ pub async fn list(
         .await?)
 }
 
+/// Renames a channel (its `outer_str` never changes).
+pub async fn rename(
+    db: &impl ConnectionTrait,
+    channel_id: i64,
+    name: &str,
+) -> Result<channels::Model, CoreError> {
+    let len = name.chars().count();
+    if len == 0 || len > 64 {
+        return Err(CoreError::invalid("name", "expected 1 to 64 characters"));
+    }
+    let row = channels::Entity::find_by_id(channel_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("channel {channel_id}"),
+        })?;
+    let mut row: channels::ActiveModel = row.into();
+    row.name = Set(name.to_owned());
+    Ok(row.update(db).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::OuterStr;

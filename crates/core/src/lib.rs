@@ -2,22 +2,26 @@
 
 pub mod accounts;
 pub mod activation;
-pub mod admin;
+pub mod admin_users;
 pub mod api_keys;
+pub mod audit;
 mod bounded;
 pub mod cards;
 pub mod channels;
 pub mod clients;
 pub mod db;
+pub mod demo;
 pub mod entity;
 pub mod error;
 pub mod events;
 pub mod golive;
 pub mod ledger;
+pub mod member_search;
 pub mod members;
 pub mod migration;
 pub mod outbox;
 pub mod reconcile;
+pub mod reports;
 pub mod secrets;
 pub mod sessions;
 pub mod stats;

@@ -577,6 +577,28 @@ pub async fn retry_now(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
     Ok(updated.rows_affected)
 }
 
+/// Sends a failed (or waiting) outbox job again at the next round of the worker: `pending`, due now,
+/// its attempts counted from zero. Its error stays until the next attempt replaces it. A job being sent
+/// or already sent is left alone (`Ok(false)`).
+pub async fn retry_job(db: &impl ConnectionTrait, job_id: i64) -> Result<bool, CoreError> {
+    let now = Utc::now();
+    let done = outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
+        .col_expr(outbox::Column::Attempts, Expr::value(0))
+        .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
+        .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
+        .filter(outbox::Column::Id.eq(job_id))
+        .filter(outbox::Column::Status.is_in([STATUS_FAILED, STATUS_PENDING]))
+        .exec(db)
+        .await?;
+    if done.rows_affected == 0 && outbox::Entity::find_by_id(job_id).one(db).await?.is_none() {
+        return Err(CoreError::NotFound {
+            what: format!("outbox job {job_id}"),
+        });
+    }
+    Ok(done.rows_affected > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -311,17 +311,23 @@ async fn a_card_without_stored_value_refuses_balance_changes_and_keeps_points() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_creating_the_first_owner_at_once_get_one_owner_and_conflicts() {
-    use kaika_core::admin::{self, Role};
+    use kaika_core::admin_users::Role;
     let test_db = TestDb::migrated().await;
-    let results = futures::future::join_all(
-        (0..8).map(|_| admin::create_user(&test_db.db, "admin", "hash", Role::Owner)),
-    )
-    .await;
+    let results =
+        futures::future::join_all((0..8).map(|_| {
+            kaika_core::admin_users::create_user(&test_db.db, "admin", "hash", Role::Owner)
+        }))
+        .await;
     let created = results.iter().filter(|r| r.is_ok()).count();
     let conflicts = results
         .iter()
         .filter(|r| matches!(r, Err(CoreError::Conflict { .. })))
         .count();
     assert_eq!((created, conflicts), (1, 7), "{results:?}");
-    assert_eq!(admin::count_users(&test_db.db).await.unwrap(), 1);
+    assert_eq!(
+        kaika_core::admin_users::count_users(&test_db.db)
+            .await
+            .unwrap(),
+        1
+    );
 }

@@ -4,7 +4,8 @@ use std::io::BufRead;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use kaika_core::admin::{self, AuditEntry, Role};
+use kaika_core::admin_users::Role;
+use kaika_core::audit::AuditEntry;
 use kaika_core::CoreError;
 
 use crate::config::Settings;
@@ -63,8 +64,9 @@ pub async fn run(settings: &Settings, action: AdminAction) -> anyhow::Result<()>
             kaika_admin::password::check_strength(&password)
                 .map_err(|e| anyhow::anyhow!("the password is too weak: {e}"))?;
             let hash = kaika_admin::password::hash(&password).map_err(anyhow::Error::msg)?;
-            let user = admin::create_user(&ctx.db, &username, &hash, role).await?;
-            admin::audit(
+            let user =
+                kaika_core::admin_users::create_user(&ctx.db, &username, &hash, role).await?;
+            kaika_core::audit::record(
                 &ctx.db,
                 AuditEntry {
                     actor: "cli".into(),
@@ -85,8 +87,8 @@ pub async fn run(settings: &Settings, action: AdminAction) -> anyhow::Result<()>
             batch,
         } => {
             let started = std::time::Instant::now();
-            let seeded = admin::seed_demo_members(&ctx.db, card, members, batch).await?;
-            admin::audit(
+            let seeded = kaika_core::demo::seed_members(&ctx.db, card, members, batch).await?;
+            kaika_core::audit::record(
                 &ctx.db,
                 AuditEntry {
                     actor: "cli".into(),
@@ -105,7 +107,7 @@ pub async fn run(settings: &Settings, action: AdminAction) -> anyhow::Result<()>
             );
         }
         AdminAction::List => {
-            for user in admin::list_users(&ctx.db).await? {
+            for user in kaika_core::admin_users::list_users(&ctx.db).await? {
                 println!(
                     "{}\t{}{}",
                     user.username,
@@ -121,12 +123,12 @@ pub async fn run(settings: &Settings, action: AdminAction) -> anyhow::Result<()>
 /// On a fresh install (no admin at all), creates the owner `admin` with a random password and prints it
 /// once in the log. Another process doing the same at the same moment wins quietly.
 pub async fn ensure_first_owner(ctx: &Context) -> anyhow::Result<()> {
-    if admin::count_users(&ctx.db).await? > 0 {
+    if kaika_core::admin_users::count_users(&ctx.db).await? > 0 {
         return Ok(());
     }
     let password = kaika_admin::password::random();
     let hash = kaika_admin::password::hash(&password).map_err(anyhow::Error::msg)?;
-    match admin::create_user(&ctx.db, "admin", &hash, Role::Owner).await {
+    match kaika_core::admin_users::create_user(&ctx.db, "admin", &hash, Role::Owner).await {
         Ok(_) => {
             tracing::warn!(
                 "no admin existed: created the owner \"admin\" with the password {password} \

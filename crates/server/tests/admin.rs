@@ -9,7 +9,7 @@
 mod common;
 
 use common::TestApp;
-use kaika_core::admin::{self, Role};
+use kaika_core::admin_users::Role;
 use kaika_core::entity::{cards, ledger_entries, members};
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
@@ -95,7 +95,7 @@ impl Browser {
 
 async fn add_admin(app: &TestApp, username: &str, role: Role) {
     let hash = kaika_admin::password::hash(PASSWORD).unwrap();
-    admin::create_user(&app.app_db, username, &hash, role)
+    kaika_core::admin_users::create_user(&app.app_db, username, &hash, role)
         .await
         .unwrap();
 }
@@ -239,7 +239,9 @@ async fn wrong_passwords_are_refused_and_the_account_is_locked_after_five() {
     let response = browser.login("owner", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
-        admin::count_sessions(&app.app_db, 1).await.unwrap(),
+        kaika_core::admin_users::count_sessions(&app.app_db, 1)
+            .await
+            .unwrap(),
         0,
         "a locked account gets no session even with the right password"
     );
@@ -306,22 +308,30 @@ async fn parallel_guesses_are_checked_no_more_often_than_the_limits_allow() {
 
 #[tokio::test]
 async fn a_success_gives_its_attempt_back_and_the_lock_is_per_address() {
-    use kaika_core::admin::LoginThrottle;
+    use kaika_core::admin_users::LoginThrottle;
     let (app, _sandbox, _info) = TestApp::sandbox().await;
     add_admin(&app, "owner", Role::Owner).await;
     let throttle = LoginThrottle::default();
     // An attacker elsewhere spends the username's attempts at their address.
     for _ in 0..5 {
-        assert!(
-            admin::reserve_login_attempt(&app.app_db, throttle, "owner", "203.0.113.9")
-                .await
-                .unwrap()
-        );
+        assert!(kaika_core::admin_users::reserve_login_attempt(
+            &app.app_db,
+            throttle,
+            "owner",
+            "203.0.113.9"
+        )
+        .await
+        .unwrap());
     }
     assert!(
-        !admin::reserve_login_attempt(&app.app_db, throttle, "Owner ", "203.0.113.9")
-            .await
-            .unwrap(),
+        !kaika_core::admin_users::reserve_login_attempt(
+            &app.app_db,
+            throttle,
+            "Owner ",
+            "203.0.113.9"
+        )
+        .await
+        .unwrap(),
         "the username is locked at the attacker's address"
     );
     // The owner, at their own address, logs in as often as they like.
@@ -357,7 +367,12 @@ async fn login_rotates_the_session_and_logout_everywhere_ends_every_session() {
     );
     let csrf_after = first.csrf("/admin").await;
     assert_ne!(csrf_before, csrf_after);
-    assert_eq!(admin::count_sessions(&app.app_db, 1).await.unwrap(), 2);
+    assert_eq!(
+        kaika_core::admin_users::count_sessions(&app.app_db, 1)
+            .await
+            .unwrap(),
+        2
+    );
     let response = first
         .post("/admin/logout-everywhere", &[("csrf", &csrf_after)])
         .await;
@@ -571,7 +586,7 @@ async fn a_card_is_created_with_its_logo_uploaded_and_previewed_without_javascri
         card.wechat_card_id
     );
     assert_eq!(text(&doc, &row), "审核中");
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 10).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 10).await.unwrap();
     assert!(audit
         .iter()
         .any(|a| a.action == "card.create" && a.actor == "admin:operator"));
@@ -805,7 +820,7 @@ async fn an_operator_credits_points_once_per_form_and_sees_the_entry() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let doc = Html::parse_document(&response.text().await.unwrap());
     assert_eq!(text(&doc, "#amount-error"), "积分不足。");
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 20).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 20).await.unwrap();
     assert_eq!(
         audit.iter().filter(|a| a.action == "member.ledger").count(),
         1
@@ -895,7 +910,7 @@ async fn a_viewer_sees_masked_data_and_cannot_change_anything() {
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 2);
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 20).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 20).await.unwrap();
     let export = audit.iter().find(|a| a.action == "members.export").unwrap();
     assert_eq!(export.actor, "admin:viewer");
     assert!(export.after.as_deref().unwrap().contains("\"masked\":true"));
@@ -1059,7 +1074,7 @@ async fn an_owner_creates_an_api_key_shown_once_and_revokes_it() {
             .unwrap(),
         kaika_core::api_keys::Authentication::Revoked
     );
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 20).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 20).await.unwrap();
     let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
     assert!(actions.contains(&"api_key.create") && actions.contains(&"api_key.revoke"));
     assert!(audit
@@ -1192,7 +1207,7 @@ async fn the_sync_page_lists_failed_jobs_with_their_error_retries_them_and_shows
     // Pending and due again (the worker may already be sending it to the simulator).
     assert_ne!(stored.status, "failed");
     assert!(stored.attempts <= 1, "{}", stored.attempts);
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 20).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 20).await.unwrap();
     let retry = audit.iter().find(|a| a.action == "outbox.retry").unwrap();
     assert!(retry.before.as_deref().unwrap().contains("40127"));
     // English, and a viewer sees masked codes and no retry button.
@@ -1221,7 +1236,7 @@ async fn an_owner_disables_an_admin_whose_sessions_end_and_resets_a_password() {
     let owner = logged_in(&app, "owner", Role::Owner).await;
     let operator = logged_in(&app, "operator", Role::Operator).await;
     assert!(own_session_lives(&operator).await);
-    let id = admin::list_users(&app.app_db)
+    let id = kaika_core::admin_users::list_users(&app.app_db)
         .await
         .unwrap()
         .into_iter()
@@ -1240,7 +1255,12 @@ async fn an_owner_disables_an_admin_whose_sessions_end_and_resets_a_password() {
         "/admin/admins?done=admin_disabled"
     );
     assert!(!own_session_lives(&operator).await);
-    assert_eq!(admin::count_sessions(&app.app_db, id).await.unwrap(), 0);
+    assert_eq!(
+        kaika_core::admin_users::count_sessions(&app.app_db, id)
+            .await
+            .unwrap(),
+        0
+    );
     let again = Browser {
         client: client(),
         base: app.base_url.clone(),
@@ -1256,7 +1276,10 @@ async fn an_owner_disables_an_admin_whose_sessions_end_and_resets_a_password() {
         "已停用"
     );
     // An owner cannot disable themselves.
-    let own_id = admin::list_users(&app.app_db).await.unwrap()[0].id;
+    let own_id = kaika_core::admin_users::list_users(&app.app_db)
+        .await
+        .unwrap()[0]
+        .id;
     assert_eq!(
         owner
             .post(
@@ -1320,7 +1343,7 @@ async fn an_owner_disables_an_admin_whose_sessions_end_and_resets_a_password() {
             .status(),
         StatusCode::SEE_OTHER
     );
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 30).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 30).await.unwrap();
     for action in ["admin.disable", "admin.enable", "admin.password"] {
         assert!(audit.iter().any(|a| a.action == action), "{action}");
     }
@@ -1556,7 +1579,7 @@ async fn a_card_is_edited_on_wechat_with_its_background_points_rules_and_cells()
     assert_eq!(attr(&doc, "#discount", "value"), "10");
     assert_eq!(attr(&doc, "#cell_tips", "value"), "就近服务");
     assert_eq!(attr(&doc, "#field1_name", "value"), "等级");
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 10).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 10).await.unwrap();
     let update = audit.iter().find(|a| a.action == "card.update").unwrap();
     assert!(update.before.as_deref().unwrap().contains(&card.title));
     assert!(update.after.as_deref().unwrap().contains("钻石会员"));
@@ -1630,15 +1653,22 @@ async fn demo_members_are_seeded_in_batches_and_found_by_every_search() {
     let db = &test_db.db;
     let (_, card_id) =
         kaika_core::testing::seed_card(db, "wx0123456789abcdef", "pCardSeedDemo").await;
-    let seeded = admin::seed_demo_members(db, None, 1234, 500).await.unwrap();
+    let seeded = kaika_core::demo::seed_members(db, None, 1234, 500)
+        .await
+        .unwrap();
     assert_eq!((seeded.card_id, seeded.inserted), (card_id, 1234));
     // Run again: the numbers continue.
-    admin::seed_demo_members(db, Some(card_id), 10, 500)
+    kaika_core::demo::seed_members(db, Some(card_id), 10, 500)
         .await
         .unwrap();
-    let (rows, more) = admin::search_members(db, &admin::MemberFilter::default(), 0, 50)
-        .await
-        .unwrap();
+    let (rows, more) = kaika_core::member_search::search(
+        db,
+        &kaika_core::member_search::MemberFilter::default(),
+        0,
+        50,
+    )
+    .await
+    .unwrap();
     assert_eq!((rows.len(), more), (50, true));
     let last = &rows[0];
     assert_eq!(last.code, "900000001244");
@@ -1650,11 +1680,13 @@ async fn demo_members_are_seeded_in_batches_and_found_by_every_search() {
         mobile[..8].to_owned(),
         last.name.clone().unwrap(),
     ] {
-        let filter = admin::MemberFilter {
+        let filter = kaika_core::member_search::MemberFilter {
             q: Some(q.clone()),
             ..Default::default()
         };
-        let (found, _) = admin::search_members(db, &filter, 0, 50).await.unwrap();
+        let (found, _) = kaika_core::member_search::search(db, &filter, 0, 50)
+            .await
+            .unwrap();
         assert!(found.iter().any(|m| m.id == last.id), "{q}");
     }
 }
@@ -1739,7 +1771,7 @@ async fn the_dashboard_counts_activations_waiting_on_wechat_and_an_operator_re_d
         ("code_decrypted", 0, None),
         "due now, from the last step its data proves"
     );
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 20).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 20).await.unwrap();
     let entry = audit
         .iter()
         .find(|a| a.action == "activation.redrive")
@@ -2075,7 +2107,7 @@ async fn the_test_whitelist_refuses_bad_entries_next_to_their_field_and_stores_a
         "Test whitelist saved and sent to WeChat."
     );
     assert_eq!(text(&doc, "#usernames"), "tester1\ntester2");
-    let (audit, _) = admin::audit_page(&app.app_db, 0, 10).await.unwrap();
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 10).await.unwrap();
     assert!(audit
         .iter()
         .any(|a| a.action == "account.whitelist" && a.actor == "admin:operator"));

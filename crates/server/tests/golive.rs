@@ -10,8 +10,8 @@
 mod common;
 
 use common::TestApp;
+use kaika_core::accounts::AccountChanges;
 use kaika_core::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
-use kaika_core::admin::{self, AccountChanges};
 use kaika_core::cards::{self as card_use_cases, NewMemberCard, ReviewCheck};
 use kaika_core::clients::Clients;
 use kaika_core::entity::{activations, cards, members};
@@ -532,7 +532,7 @@ async fn a_wrong_app_secret_is_kept_on_the_account_until_a_token_is_fetched() {
     );
 
     // The merchant pastes the right secret: the next token clears the error.
-    admin::update_account(
+    kaika_core::accounts::update(
         &merchant.app.app_db,
         &merchant.app.master_key,
         &at_wechat.app_id,

@@ -6,11 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
+use kaika_core::accounts::AccountChanges;
 use kaika_core::accounts::{
     self, parse_api_base_url, parse_app_secret, parse_callback_token, parse_encoding_aes_key,
     AccountSummary, AppId, MessageMode, MiniProgram, NewAccount, WECHAT_API_BASE_URL,
 };
-use kaika_core::admin::{self, AccountChanges};
 use kaika_core::CoreError;
 
 use super::{base_url, fmt_time, render, see_other, Chrome, Done, FieldErrors};
@@ -349,7 +349,7 @@ pub async fn update(
     .filter_map(|(name, changed)| changed.then_some(name))
     .collect();
     if errors.is_empty() {
-        match admin::update_account(&state.db, &state.master_key, &app_id, changes).await {
+        match kaika_core::accounts::update(&state.db, &state.master_key, &app_id, changes).await {
             Ok(after) => {
                 state.clients.forget(&app_id);
                 let mut after_json = summary_json(&after);

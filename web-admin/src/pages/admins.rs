@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use kaika_core::admin::{self, AdminUser, Role};
+use kaika_core::admin_users::{AdminUser, Role};
 use kaika_core::CoreError;
 
 use super::{render, see_other, Chrome, Done, FieldErrors};
@@ -36,7 +36,7 @@ async fn page(
 ) -> Result<AdminsPage, AdminError> {
     Ok(AdminsPage {
         chrome: Chrome::load(state, admin, "admins", done).await?,
-        users: admin::list_users(&state.db).await?,
+        users: kaika_core::admin_users::list_users(&state.db).await?,
         errors: FieldErrors::new(),
         username: String::new(),
     })
@@ -81,7 +81,8 @@ pub async fn create(
             .await
             .map_err(|e| AdminError::Internal(e.to_string()))?
             .map_err(AdminError::Internal)?;
-        match admin::create_user(&state.db, &f.get("username"), &hash, role).await {
+        match kaika_core::admin_users::create_user(&state.db, &f.get("username"), &hash, role).await
+        {
             Ok(user) => {
                 admin
                     .audit(
@@ -128,13 +129,13 @@ pub async fn set_role(
             admin.tr.t("admins.err_self").to_owned(),
         ));
     }
-    let before = admin::list_users(&state.db)
+    let before = kaika_core::admin_users::list_users(&state.db)
         .await?
         .into_iter()
         .find(|u| u.id == *id)
         .ok_or(AdminError::NotFound)?;
-    admin::set_role(&state.db, *id, role).await?;
-    admin::end_all_sessions(&state.db, *id).await?;
+    kaika_core::admin_users::set_role(&state.db, *id, role).await?;
+    kaika_core::admin_users::end_all_sessions(&state.db, *id).await?;
     admin
         .audit(
             &state,
@@ -164,7 +165,7 @@ pub async fn set_disabled(
             admin.tr.t("admins.err_self_disable").to_owned(),
         ));
     }
-    let before = admin::set_disabled(&state.db, *id, disabled).await?;
+    let before = kaika_core::admin_users::set_disabled(&state.db, *id, disabled).await?;
     admin
         .audit(
             &state,
@@ -196,7 +197,7 @@ pub async fn reset_password(
     admin.require_owner()?;
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
-    let target = admin::user(&state.db, *id).await?;
+    let target = kaika_core::admin_users::user(&state.db, *id).await?;
     let pw = f.raw("password");
     if password::check_strength(&pw).is_err() {
         let mut p = page(&state, &admin, None).await?;
@@ -213,7 +214,7 @@ pub async fn reset_password(
         .await
         .map_err(|e| AdminError::Internal(e.to_string()))?
         .map_err(AdminError::Internal)?;
-    admin::set_password_hash(&state.db, *id, &hash).await?;
+    kaika_core::admin_users::set_password_hash(&state.db, *id, &hash).await?;
     admin
         .audit(
             &state,

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use kaika_core::admin;
+
 use kaika_core::entity::audit_log;
 use serde::Deserialize;
 
@@ -36,7 +36,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     admin.require_owner()?;
     let page = query.page.unwrap_or(0);
-    let (entries, total) = admin::audit_page(&state.db, page, 100).await?;
+    let (entries, total) = kaika_core::audit::page(&state.db, page, 100).await?;
     let page_struct = AuditPage {
         chrome: Chrome::load(&state, &admin, "audit", None).await?,
         entries,

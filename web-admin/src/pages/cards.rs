@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 use kaika_core::accounts::{self, AccountSummary};
-use kaika_core::admin;
+
 use kaika_core::cards::{self as card_use_cases, NewMemberCard, ReviewCheck, StoredValue};
 use kaika_core::entity::cards;
 use kaika_core::CoreError;
@@ -568,7 +568,7 @@ pub async fn update(
     let before = page.card.welcome_bonus;
     match f.get("welcome_bonus").parse::<i64>() {
         Ok(bonus) if (0..=100_000_000).contains(&bonus) => {
-            admin::set_welcome_bonus(&state.db, *id, bonus).await?;
+            kaika_core::cards::set_welcome_bonus(&state.db, *id, bonus).await?;
             admin
                 .audit(
                     &state,
@@ -641,7 +641,7 @@ pub async fn import(
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default();
         if let Some(row) =
-            admin::import_card(&state.db, account.id, &id, &member_card, &status).await?
+            kaika_core::cards::import(&state.db, account.id, &id, &member_card, &status).await?
         {
             imported.push(row.wechat_card_id);
         }

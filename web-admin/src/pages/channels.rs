@@ -7,9 +7,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use base64::Engine;
 use chrono::{NaiveDate, Utc};
-use kaika_core::admin::{self, Funnel};
 use kaika_core::channels::{self as channel_use_cases, OuterStr};
 use kaika_core::entity::{accounts, cards, channels};
+use kaika_core::reports::Funnel;
 use kaika_core::CoreError;
 use kaika_wechat::client::WxaCodeRequest;
 use sea_orm::{EntityTrait, QueryOrder};
@@ -56,7 +56,7 @@ async fn list_page(
         .order_by_asc(cards::Column::Id)
         .all(&state.db)
         .await?;
-    let funnels = admin::channel_funnels(&state.db).await?;
+    let funnels = kaika_core::reports::channel_funnels(&state.db).await?;
     let rows = channels::Entity::find()
         .order_by_asc(channels::Column::Id)
         .all(&state.db)
@@ -204,9 +204,10 @@ pub async fn detail(
     let (channel, card) = load(&state, *id).await?;
     let since = Utc::now().date_naive() - chrono::Duration::days(29);
     let mut days =
-        admin::daily_funnel(&state.db, since, Some((card.id, &channel.outer_str))).await?;
+        kaika_core::reports::daily_funnel(&state.db, since, Some((card.id, &channel.outer_str)))
+            .await?;
     days.reverse();
-    let total = admin::channel_funnels(&state.db)
+    let total = kaika_core::reports::channel_funnels(&state.db)
         .await?
         .into_iter()
         .find(|((c, o), _)| *c == card.id && *o == channel.outer_str)
@@ -234,7 +235,7 @@ pub async fn rename(
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
     let (before, _) = load(&state, *id).await?;
-    let after = admin::rename_channel(&state.db, *id, &f.get("name")).await?;
+    let after = kaika_core::channels::rename(&state.db, *id, &f.get("name")).await?;
     admin
         .audit(
             &state,

@@ -7,8 +7,8 @@ use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
 use chrono::Utc;
-use kaika_core::admin::{self, DashboardNumbers, Funnel};
 use kaika_core::entity::{cards, channels};
+use kaika_core::reports::{DashboardNumbers, Funnel};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::{Chrome, Done};
@@ -64,7 +64,7 @@ pub async fn show(
     done: web::Query<Done>,
 ) -> Result<DashboardPage, AdminError> {
     let db = &state.db;
-    let numbers = admin::dashboard_numbers(db).await?;
+    let numbers = kaika_core::reports::dashboard_numbers(db).await?;
     let card_rows = cards::Entity::find()
         .order_by_asc(cards::Column::Id)
         .all(db)
@@ -76,7 +76,7 @@ pub async fn show(
         .into_iter()
         .map(|c| ((c.card_id, c.outer_str), c.name))
         .collect();
-    let mut rates: Vec<ChannelRate> = admin::channel_funnels(db)
+    let mut rates: Vec<ChannelRate> = kaika_core::reports::channel_funnels(db)
         .await?
         .into_iter()
         .map(|((card_id, outer_str), funnel)| ChannelRate {
@@ -98,7 +98,7 @@ pub async fn show(
     rates.sort_by_key(|r| std::cmp::Reverse(r.funnel.claimed));
     let today = Utc::now().date_naive();
     let since = today - chrono::Duration::days(29);
-    let bars: Vec<Bar> = admin::daily_funnel(db, since, None)
+    let bars: Vec<Bar> = kaika_core::reports::daily_funnel(db, since, None)
         .await?
         .into_iter()
         .map(|(day, f)| Bar {

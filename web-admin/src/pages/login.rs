@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use kaika_core::admin::{self, AuditEntry};
+use kaika_core::audit::AuditEntry;
 use serde::Deserialize;
 
 use super::{render, see_other, Chrome};
@@ -82,7 +82,14 @@ pub async fn submit(
     }
     let ip = client_ip(&req);
     let username = form.username.trim().to_owned();
-    if !admin::reserve_login_attempt(&state.db, state.settings.throttle, &username, &ip).await? {
+    if !kaika_core::admin_users::reserve_login_attempt(
+        &state.db,
+        state.settings.throttle,
+        &username,
+        &ip,
+    )
+    .await?
+    {
         return login_page(
             &req,
             StatusCode::TOO_MANY_REQUESTS,
@@ -90,7 +97,7 @@ pub async fn submit(
             Some(tr.t("login.locked").to_owned()),
         );
     }
-    let found = admin::find_for_login(&state.db, &username).await?;
+    let found = kaika_core::admin_users::find_for_login(&state.db, &username).await?;
     let stored = found.as_ref().map_or_else(
         || password::decoy_hash().to_owned(),
         |(_, hash)| hash.clone(),
@@ -102,7 +109,7 @@ pub async fn submit(
     let user = match found {
         Some((user, _)) if matches && !user.disabled => user,
         _ => {
-            admin::record_login_failure(&state.db, &username, &ip).await?;
+            kaika_core::admin_users::record_login_failure(&state.db, &username, &ip).await?;
             tracing::info!(%username, %ip, "admin login failed");
             return login_page(
                 &req,
@@ -112,15 +119,15 @@ pub async fn submit(
             );
         }
     };
-    admin::login_succeeded(&state.db, &username, &ip).await?;
+    kaika_core::admin_users::login_succeeded(&state.db, &username, &ip).await?;
     if let Some(old) = req.cookie(SESSION_COOKIE) {
-        admin::end_session(&state.db, old.value()).await?;
+        kaika_core::admin_users::end_session(&state.db, old.value()).await?;
     }
     let user_agent = req
         .headers()
         .get("user-agent")
         .and_then(|v| v.to_str().ok());
-    let session = admin::start_session(
+    let session = kaika_core::admin_users::start_session(
         &state.db,
         user.id,
         state.settings.sessions,
@@ -128,7 +135,7 @@ pub async fn submit(
         user_agent,
     )
     .await?;
-    admin::audit(
+    kaika_core::audit::record(
         &state.db,
         AuditEntry {
             actor: format!("admin:{}", user.username),
@@ -174,7 +181,7 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AdminError> {
     admin.check_csrf(&form.csrf)?;
-    admin::end_session(&state.db, &admin.token).await?;
+    kaika_core::admin_users::end_session(&state.db, &admin.token).await?;
     to_login(&req)
 }
 
@@ -186,7 +193,7 @@ pub async fn logout_everywhere(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AdminError> {
     admin.check_csrf(&form.csrf)?;
-    let ended = admin::end_all_sessions(&state.db, admin.user.id).await?;
+    let ended = kaika_core::admin_users::end_all_sessions(&state.db, admin.user.id).await?;
     admin
         .audit(
             &state,

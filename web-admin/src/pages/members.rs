@@ -7,9 +7,9 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::NaiveDate;
 use futures::stream;
-use kaika_core::admin::{self, MemberFilter};
 use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
 use kaika_core::ledger::{self, LedgerKind, NewEntry, Reason};
+use kaika_core::member_search::MemberFilter;
 use kaika_core::CoreError;
 use kaika_wechat::card::UserFormField;
 use kaika_wechat::membercard::FormAnswers;
@@ -187,7 +187,8 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let query = query.into_inner();
     let page = query.page.unwrap_or(0);
-    let (rows, more) = admin::search_members(&state.db, &query.filter(), page, PER_PAGE).await?;
+    let (rows, more) =
+        kaika_core::member_search::search(&state.db, &query.filter(), page, PER_PAGE).await?;
     let cards = cards::Entity::find()
         .order_by_asc(cards::Column::Id)
         .all(&state.db)
@@ -244,7 +245,7 @@ async fn member_page(
     done: Option<&str>,
     errors: FieldErrors,
 ) -> Result<MemberPage, AdminError> {
-    let row = admin::member(&state.db, id).await?;
+    let row = kaika_core::member_search::get(&state.db, id).await?;
     let card = cards::Entity::find_by_id(row.card_id)
         .one(&state.db)
         .await?
@@ -514,7 +515,7 @@ pub async fn export(
                     cursor.started = true;
                     return Some((Ok::<_, AdminError>(web::Bytes::from(header_line)), cursor));
                 }
-                match admin::members_batch(&db, &filter, cursor.before, 500).await {
+                match kaika_core::member_search::batch(&db, &filter, cursor.before, 500).await {
                     Ok(rows) if rows.is_empty() => None,
                     Ok(rows) => {
                         cursor.before = rows.last().map(|r| r.id);

@@ -19,7 +19,7 @@ pub mod sync;
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use askama::Template;
-use kaika_core::admin::Role;
+use kaika_core::admin_users::Role;
 use serde::Deserialize;
 
 use crate::auth::Admin;

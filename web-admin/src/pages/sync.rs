@@ -9,7 +9,7 @@ use askama::Template;
 use kaika_core::entity::outbox as outbox_rows;
 use kaika_core::entity::reconciliation::{self, items};
 use kaika_core::outbox::{self, JobFilter};
-use kaika_core::{admin, reconcile};
+use kaika_core::reconcile;
 use sea_orm::EntityTrait;
 
 use super::{fmt_time, render, see_other, Chrome, Done};
@@ -110,7 +110,8 @@ pub async fn show(
         );
     }
     let member_ids: Vec<i64> = rows.iter().map(|j| j.member_id).collect();
-    let codes: HashMap<i64, String> = admin::member_codes(&state.db, &member_ids).await?;
+    let codes: HashMap<i64, String> =
+        kaika_core::member_search::codes(&state.db, &member_ids).await?;
     let see = admin.user.role.sees_personal_data();
     let jobs = rows
         .into_iter()
@@ -155,7 +156,7 @@ pub async fn retry(
         .one(&state.db)
         .await?
         .ok_or(AdminError::NotFound)?;
-    let retried = admin::retry_outbox_job(&state.db, *id).await?;
+    let retried = kaika_core::outbox::retry_job(&state.db, *id).await?;
     if retried {
         admin
             .audit(
