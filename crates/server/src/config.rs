@@ -10,7 +10,7 @@ use figment::Figment;
 use kaika_core::db::{Backend, DatabaseUrl, PoolSettings};
 use kaika_core::secrets::MasterKey;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The documented defaults, built into the binary.
 pub const DEFAULTS: &str = include_str!("../config.default.toml");
@@ -47,8 +47,8 @@ struct RawSettings {
     activation: RawActivation,
     sandbox: RawSandbox,
     reviews: RawReviews,
-    events: crate::workers::EventsConfig,
-    outbox: crate::outbox_worker::OutboxConfig,
+    events: EventsConfig,
+    outbox: OutboxConfig,
     ledger: crate::integration::LedgerLimits,
 }
 
@@ -153,9 +153,9 @@ pub struct Settings {
     /// Longest wait between two `card/get` checks of a card still in review.
     pub review_poll_max_delay: Duration,
     /// Event callback checks and the event worker.
-    pub events: crate::workers::EventsConfig,
+    pub events: EventsConfig,
     /// The WeChat sync (outbox) worker.
-    pub outbox: crate::outbox_worker::OutboxConfig,
+    pub outbox: OutboxConfig,
     /// Per-entry limits of ledger changes.
     pub ledger: crate::integration::LedgerLimits,
 }
@@ -346,6 +346,121 @@ impl Settings {
             log_format,
             log_level: raw.log.level,
         })
+    }
+}
+
+/// Settings of event ingestion and of the worker: section `[events]` of the configuration
+/// (`KAIKA__EVENTS__<NAME>`, e.g. `KAIKA__EVENTS__TIMESTAMP_WINDOW_SECS=600`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsConfig {
+    /// Pushes whose timestamp is further than this from the server's clock are refused (replay
+    /// protection); 0 turns the check off. Default 300.
+    pub timestamp_window_secs: u64,
+    /// How long the worker sleeps when nothing is due, in milliseconds. Default 250.
+    pub poll_interval_ms: u64,
+    /// Events claimed per round. Default 64.
+    pub batch: u64,
+    /// Events applied at the same time by one process. Default 4.
+    pub concurrency: usize,
+    /// How long a claim holds before another process may take the event over. Default 60.
+    pub lease_secs: u64,
+    /// First retry delay after a failure, doubled each attempt, in milliseconds. Default 2000.
+    pub retry_base_ms: u64,
+    /// Longest retry delay. Default 300.
+    pub retry_max_secs: u64,
+    /// Attempts before an event becomes a dead letter. Default 10.
+    pub max_attempts: i32,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        let worker = kaika_core::events::WorkerSettings::default();
+        Self {
+            timestamp_window_secs: 300,
+            poll_interval_ms: 250,
+            batch: worker.batch,
+            concurrency: worker.concurrency,
+            lease_secs: worker.lease.as_secs(),
+            retry_base_ms: u64::try_from(worker.retry_base.as_millis()).unwrap_or(2000),
+            retry_max_secs: worker.retry_max.as_secs(),
+            max_attempts: worker.max_attempts,
+        }
+    }
+}
+
+impl EventsConfig {
+    /// The ingestion checks.
+    pub fn ingest(&self) -> kaika_core::events::IngestSettings {
+        kaika_core::events::IngestSettings {
+            timestamp_window: (self.timestamp_window_secs > 0)
+                .then(|| Duration::from_secs(self.timestamp_window_secs)),
+        }
+    }
+
+    /// The worker's tuning.
+    pub fn worker(&self) -> kaika_core::events::WorkerSettings {
+        kaika_core::events::WorkerSettings {
+            batch: self.batch.max(1),
+            concurrency: self.concurrency.max(1),
+            lease: Duration::from_secs(self.lease_secs.max(1)),
+            retry_base: Duration::from_millis(self.retry_base_ms.max(1)),
+            retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
+            max_attempts: self.max_attempts.max(1),
+        }
+    }
+}
+
+/// Settings of the outbox worker, from `KAIKA__OUTBOX__<NAME>` environment variables (e.g.
+/// `KAIKA__OUTBOX__CONCURRENCY=16`); every one has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboxConfig {
+    /// Whether this process sends jobs at all. Default true.
+    pub enabled: bool,
+    /// How long the worker sleeps when nothing is due, in milliseconds. Default 200.
+    pub poll_interval_ms: u64,
+    /// Jobs claimed per round. Default 64.
+    pub batch: u64,
+    /// Jobs sent at the same time (each of another member). Default 8.
+    pub concurrency: usize,
+    /// How long a claim holds before another process may take the job over. Default 60.
+    pub lease_secs: u64,
+    /// First retry delay after a failed send, doubled each attempt, in milliseconds. Default 2000.
+    pub retry_base_ms: u64,
+    /// Longest retry delay. Default 600.
+    pub retry_max_secs: u64,
+    /// Attempts before a job is marked failed. Default 50.
+    pub max_attempts: i32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        let worker = kaika_core::outbox::WorkerSettings::default();
+        Self {
+            enabled: true,
+            poll_interval_ms: 200,
+            batch: worker.batch,
+            concurrency: worker.concurrency,
+            lease_secs: worker.lease.as_secs(),
+            retry_base_ms: u64::try_from(worker.retry_base.as_millis()).unwrap_or(2000),
+            retry_max_secs: worker.retry_max.as_secs(),
+            max_attempts: worker.max_attempts,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The worker's tuning.
+    pub fn worker(&self) -> kaika_core::outbox::WorkerSettings {
+        kaika_core::outbox::WorkerSettings {
+            batch: self.batch.max(1),
+            concurrency: self.concurrency.max(1),
+            lease: Duration::from_secs(self.lease_secs.max(1)),
+            retry_base: Duration::from_millis(self.retry_base_ms.max(1)),
+            retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
+            max_attempts: self.max_attempts.max(1),
+        }
     }
 }
 

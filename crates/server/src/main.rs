@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use kaika_server::cli::{Cli, Command};
 use kaika_server::config::{LogFormat, Settings};
-use kaika_server::{app, commands, redrive, sandbox, startup, telemetry};
+use kaika_server::{app, commands, sandbox, startup, telemetry};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -92,14 +92,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             );
         }
     }
-    let redrive = redrive::spawn(ctx.activator.clone(), settings.redrive_interval);
-    let review_poll = kaika_server::review_poll::spawn(
+    let redrive =
+        kaika_server::workers::redrive::spawn(ctx.activator.clone(), settings.redrive_interval);
+    let review_poll = kaika_server::workers::review_poll::spawn(
         ctx.db.clone(),
         ctx.clients.clone(),
         settings.review_poll_max_delay,
     );
-    let outbox_worker = kaika_server::outbox_worker::spawn(&ctx, &settings.outbox);
-    let events_worker = kaika_server::workers::spawn(&ctx, &settings.events);
+    let outbox_worker = kaika_server::workers::outbox::spawn(&ctx, &settings.outbox);
+    let events_worker = kaika_server::workers::events::spawn(&ctx, &settings.events);
     running.server.await?;
     redrive.abort();
     review_poll.abort();

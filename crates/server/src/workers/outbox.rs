@@ -1,0 +1,56 @@
+//! The background outbox worker: on every server process, ledger changes waiting in the outbox are
+//! sent to WeChat (`kaika_core::outbox::Worker`); processes share the work through claims in the rows.
+
+use std::time::Duration;
+
+use kaika_core::outbox::Worker;
+use tokio::task::JoinHandle;
+
+use crate::config::OutboxConfig;
+use crate::startup::Context;
+
+/// A name for this process in the jobs it claims.
+fn holder_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kaika".into());
+    format!(
+        "{}-{}",
+        host.chars().take(24).collect::<String>(),
+        std::process::id()
+    )
+}
+
+/// A worker over the context's database and clients.
+pub fn worker(ctx: &Context, config: &OutboxConfig) -> Worker {
+    Worker::new(
+        ctx.db.clone(),
+        ctx.clients.clone(),
+        holder_name(),
+        config.worker(),
+    )
+}
+
+/// Starts the worker loop (unless disabled); abort the handle to stop it. Rounds follow each other
+/// while jobs are due and pause `poll_interval_ms` when none is.
+pub fn spawn(ctx: &Context, config: &OutboxConfig) -> Option<JoinHandle<()>> {
+    if !config.enabled {
+        tracing::info!(
+            "the outbox worker is disabled on this process (KAIKA__OUTBOX__ENABLED=false)"
+        );
+        return None;
+    }
+    let worker = worker(ctx, config);
+    let idle = Duration::from_millis(config.poll_interval_ms.max(10));
+    Some(tokio::spawn(async move {
+        loop {
+            match worker.run_once().await {
+                Ok(round) if round.claimed > 0 => {
+                    tracing::debug!(?round, "outbox worker round");
+                    continue;
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "outbox worker round failed"),
+            }
+            tokio::time::sleep(idle).await;
+        }
+    }))
+}
