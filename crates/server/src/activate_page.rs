@@ -167,7 +167,7 @@ pub async fn activate(ctx: web::Data<Context>, req: HttpRequest) -> HttpResponse
             },
         ),
         Err(err) => {
-            let api = crate::api::api_error(err);
+            let api = crate::error::api_error(err);
             let status = actix_web::ResponseError::status_code(&api);
             if status.is_server_error() {
                 tracing::warn!(error = %api, "activation from the after-submit page failed");

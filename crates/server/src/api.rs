@@ -8,12 +8,11 @@ use kaika_core::activation::ActivationRequest;
 use kaika_core::entity::{accounts, cards, members};
 use kaika_core::sessions::{self, MiniSession};
 use kaika_core::{cards as card_use_cases, CoreError};
-use kaika_wechat::ErrorKind;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::error::{api_route, ApiError};
+use crate::error::{api_error, api_route, ApiError, ErrorBody};
 use crate::startup::Context;
 use actix_web::http::Method;
 
@@ -72,87 +71,6 @@ async fn openapi() -> HttpResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::integration::IntegrationDoc::openapi());
     HttpResponse::Ok().json(doc)
-}
-
-/// The error body of every endpoint.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable machine code, e.g. `invalid_session`, `ticket_expired`.
-    pub code: String,
-    /// A sentence for humans.
-    pub message: String,
-}
-
-/// Maps a domain error to its HTTP answer.
-pub fn api_error(err: CoreError) -> ApiError {
-    match err {
-        CoreError::Invalid { field, message } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("{field}: {message}"),
-        ),
-        CoreError::NotFound { what } => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        ),
-        CoreError::Conflict { what } => ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{what} already exists"),
-        ),
-        CoreError::Refused { code, message } => {
-            let status = match code {
-                "card_not_found" | "channel_not_found" => StatusCode::NOT_FOUND,
-                "channel_archived" => StatusCode::GONE,
-                "ticket_conflict" | "card_not_approved" | "mini_program_not_configured" => {
-                    StatusCode::CONFLICT
-                }
-                "wechat_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-                "card_misconfigured" => StatusCode::BAD_GATEWAY,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            ApiError::new(status, code, message)
-        }
-        CoreError::InProgress => ApiError::new(
-            StatusCode::ACCEPTED,
-            "activation_in_progress",
-            "the activation is still running; ask again shortly",
-        ),
-        CoreError::Wechat(err) => match err.kind() {
-            ErrorKind::InvalidJsCode => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_login_code",
-                "the wx.login code is invalid or was already used",
-            ),
-            ErrorKind::InvalidTicket => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "ticket_invalid",
-                err.to_string(),
-            ),
-            ErrorKind::TicketExpired => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "ticket_expired",
-                err.to_string(),
-            ),
-            kind => {
-                tracing::warn!(error = %err, kind = %kind, "WeChat call failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "wechat_unavailable",
-                    "WeChat is not answering as expected; try again shortly",
-                )
-            }
-        },
-        CoreError::WrongMasterKey { .. } | CoreError::Database(_) => {
-            tracing::error!(error = %err, "internal error");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "something went wrong on our side",
-            )
-        }
-    }
 }
 
 /// The logged-in mini-program user, from `Authorization: Bearer <token>`.

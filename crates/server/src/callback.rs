@@ -50,7 +50,7 @@ fn callback_error(err: CoreError) -> ApiError {
                 "the account's callback settings are unusable",
             )
         }
-        other => crate::api::api_error(other),
+        other => crate::error::api_error(other),
     }
 }
 

@@ -2,7 +2,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use kaika_core::CoreError;
+use kaika_wechat::ErrorKind;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -11,12 +14,6 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
-    message: &'a str,
 }
 
 impl ApiError {
@@ -60,8 +57,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status).json(ErrorBody {
-            code: self.code,
-            message: &self.message,
+            code: self.code.to_owned(),
+            message: self.message.clone(),
         })
     }
 }
@@ -107,4 +104,85 @@ pub fn query_config() -> actix_web::web::QueryConfig {
     actix_web::web::QueryConfig::default().error_handler(|err, _req| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", err.to_string()).into()
     })
+}
+
+/// The error body of every endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine code, e.g. `invalid_session`, `ticket_expired`.
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+/// Maps a domain error to its HTTP answer.
+pub fn api_error(err: CoreError) -> ApiError {
+    match err {
+        CoreError::Invalid { field, message } => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("{field}: {message}"),
+        ),
+        CoreError::NotFound { what } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        ),
+        CoreError::Conflict { what } => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{what} already exists"),
+        ),
+        CoreError::Refused { code, message } => {
+            let status = match code {
+                "card_not_found" | "channel_not_found" => StatusCode::NOT_FOUND,
+                "channel_archived" => StatusCode::GONE,
+                "ticket_conflict" | "card_not_approved" | "mini_program_not_configured" => {
+                    StatusCode::CONFLICT
+                }
+                "wechat_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                "card_misconfigured" => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            ApiError::new(status, code, message)
+        }
+        CoreError::InProgress => ApiError::new(
+            StatusCode::ACCEPTED,
+            "activation_in_progress",
+            "the activation is still running; ask again shortly",
+        ),
+        CoreError::Wechat(err) => match err.kind() {
+            ErrorKind::InvalidJsCode => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_login_code",
+                "the wx.login code is invalid or was already used",
+            ),
+            ErrorKind::InvalidTicket => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ticket_invalid",
+                err.to_string(),
+            ),
+            ErrorKind::TicketExpired => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ticket_expired",
+                err.to_string(),
+            ),
+            kind => {
+                tracing::warn!(error = %err, kind = %kind, "WeChat call failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "wechat_unavailable",
+                    "WeChat is not answering as expected; try again shortly",
+                )
+            }
+        },
+        CoreError::WrongMasterKey { .. } | CoreError::Database(_) => {
+            tracing::error!(error = %err, "internal error");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "something went wrong on our side",
+            )
+        }
+    }
 }

@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::api::{api_error, ErrorBody};
-use crate::error::{api_route, ApiError};
+use crate::error::{api_error, api_route, ApiError, ErrorBody};
 use crate::startup::Context;
 use actix_web::http::Method;
 
