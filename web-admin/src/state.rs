@@ -3,6 +3,7 @@
 use kaika_core::admin_users::{LoginThrottle, SessionPolicy};
 use kaika_core::clients::Clients;
 use kaika_core::golive::PublicUrl;
+use kaika_core::ledger::LedgerLimits;
 use kaika_core::secrets::MasterKey;
 use sea_orm::DatabaseConnection;
 
@@ -13,6 +14,8 @@ pub struct AdminSettings {
     pub sessions: SessionPolicy,
     /// Failed-login limits per username and address.
     pub throttle: LoginThrottle,
+    /// Limits of one ledger entry, the same as the integration API's.
+    pub ledger: LedgerLimits,
 }
 
 /// The admin's shared state: the database, the key to account secrets, the WeChat clients.

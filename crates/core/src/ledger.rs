@@ -11,6 +11,8 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::entity::{cards, ledger_entries, members};
 use crate::outbox;
 use crate::CoreError;
@@ -605,9 +607,111 @@ pub fn mobile_of(member: &members::Model) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
+/// Limits of one entry, from `KAIKA__LEDGER__MAX_POINTS_PER_ENTRY` and
+/// `KAIKA__LEDGER__MAX_BALANCE_CENTS_PER_ENTRY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LedgerLimits {
+    /// The largest points change one request may make. Default 1 000 000.
+    pub max_points_per_entry: i64,
+    /// The largest balance change one request may make, in cents. Default 10 000 000 (¥100 000).
+    pub max_balance_cents_per_entry: i64,
+}
+
+impl Default for LedgerLimits {
+    fn default() -> Self {
+        Self {
+            max_points_per_entry: 1_000_000,
+            max_balance_cents_per_entry: 10_000_000,
+        }
+    }
+}
+
+impl LedgerLimits {
+    /// The largest change of `kind` one entry may make.
+    pub fn max(&self, kind: LedgerKind) -> i64 {
+        match kind {
+            LedgerKind::Points => self.max_points_per_entry,
+            LedgerKind::Balance => self.max_balance_cents_per_entry,
+        }
+    }
+
+    /// Refuses an amount (a magnitude: points, or cents) beyond the limit of its kind with
+    /// `amount_too_large`; the admin and the integration API apply the same limits.
+    pub fn check(&self, kind: LedgerKind, amount: i64) -> Result<(), CoreError> {
+        let max = self.max(kind);
+        if amount.unsigned_abs() > max.unsigned_abs() {
+            return Err(CoreError::refused(
+                "amount_too_large",
+                format!("one entry may change {} by at most {max}", kind.as_str()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads an amount of money as a person types it, in yuan (`12`, `12.5`, `12.50`, `0.01`), into
+/// cents, exactly: no floating point, at most two decimals, no sign, no exponent, at most ¥10¹⁵.
+pub fn parse_yuan(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty()
+        || whole.len() > 15
+        || fraction.len() > 2
+        || !digits(whole)
+        || !digits(fraction)
+    {
+        return None;
+    }
+    let cents = format!("{fraction:0<2}").parse::<i64>().ok()?;
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(cents)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yuan_are_read_exactly_into_cents() {
+        for (text, cents) in [
+            ("12", 1200),
+            ("12.5", 1250),
+            ("12.50", 1250),
+            ("0.01", 1),
+            (" 0.29 ", 29),
+            ("100000", 10_000_000),
+        ] {
+            assert_eq!(parse_yuan(text), Some(cents), "{text}");
+        }
+        for bad in [
+            "",
+            ".5",
+            "1.234",
+            "-1",
+            "+1",
+            "1e3",
+            "1,5",
+            "¥1",
+            "1 000",
+            "9999999999999999",
+        ] {
+            assert_eq!(parse_yuan(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_are_checked_on_the_magnitude_of_either_kind() {
+        let limits = LedgerLimits::default();
+        assert!(limits.check(LedgerKind::Points, 1_000_000).is_ok());
+        assert!(limits.check(LedgerKind::Points, -1_000_000).is_ok());
+        assert!(limits.check(LedgerKind::Points, 1_000_001).is_err());
+        assert!(limits.check(LedgerKind::Balance, 10_000_001).is_err());
+    }
 
     #[test]
     fn record_texts_fit_wechats_fourteen_characters() {

@@ -99,11 +99,12 @@ pub fn start(
     let mut admin_state =
         kaika_admin::AdminState::new(ctx.db.clone(), ctx.master_key.clone(), ctx.clients.clone());
     admin_state.public_url = ctx.public_url.clone();
+    admin_state.settings.ledger = settings.ledger;
     let ctx = web::Data::new(ctx);
     let callback_settings = web::Data::new(crate::callback::CallbackSettings {
         ingest: settings.events.ingest(),
     });
-    let ledger_limits = web::Data::new(settings.ledger.clone());
+    let ledger_limits = web::Data::new(settings.ledger);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(ctx.clone())

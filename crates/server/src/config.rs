@@ -49,7 +49,7 @@ struct RawSettings {
     reviews: RawReviews,
     events: EventsConfig,
     outbox: OutboxConfig,
-    ledger: crate::integration::LedgerLimits,
+    ledger: kaika_core::ledger::LedgerLimits,
 }
 
 #[derive(Deserialize)]
@@ -157,7 +157,7 @@ pub struct Settings {
     /// The WeChat sync (outbox) worker.
     pub outbox: OutboxConfig,
     /// Per-entry limits of ledger changes.
-    pub ledger: crate::integration::LedgerLimits,
+    pub ledger: kaika_core::ledger::LedgerLimits,
 }
 
 impl Settings {

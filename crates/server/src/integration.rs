@@ -7,7 +7,9 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use kaika_core::api_keys::{self, ApiKey, Authentication, Scope};
 use kaika_core::entity::{cards, ledger_entries, members, outbox as jobs};
-use kaika_core::ledger::{self, LedgerKind, MemberLookup, NewEntry, Reason, Reversal};
+use kaika_core::ledger::{
+    self, LedgerKind, LedgerLimits, MemberLookup, NewEntry, Reason, Reversal,
+};
 use kaika_core::{outbox, CoreError};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
@@ -80,35 +82,6 @@ impl utoipa::Modify for ApiKeyScheme {
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
-    }
-}
-
-/// Limits of one entry, from `KAIKA__LEDGER__MAX_POINTS_PER_ENTRY` and
-/// `KAIKA__LEDGER__MAX_BALANCE_CENTS_PER_ENTRY`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LedgerLimits {
-    /// The largest points change one request may make. Default 1 000 000.
-    pub max_points_per_entry: i64,
-    /// The largest balance change one request may make, in cents. Default 10 000 000 (¥100 000).
-    pub max_balance_cents_per_entry: i64,
-}
-
-impl Default for LedgerLimits {
-    fn default() -> Self {
-        Self {
-            max_points_per_entry: 1_000_000,
-            max_balance_cents_per_entry: 10_000_000,
-        }
-    }
-}
-
-impl LedgerLimits {
-    fn max(&self, kind: LedgerKind) -> i64 {
-        match kind {
-            LedgerKind::Points => self.max_points_per_entry,
-            LedgerKind::Balance => self.max_balance_cents_per_entry,
-        }
     }
 }
 
@@ -470,13 +443,9 @@ fn parse_change(
             ))
         }
     };
-    let max = limits.max(kind);
-    if amount > max {
-        return Err(bad(
-            "amount_too_large",
-            format!("one entry may change {} by at most {max}", kind.as_str()),
-        ));
-    }
+    limits
+        .check(kind, amount)
+        .map_err(|err| bad("amount_too_large", err.to_string()))?;
     Ok((kind, amount, reason, check_note(body.note)?))
 }
 

@@ -820,10 +820,52 @@ async fn an_operator_credits_points_once_per_form_and_sees_the_entry() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let doc = Html::parse_document(&response.text().await.unwrap());
     assert_eq!(text(&doc, "#amount-error"), "积分不足。");
+    // Money is read exactly in yuan, and bounded like the integration API's entries.
+    let balance = |nonce: &'static str, amount: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("nonce", nonce.to_owned()),
+            ("kind", "balance".to_owned()),
+            ("direction", "credit".to_owned()),
+            ("amount", amount.to_owned()),
+            ("reason", "adjustment".to_owned()),
+            ("note", "充值".to_owned()),
+        ]
+    };
+    for (nonce, amount, error) in [
+        ("b1", "1e3", "请输入大于 0 的数量。"),
+        ("b2", "0.001", "请输入大于 0 的数量。"),
+        (
+            "b3",
+            "100000.01",
+            "单笔变动超出上限（与集成接口的上限相同）。",
+        ),
+    ] {
+        let form = balance(nonce, amount);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = browser.post(&ledger_path, &form).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{amount}"
+        );
+        let doc = Html::parse_document(&response.text().await.unwrap());
+        assert_eq!(text(&doc, "#amount-error"), error, "{amount}");
+    }
+    let form = balance("b4", "0.29");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        browser.post(&ledger_path, &form).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let member = kaika_core::member_search::get(&app.app_db, id)
+        .await
+        .unwrap();
+    assert_eq!(member.balance_cents, 29);
     let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 20).await.unwrap();
     assert_eq!(
         audit.iter().filter(|a| a.action == "member.ledger").count(),
-        1
+        2
     );
 }
 

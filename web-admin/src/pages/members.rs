@@ -348,12 +348,7 @@ pub async fn adjust(
     let sign = if f.get("direction") == "debit" { -1 } else { 1 };
     let amount = match kind {
         LedgerKind::Points => f.get("amount").parse::<i64>().ok().filter(|n| *n > 0),
-        LedgerKind::Balance => f
-            .get("amount")
-            .parse::<f64>()
-            .ok()
-            .filter(|y| *y > 0.0 && *y < 1e9)
-            .map(|y| (y * 100.0).round() as i64),
+        LedgerKind::Balance => ledger::parse_yuan(&f.get("amount")).filter(|cents| *cents > 0),
     };
     let reason = match f.get("reason").as_str() {
         "purchase" => Reason::Purchase,
@@ -361,8 +356,17 @@ pub async fn adjust(
         _ => Reason::Adjustment,
     };
     let note = f.get("note");
-    if amount.is_none() {
-        errors.insert("amount".into(), tr.t("member.err_amount").to_owned());
+    match amount.map(|amount| state.settings.ledger.check(kind, amount)) {
+        None => {
+            errors.insert("amount".into(), tr.t("member.err_amount").to_owned());
+        }
+        Some(Err(_)) => {
+            errors.insert(
+                "amount".into(),
+                tr.t("member.err_amount_too_large").to_owned(),
+            );
+        }
+        Some(Ok(())) => {}
     }
     if note.is_empty() {
         errors.insert("note".into(), tr.t("member.err_note").to_owned());
