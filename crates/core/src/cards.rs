@@ -615,6 +615,51 @@ async fn fetch_params(
     Ok((params.encrypt_card_id, params.biz))
 }
 
+/// Imports every member card of the account that exists on WeChat but not here: pages through
+/// `card/batchget`, reads each with `card/get`, stores the unknown ones ([`import`]). Returns the
+/// WeChat ids imported.
+pub async fn import_from_wechat(
+    db: &impl ConnectionTrait,
+    client: &WechatClient,
+    account_id: i64,
+) -> Result<Vec<String>, CoreError> {
+    use kaika_wechat::card::BatchGetRequest;
+    let mut ids = Vec::new();
+    let mut offset = 0u32;
+    loop {
+        let page = client
+            .batch_get_cards(&BatchGetRequest {
+                offset,
+                count: kaika_wechat::limits::MAX_BATCHGET_COUNT,
+                status_list: Vec::new(),
+            })
+            .await?;
+        let got = u32::try_from(page.card_id_list.len()).unwrap_or(u32::MAX);
+        ids.extend(page.card_id_list);
+        offset = offset.saturating_add(got);
+        if got == 0 || i64::from(offset) >= page.total_num {
+            break;
+        }
+    }
+    let mut imported = Vec::new();
+    for id in ids {
+        let detail = client.get_card(&id).await?;
+        let Some(member_card) = detail.member_card else {
+            continue;
+        };
+        let status = member_card
+            .base_info
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        if let Some(row) = import(db, account_id, &id, &member_card, &status).await? {
+            imported.push(row.wechat_card_id);
+        }
+    }
+    Ok(imported)
+}
+
 /// Stores a card that exists on WeChat but not here (import through `card/batchget` + `card/get`).
 /// Returns `None` when it is known already.
 pub async fn import(

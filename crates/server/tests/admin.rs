@@ -2458,3 +2458,36 @@ async fn the_dashboard_counts_members_who_claimed_without_activating_and_links_t
         "/admin/members?status=claimed"
     );
 }
+
+#[tokio::test]
+async fn cards_made_on_wechat_outside_kaika_are_imported_once() {
+    let (app, _sandbox, info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    // The demo card exists on WeChat; Kaika forgets it, as if it had been created in WeChat's console.
+    let demo = demo_card(&app).await;
+    kaika_core::entity::channels::Entity::delete_many()
+        .exec(&app.app_db)
+        .await
+        .unwrap();
+    cards::Entity::delete_by_id(demo.id)
+        .exec(&app.app_db)
+        .await
+        .unwrap();
+    let csrf = browser.csrf("/admin/cards").await;
+    let form = [("csrf", csrf.as_str()), ("account", info.app_id.as_str())];
+    let response = browser.post("/admin/cards/import", &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let imported = cards::Entity::find().all(&app.app_db).await.unwrap();
+    assert_eq!(imported.len(), 1);
+    assert_eq!(imported[0].wechat_card_id, demo.wechat_card_id);
+    assert_eq!(imported[0].title, demo.title);
+    assert_eq!(imported[0].review_status, "approved");
+    assert!(
+        imported[0].stored_value,
+        "the demo card has stored value at WeChat"
+    );
+    // Importing again finds nothing new.
+    let response = browser.post("/admin/cards/import", &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(cards::Entity::find().count(&app.app_db).await.unwrap(), 1);
+}

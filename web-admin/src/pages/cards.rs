@@ -14,7 +14,7 @@ use kaika_core::accounts::{self, AccountSummary};
 use kaika_core::cards::{self as card_use_cases, NewMemberCard, ReviewCheck, StoredValue};
 use kaika_core::entity::cards;
 use kaika_core::CoreError;
-use kaika_wechat::card::{BatchGetRequest, CardColor};
+use kaika_wechat::card::CardColor;
 use kaika_wechat::limits;
 use sea_orm::{EntityTrait, QueryOrder};
 
@@ -607,45 +607,7 @@ pub async fn import(
         .find(|a| a.app_id == app_id)
         .ok_or(AdminError::NotFound)?;
     let client = state.clients.official_account(&app_id).await?;
-    let mut ids = Vec::new();
-    let mut offset = 0u32;
-    loop {
-        let page = client
-            .batch_get_cards(&BatchGetRequest {
-                offset,
-                count: limits::MAX_BATCHGET_COUNT,
-                status_list: Vec::new(),
-            })
-            .await
-            .map_err(kaika_core::CoreError::from)?;
-        let got = page.card_id_list.len() as u32;
-        ids.extend(page.card_id_list);
-        offset += got;
-        if got == 0 || i64::from(offset) >= page.total_num {
-            break;
-        }
-    }
-    let mut imported = Vec::new();
-    for id in ids {
-        let detail = client
-            .get_card(&id)
-            .await
-            .map_err(kaika_core::CoreError::from)?;
-        let Some(member_card) = detail.member_card else {
-            continue;
-        };
-        let status = member_card
-            .base_info
-            .status
-            .as_ref()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default();
-        if let Some(row) =
-            kaika_core::cards::import(&state.db, account.id, &id, &member_card, &status).await?
-        {
-            imported.push(row.wechat_card_id);
-        }
-    }
+    let imported = card_use_cases::import_from_wechat(&state.db, &client, account.id).await?;
     admin
         .audit(
             &state,
