@@ -8,7 +8,6 @@ pub mod forms;
 pub mod i18n;
 pub mod mask;
 pub mod pages;
-pub mod password;
 pub mod state;
 
 use actix_web::middleware::{from_fn, DefaultHeaders};

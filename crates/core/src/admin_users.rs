@@ -554,3 +554,92 @@ pub async fn login_succeeded(
         .await?;
     Ok(())
 }
+
+/// One login attempt from the admin's form.
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    /// As typed (trimmed here).
+    pub username: String,
+    /// As typed.
+    pub password: String,
+    /// The client's address, for the throttle and the audit log.
+    pub ip: String,
+    /// The browser's `User-Agent`, kept with the session.
+    pub user_agent: Option<String>,
+    /// The session cookie the browser still carries, ended on success (a login rotates the session).
+    pub previous_session: Option<String>,
+}
+
+/// What a login attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// Too many attempts for this username or address: nothing was checked.
+    Locked,
+    /// Unknown username, wrong password or disabled user (the answer does not say which).
+    Failed,
+    /// Logged in: the new session, and who.
+    LoggedIn {
+        /// The session to set as the cookie.
+        session: NewSession,
+        /// The user.
+        user: AdminUser,
+    },
+}
+
+/// The admin login use case: reserve an attempt (the throttle), check the password (against a decoy
+/// hash for unknown names, so the time does not tell), record the failure or the success, rotate the
+/// session and audit the login.
+pub async fn log_in(
+    db: &impl ConnectionTrait,
+    throttle: LoginThrottle,
+    policy: SessionPolicy,
+    attempt: LoginAttempt,
+) -> Result<LoginOutcome, CoreError> {
+    let username = attempt.username.trim().to_owned();
+    let ip = attempt.ip;
+    if !reserve_login_attempt(db, throttle, &username, &ip).await? {
+        return Ok(LoginOutcome::Locked);
+    }
+    let found = find_for_login(db, &username).await?;
+    let stored = found.as_ref().map_or_else(
+        || crate::passwords::decoy_hash().to_owned(),
+        |(_, hash)| hash.clone(),
+    );
+    let given = attempt.password;
+    // Argon2 takes tens of milliseconds of CPU: off the async workers.
+    let matches = tokio::task::spawn_blocking(move || crate::passwords::verify(&given, &stored))
+        .await
+        .unwrap_or(false);
+    let user = match found {
+        Some((user, _)) if matches && !user.disabled => user,
+        _ => {
+            record_login_failure(db, &username, &ip).await?;
+            tracing::info!(%username, %ip, "admin login failed");
+            return Ok(LoginOutcome::Failed);
+        }
+    };
+    login_succeeded(db, &username, &ip).await?;
+    if let Some(old) = attempt.previous_session {
+        end_session(db, &old).await?;
+    }
+    let session = start_session(
+        db,
+        user.id,
+        policy,
+        Some(&ip),
+        attempt.user_agent.as_deref(),
+    )
+    .await?;
+    crate::audit::record(
+        db,
+        crate::audit::AuditEntry {
+            actor: format!("admin:{}", user.username),
+            action: "admin.login".into(),
+            target: format!("admin:{}", user.id),
+            ip: Some(ip),
+            ..crate::audit::AuditEntry::default()
+        },
+    )
+    .await?;
+    Ok(LoginOutcome::LoggedIn { session, user })
+}

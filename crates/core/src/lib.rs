@@ -20,6 +20,7 @@ pub mod member_search;
 pub mod members;
 pub mod migration;
 pub mod outbox;
+pub mod passwords;
 pub mod reconcile;
 pub mod reports;
 pub mod secrets;

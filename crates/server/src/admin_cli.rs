@@ -61,9 +61,9 @@ pub async fn run(settings: &Settings, action: AdminAction) -> anyhow::Result<()>
         AdminAction::Create { username, role } => {
             let role = Role::parse(&role)?;
             let password = read_password()?;
-            kaika_admin::password::check_strength(&password)
+            kaika_core::passwords::check_strength(&password)
                 .map_err(|e| anyhow::anyhow!("the password is too weak: {e}"))?;
-            let hash = kaika_admin::password::hash(&password).map_err(anyhow::Error::msg)?;
+            let hash = kaika_core::passwords::hash(&password).map_err(anyhow::Error::msg)?;
             let user =
                 kaika_core::admin_users::create_user(&ctx.db, &username, &hash, role).await?;
             kaika_core::audit::record(
@@ -126,8 +126,8 @@ pub async fn ensure_first_owner(ctx: &Context) -> anyhow::Result<()> {
     if kaika_core::admin_users::count_users(&ctx.db).await? > 0 {
         return Ok(());
     }
-    let password = kaika_admin::password::random();
-    let hash = kaika_admin::password::hash(&password).map_err(anyhow::Error::msg)?;
+    let password = kaika_core::passwords::random();
+    let hash = kaika_core::passwords::hash(&password).map_err(anyhow::Error::msg)?;
     match kaika_core::admin_users::create_user(&ctx.db, "admin", &hash, Role::Owner).await {
         Ok(_) => {
             tracing::warn!(

@@ -94,7 +94,7 @@ impl Browser {
 }
 
 async fn add_admin(app: &TestApp, username: &str, role: Role) {
-    let hash = kaika_admin::password::hash(PASSWORD).unwrap();
+    let hash = kaika_core::passwords::hash(PASSWORD).unwrap();
     kaika_core::admin_users::create_user(&app.app_db, username, &hash, role)
         .await
         .unwrap();

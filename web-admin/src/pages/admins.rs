@@ -10,7 +10,6 @@ use super::{render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
-use crate::password;
 use crate::state::AdminState;
 
 /// `GET /admin/admins`.
@@ -67,17 +66,17 @@ pub async fn create(
     let mut errors = FieldErrors::new();
     let role = Role::parse(&f.get("role")).unwrap_or(Role::Viewer);
     let pw = f.raw("password");
-    if password::check_strength(&pw).is_err() {
+    if kaika_core::passwords::check_strength(&pw).is_err() {
         errors.insert(
             "password".into(),
             admin.tr.fmt(
                 "admins.err_password",
-                &[("min", password::MIN_PASSWORD_CHARS.to_string())],
+                &[("min", kaika_core::passwords::MIN_PASSWORD_CHARS.to_string())],
             ),
         );
     }
     if errors.is_empty() {
-        let hash = web::block(move || password::hash(&pw))
+        let hash = web::block(move || kaika_core::passwords::hash(&pw))
             .await
             .map_err(|e| AdminError::Internal(e.to_string()))?
             .map_err(AdminError::Internal)?;
@@ -199,18 +198,18 @@ pub async fn reset_password(
     admin.check_csrf(&f.get("csrf"))?;
     let target = kaika_core::admin_users::user(&state.db, *id).await?;
     let pw = f.raw("password");
-    if password::check_strength(&pw).is_err() {
+    if kaika_core::passwords::check_strength(&pw).is_err() {
         let mut p = page(&state, &admin, None).await?;
         p.errors.insert(
             format!("password-{id}"),
             admin.tr.fmt(
                 "admins.err_password",
-                &[("min", password::MIN_PASSWORD_CHARS.to_string())],
+                &[("min", kaika_core::passwords::MIN_PASSWORD_CHARS.to_string())],
             ),
         );
         return render(&p, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let hash = web::block(move || password::hash(&pw))
+    let hash = web::block(move || kaika_core::passwords::hash(&pw))
         .await
         .map_err(|e| AdminError::Internal(e.to_string()))?
         .map_err(AdminError::Internal)?;

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use kaika_core::audit::AuditEntry;
+use kaika_core::admin_users::{log_in, LoginAttempt, LoginOutcome};
 use serde::Deserialize;
 
 use super::{render, see_other, Chrome};
@@ -13,7 +13,6 @@ use crate::auth::{
 };
 use crate::error::AdminError;
 use crate::i18n::{Lang, LANG_COOKIE};
-use crate::password;
 use crate::state::AdminState;
 
 /// The login page.
@@ -80,72 +79,44 @@ pub async fn submit(
     if cookie_token.is_empty() || !same_token(&cookie_token, &form.csrf) {
         return Err(AdminError::Csrf);
     }
-    let ip = client_ip(&req);
     let username = form.username.trim().to_owned();
-    if !kaika_core::admin_users::reserve_login_attempt(
+    let attempt = LoginAttempt {
+        username: username.clone(),
+        password: form.password.clone(),
+        ip: client_ip(&req),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        previous_session: req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()),
+    };
+    let session = match log_in(
         &state.db,
         state.settings.throttle,
-        &username,
-        &ip,
+        state.settings.sessions,
+        attempt,
     )
     .await?
     {
-        return login_page(
-            &req,
-            StatusCode::TOO_MANY_REQUESTS,
-            username,
-            Some(tr.t("login.locked").to_owned()),
-        );
-    }
-    let found = kaika_core::admin_users::find_for_login(&state.db, &username).await?;
-    let stored = found.as_ref().map_or_else(
-        || password::decoy_hash().to_owned(),
-        |(_, hash)| hash.clone(),
-    );
-    let given = form.password.clone();
-    let matches = web::block(move || password::verify(&given, &stored))
-        .await
-        .map_err(|e| AdminError::Internal(e.to_string()))?;
-    let user = match found {
-        Some((user, _)) if matches && !user.disabled => user,
-        _ => {
-            kaika_core::admin_users::record_login_failure(&state.db, &username, &ip).await?;
-            tracing::info!(%username, %ip, "admin login failed");
+        LoginOutcome::Locked => {
+            return login_page(
+                &req,
+                StatusCode::TOO_MANY_REQUESTS,
+                username,
+                Some(tr.t("login.locked").to_owned()),
+            )
+        }
+        LoginOutcome::Failed => {
             return login_page(
                 &req,
                 StatusCode::UNAUTHORIZED,
                 username,
                 Some(tr.t("login.failed").to_owned()),
-            );
+            )
         }
+        LoginOutcome::LoggedIn { session, .. } => session,
     };
-    kaika_core::admin_users::login_succeeded(&state.db, &username, &ip).await?;
-    if let Some(old) = req.cookie(SESSION_COOKIE) {
-        kaika_core::admin_users::end_session(&state.db, old.value()).await?;
-    }
-    let user_agent = req
-        .headers()
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok());
-    let session = kaika_core::admin_users::start_session(
-        &state.db,
-        user.id,
-        state.settings.sessions,
-        Some(&ip),
-        user_agent,
-    )
-    .await?;
-    kaika_core::audit::record(
-        &state.db,
-        AuditEntry {
-            actor: format!("admin:{}", user.username),
-            action: "admin.login".into(),
-            target: format!("admin:{}", user.id),
-            ip: Some(ip),
-            ..AuditEntry::default()
-        },
-    )
-    .await?;
     let mut response = see_other("/admin");
     let mut cookie = admin_cookie(&req, SESSION_COOKIE, session.token);
     cookie.set_max_age(actix_web::cookie::time::Duration::seconds(
