@@ -16,7 +16,7 @@ const constants = require('./constants.js');
 
 /** The fields the mini-program reads from each response; tests/contract checks them against the server. */
 const SHAPES = {
-  session: { token: 'string', expires_at: 'string' },
+  session: { token: 'string', expires_at: 'string', openid: 'string' },
   cardOffer: {
     card_id: 'string',
     title: 'string',
@@ -269,7 +269,8 @@ function createClient(options) {
         if (shapeProblems(res.data, SHAPES.session).length) {
           throw new ApiError('bad_response', { status: res.status, detail: 'session' });
         }
-        saveSession({ token: res.data.token, expires_at: res.data.expires_at });
+        // The openid is kept for testers: it is what the merchant puts on the test whitelist.
+        saveSession({ token: res.data.token, expires_at: res.data.expires_at, openid: res.data.openid });
         return res.data;
       })
       .then(

@@ -92,7 +92,7 @@ const ledgerPages = [
 ];
 
 function session(n) {
-  return { token: 'token-' + (n || 1), expires_at: '2099-01-01T00:00:00Z' };
+  return { token: 'token-' + (n || 1), expires_at: '2099-01-01T00:00:00Z', openid: 'o-mini-' + (n || 1) };
 }
 
 module.exports = { CARD_ID, OTHER_CARD_ID, offer, otherOffer, params, member, extraData, ledgerEntry, ledgerPages, session };
