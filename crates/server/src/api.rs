@@ -44,7 +44,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The OpenAPI document of `/api/v1`.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "Kaika mini-program API", version = "1"),
+    info(
+        title = "Kaika API",
+        version = "1",
+        description = "The mini-program API (`/api/v1`, a session token from `POST /api/v1/sessions` as \
+                       `Authorization: Bearer …`) and the integration API (`/api/v1/integration`, an API \
+                       key). Every error is `{\"code\": …, \"message\": …}` with a stable code."
+    ),
+    servers((url = "/", description = "this Kaika")),
     paths(
         create_session,
         list_cards,
@@ -63,9 +70,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ActivationBody,
         MemberCardDto,
         ErrorBody
-    ))
+    )),
+    modifiers(&SessionScheme)
 )]
 pub struct ApiDoc;
+
+/// The `session` security scheme: the bearer token `POST /api/v1/sessions` hands out.
+struct SessionScheme;
+
+impl utoipa::Modify for SessionScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "the token of POST /api/v1/sessions (wx.login code → session)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 async fn openapi() -> HttpResponse {
     let mut doc = ApiDoc::openapi();
@@ -292,7 +321,7 @@ async fn member_card(
 }
 
 /// The parameters of `<navigator target="miniProgram" app-id="wxeb490c6f9b154ef9" extra-data="…">`.
-#[utoipa::path(get, path = "/api/v1/cards/{card_id}/activation-params",
+#[utoipa::path(get, path = "/api/v1/cards/{card_id}/activation-params", security(("session" = [])),
     params(("card_id" = String, Path, description = "WeChat card id"),
            ("channel" = Option<String>, Query, description = "the channel's outer_str")),
     responses((status = 200, body = ComponentParamsDto), (status = 404, body = ErrorBody),
@@ -402,7 +431,7 @@ fn member_dto(member: members::Model, card: &cards::Model) -> MemberCardDto {
 }
 
 /// Activates the card behind a ticket. Idempotent per ticket.
-#[utoipa::path(post, path = "/api/v1/activations", request_body = ActivationBody,
+#[utoipa::path(post, path = "/api/v1/activations", security(("session" = [])), request_body = ActivationBody,
     responses((status = 200, body = MemberCardDto),
               (status = 202, body = ErrorBody, description = "activation_in_progress; see Retry-After"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -433,7 +462,7 @@ async fn activate(
 }
 
 /// The member's cards.
-#[utoipa::path(get, path = "/api/v1/me/cards",
+#[utoipa::path(get, path = "/api/v1/me/cards", security(("session" = [])),
     responses((status = 200, body = [MemberCardDto]), (status = 401, body = ErrorBody)))]
 async fn my_cards(ctx: web::Data<Context>, member: Member) -> Result<HttpResponse, ApiError> {
     let held = kaika_core::members::held_by(&ctx.db, &member.0.mini_openid)
@@ -448,7 +477,7 @@ async fn my_cards(ctx: web::Data<Context>, member: Member) -> Result<HttpRespons
 }
 
 /// One of the member's cards.
-#[utoipa::path(get, path = "/api/v1/me/cards/{card_id}",
+#[utoipa::path(get, path = "/api/v1/me/cards/{card_id}", security(("session" = [])),
     params(("card_id" = String, Path, description = "WeChat card id")),
     responses((status = 200, body = MemberCardDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn my_card(
@@ -462,7 +491,7 @@ async fn my_card(
 }
 
 /// The member's points and balance history on one card, newest first, cursor-paged.
-#[utoipa::path(get, path = "/api/v1/me/cards/{card_id}/ledger",
+#[utoipa::path(get, path = "/api/v1/me/cards/{card_id}/ledger", security(("session" = [])),
     params(("card_id" = String, Path, description = "WeChat card id"), crate::integration::PageQuery),
     responses((status = 200, body = crate::integration::LedgerPageDto), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -505,6 +505,36 @@ async fn the_openapi_document_lists_the_mini_program_api() {
         ledger_params,
         ["path:card_id", "query:cursor", "query:limit"]
     );
+    // Every operation but the login names a security scheme, and every scheme it names is defined.
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let named: Vec<&str> = operation["security"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .flat_map(|req| req.as_object().unwrap().keys())
+                        .map(String::as_str)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if path == "/api/v1/sessions" {
+                assert!(named.is_empty(), "{method} {path} needs no credential");
+            } else {
+                assert!(!named.is_empty(), "{method} {path} declares no security");
+            }
+            for name in named {
+                assert!(
+                    schemes.contains_key(name),
+                    "{method} {path}: undefined scheme {name}"
+                );
+            }
+        }
+    }
+    assert!(doc["info"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("Bearer"));
 }
 
 #[tokio::test]
