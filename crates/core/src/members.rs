@@ -13,7 +13,7 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
-use crate::entity::wechat_events::code_states;
+use crate::entity::wechat_code_states as code_states;
 use crate::entity::{cards, members};
 use crate::CoreError;
 

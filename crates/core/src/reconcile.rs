@@ -17,8 +17,9 @@ use sea_orm::{
 };
 
 use crate::clients::Clients;
-use crate::entity::reconciliation::{self, items};
-use crate::entity::wechat_events::card_activity;
+use crate::entity::reconciliation;
+use crate::entity::reconciliation_items as items;
+use crate::entity::wechat_card_activity as card_activity;
 use crate::entity::{accounts, cards, members, outbox as outbox_entity};
 use crate::outbox::{self, RemoteTotals};
 use crate::CoreError;

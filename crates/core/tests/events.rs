@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use kaika_core::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
 use kaika_core::clients::Clients;
-use kaika_core::entity::wechat_events::{self as event_rows, card_activity};
+use kaika_core::entity::wechat_card_activity as card_activity;
+use kaika_core::entity::wechat_events as event_rows;
 use kaika_core::entity::{cards, members};
 use kaika_core::events::{self, CallbackParams, IngestSettings, Receipt, Worker, WorkerSettings};
 use kaika_core::secrets::MasterKey;

@@ -1166,7 +1166,8 @@ async fn failed_job(app: &TestApp, member_id: i64) -> i64 {
 }
 
 async fn drifted_run(app: &TestApp, member_id: i64, card_id: i64) {
-    use kaika_core::entity::reconciliation::{self, items};
+    use kaika_core::entity::reconciliation;
+    use kaika_core::entity::reconciliation_items as items;
     let now = chrono::Utc::now();
     let run = reconciliation::ActiveModel {
         card_id: Set(None),

@@ -20,4 +20,7 @@ pub mod members;
 pub mod mini_sessions;
 pub mod outbox;
 pub mod reconciliation;
+pub mod reconciliation_items;
+pub mod wechat_card_activity;
+pub mod wechat_code_states;
 pub mod wechat_events;

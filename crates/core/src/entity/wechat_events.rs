@@ -1,5 +1,5 @@
 //! `wechat_events`: every event push as received (decrypted), with its dedupe key and its processing
-//! state; and the two tables its effects keep: [`code_states`] and [`card_activity`].
+//! state. Their effects keep `wechat_code_states` and `wechat_card_activity` (modules of those names).
 
 use sea_orm::entity::prelude::*;
 
@@ -65,89 +65,4 @@ impl Entity {
     pub fn find_for_account(account_id: i64) -> Select<Entity> {
         Self::find().filter(Column::AccountId.eq(account_id))
     }
-}
-
-/// `wechat_code_states`: what the events said about one card code, kept so that their effects do not
-/// depend on the order they arrive in. The row with an empty `code` holds the card's review state.
-pub mod code_states {
-    use sea_orm::entity::prelude::*;
-
-    /// One (card, code).
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "wechat_code_states")]
-    pub struct Model {
-        /// The card (local id).
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub card_id: i64,
-        /// The card code; empty for the card itself.
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub code: String,
-        /// The latest `user_get_card` CreateTime (restores and gifts included).
-        pub claim_time: Option<i64>,
-        /// The channel of the first claim (not a restore).
-        pub claim_outer_str: Option<String>,
-        /// Whether the funnel's `claimed` was counted for this code.
-        pub claim_counted: bool,
-        /// The latest `user_del_card` (or gift-away) CreateTime.
-        pub delete_time: Option<i64>,
-        /// Whether the funnel's `deleted` was counted (or is not to be: a gift-away).
-        pub delete_counted: bool,
-        /// The CreateTime of the review event that set the card's review status.
-        pub review_time: Option<i64>,
-        /// Bumped by every event that locks the row.
-        pub touches: i64,
-        /// When the row last changed.
-        pub updated_at: DateTimeUtc,
-    }
-
-    /// No navigable relations.
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// `wechat_card_activity`: what members did on WeChat's side, one row per applied event:
-/// `update_member_card` (points and balance changes, for reconciliation), `user_consume_card` and
-/// `user_view_card`.
-pub mod card_activity {
-    use sea_orm::entity::prelude::*;
-
-    /// One recorded event.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "wechat_card_activity")]
-    pub struct Model {
-        /// Surrogate key.
-        #[sea_orm(primary_key)]
-        pub id: i64,
-        /// The event recorded (unique: an event is recorded once).
-        #[sea_orm(unique)]
-        pub event_id: i64,
-        /// The card (local id).
-        pub card_id: i64,
-        /// The card code.
-        pub code: String,
-        /// The event name.
-        pub kind: String,
-        /// `OuterStr` of views and consumptions.
-        pub outer_str: Option<String>,
-        /// `ModifyBonus` of `update_member_card`.
-        pub modify_bonus: i64,
-        /// `ModifyBalance` of `update_member_card`.
-        pub modify_balance: i64,
-        /// Other fields of the event, as JSON.
-        pub detail: Option<String>,
-        /// The event's CreateTime.
-        pub occurred_at: i64,
-        /// When a reconciliation accounted for it.
-        pub reconciled_at: Option<DateTimeUtc>,
-        /// When the row was written.
-        pub created_at: DateTimeUtc,
-    }
-
-    /// No navigable relations.
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
 }

@@ -10,7 +10,9 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, Set,
 };
 
-use crate::entity::wechat_events::{self, card_activity, code_states};
+use crate::entity::wechat_card_activity as card_activity;
+use crate::entity::wechat_code_states as code_states;
+use crate::entity::wechat_events;
 use crate::entity::{cards, members};
 use crate::members::{self as members_rows, MEMBER_ACTIVE, MEMBER_CLAIMED, MEMBER_DELETED};
 use crate::stats::{self, FunnelStep};

@@ -6,7 +6,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::entity::wechat_events::{self, card_activity};
+use crate::entity::wechat_card_activity as card_activity;
+use crate::entity::wechat_events;
 use crate::CoreError;
 
 use super::*;

@@ -14,7 +14,7 @@ use sea_orm::{
 
 use crate::clients::Clients;
 use crate::entity::cards;
-use crate::entity::wechat_events::{self};
+use crate::entity::wechat_events;
 use crate::CoreError;
 
 use super::effects::{self, Prepared};
