@@ -22,8 +22,8 @@ use crate::form::{
     answers_from_form, answers_from_json, entered, field_views, form_fields, render, Entered,
     FieldView, FormField,
 };
-use crate::http::{json_response, parse_form, parse_query};
 use crate::model::{Answers, Card};
+use crate::request::{json_response, parse_form, parse_query};
 use crate::sim::{secs, Simulator, State};
 
 /// Why the card bag offers no activation.

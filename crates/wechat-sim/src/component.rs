@@ -15,7 +15,7 @@ use crate::form::{
     answers_from_form, answers_from_json, entered, field_views, form_fields, render, Entered,
     FieldView, FormField,
 };
-use crate::http::{json_response, parse_form, parse_query};
+use crate::request::{json_response, parse_form, parse_query};
 use crate::sim::Simulator;
 
 #[derive(Debug, Default, Clone)]

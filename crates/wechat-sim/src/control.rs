@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::errors::SimError;
 use crate::faults::FaultSpec;
-use crate::http::parse_query;
 use crate::model::{AccountPatch, AccountSpec};
+use crate::request::parse_query;
 use crate::sim::{lock, Simulator};
 
 type Sim = web::Data<Simulator>;

@@ -8,11 +8,12 @@ mod control;
 mod errors;
 mod faults;
 mod form;
-mod http;
 mod ids;
 mod model;
 mod push;
+mod request;
 mod restore;
+mod routes;
 mod sim;
 
 use std::net::SocketAddr;
@@ -39,7 +40,7 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 pub fn configure(cfg: &mut web::ServiceConfig, sim: Simulator) {
     cfg.app_data(web::Data::new(sim))
         .app_data(web::PayloadConfig::new(MAX_BODY));
-    http::register(cfg);
+    routes::register(cfg);
     component::register(cfg);
     cardbag::register(cfg);
     control::register(cfg);

@@ -9,9 +9,9 @@ use serde_json::{json, Map, Value};
 
 use crate::api::ok;
 use crate::errors::WxError;
-use crate::http::{fields, ApiCtx, ApiResult};
 use crate::ids;
 use crate::model::{Account, Card, CardStatus, TestWhitelist};
+use crate::request::{fields, ApiCtx, ApiResult};
 use crate::sim::{secs, Simulator, State};
 
 type Obj = Map<String, Value>;

@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 use crate::api::cards::{card_open_to, is_one_tap, own_card};
 use crate::api::ok;
 use crate::errors::WxError;
-use crate::http::fields::{self, num_json};
-use crate::http::{ApiCtx, ApiResult};
 use crate::ids;
 use crate::model::{Answers, Card, CardStatus, CodeStatus, IssuedCode, Ticket};
 use crate::push::{Event, XmlVal};
+use crate::request::fields::{self, num_json};
+use crate::request::{ApiCtx, ApiResult};
 use crate::sim::{secs, Simulator, State};
 
 /// End of validity for permanent cards: WeChat's value is undocumented (reference §15).
@@ -424,7 +424,7 @@ pub(crate) fn userinfo(sim: &Simulator, ctx: &ApiCtx<'_>) -> ApiResult {
         ("user_card_status", json!(status_str(card, c, now))),
         ("has_active", json!(c.has_active)),
     ]);
-    if let crate::http::Reply::Json(map) = &mut reply {
+    if let crate::request::Reply::Json(map) = &mut reply {
         let sex = c
             .answers
             .common_field_list

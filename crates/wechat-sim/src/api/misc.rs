@@ -4,8 +4,8 @@ use serde_json::json;
 
 use crate::api::ok;
 use crate::errors::WxError;
-use crate::http::{fields, ApiCtx, ApiResult, Reply};
 use crate::ids;
+use crate::request::{fields, ApiCtx, ApiResult, Reply};
 use crate::sim::{Media, Simulator};
 
 const MAX_IMAGE_BYTES: usize = 1024 * 1024;

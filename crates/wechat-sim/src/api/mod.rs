@@ -7,7 +7,7 @@ pub(crate) mod token;
 
 use serde_json::{Map, Value};
 
-use crate::http::Reply;
+use crate::request::Reply;
 
 /// A JSON success answer from `(key, value)` pairs.
 pub(crate) fn ok<const N: usize>(pairs: [(&str, Value); N]) -> Reply {

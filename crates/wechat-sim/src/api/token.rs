@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::api::ok;
 use crate::errors::WxError;
-use crate::http::{fields, ApiCtx, ApiResult};
 use crate::ids;
+use crate::request::{fields, ApiCtx, ApiResult};
 use crate::sim::{secs, Simulator, State, TokenRecord, TokenSource};
 
 const STABLE_DAILY_LIMIT: u32 = 500_000;
@@ -312,7 +312,7 @@ pub(crate) fn jscode2session(sim: &Simulator, ctx: &ApiCtx<'_>) -> ApiResult {
     ]);
     if open_platform {
         let unionid = st.unionid_for(&user);
-        if let crate::http::Reply::Json(map) = &mut reply {
+        if let crate::request::Reply::Json(map) = &mut reply {
             map.insert("unionid".into(), json!(unionid));
         }
     }
