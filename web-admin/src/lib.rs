@@ -24,8 +24,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// Mounts the admin at `/admin`. The whole admin surface is visible here.
 pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
     use pages::{
-        accounts, activations, admins, api_keys, audit, cards, channels, dashboard, events,
-        form_designer, golive, login, members, sync,
+        accounts, activations, admins, api_keys, audit, card_edit, cards, channels, dashboard,
+        events, form_designer, golive, login, members, sync,
     };
     cfg.service(
         web::scope("/admin")
@@ -71,8 +71,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
             .route("/cards", web::post().to(cards::create))
             .route("/cards/import", web::post().to(cards::import))
             .route("/cards/{id}", web::get().to(cards::detail))
-            .route("/cards/{id}/edit", web::get().to(cards::edit_form))
-            .route("/cards/{id}/edit", web::post().to(cards::edit))
+            .route("/cards/{id}/edit", web::get().to(card_edit::edit_form))
+            .route("/cards/{id}/edit", web::post().to(card_edit::edit))
             .route(
                 "/cards/{id}/refresh-review",
                 web::post().to(cards::refresh_review),

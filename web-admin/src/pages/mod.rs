@@ -6,6 +6,7 @@ pub mod activations;
 pub mod admins;
 pub mod api_keys;
 pub mod audit;
+pub mod card_edit;
 pub mod cards;
 pub mod channels;
 pub mod dashboard;
