@@ -16,7 +16,7 @@ use kaika_wechat::membercard::{ActivateRequest, CodeGetRequest};
 use kaika_wechat::WechatClient;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
@@ -27,6 +27,13 @@ use crate::sessions::{sha256_hex, MiniSession};
 use crate::stats::{self, FunnelStep};
 use crate::CoreError;
 
+mod input;
+mod redrive;
+
+use input::{check_encrypt_code, check_ticket, plausible_code};
+pub use redrive::{
+    count_failed, count_open, count_waiting_on_wechat, schedule_redrive, unfinished_and_failed,
+};
 /// The last completed step of an activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -162,54 +169,6 @@ pub struct Activator {
     clients: Clients,
     holder: String,
     settings: ActivationSettings,
-}
-
-fn check_ticket(raw: &str) -> Result<String, CoreError> {
-    let raw = raw.trim();
-    // A ticket cut from a URL arrives percent-encoded; decode exactly once and never turn `+` into space.
-    let ticket = if raw.contains('%') {
-        urlencoding::decode(raw)
-            .map_err(|_| CoreError::refused("ticket_invalid", "the activate_ticket is not valid"))?
-            .into_owned()
-    } else {
-        raw.to_owned()
-    };
-    let base64_like = ticket
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
-    if ticket.is_empty() || ticket.len() > 512 || !base64_like {
-        return Err(CoreError::refused(
-            "ticket_invalid",
-            "activate_ticket must be the Base64 ticket the card-opening component returned",
-        ));
-    }
-    Ok(ticket)
-}
-
-fn check_encrypt_code(raw: &str) -> Result<String, CoreError> {
-    let code = raw.trim();
-    let valid = !code.is_empty()
-        && code.len() <= 256
-        && code.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'%')
-        });
-    if !valid {
-        return Err(CoreError::refused(
-            "code_invalid",
-            "encrypt_code must be the code the card-opening component returned",
-        ));
-    }
-    if code.contains('%') {
-        return urlencoding::decode(code)
-            .map(|c| c.into_owned())
-            .map_err(|_| CoreError::refused("code_invalid", "encrypt_code is not valid"));
-    }
-    Ok(code.to_owned())
-}
-
-/// Card codes are decimal digits; a corrupted decrypt (reported at WeChat) must not be activated.
-fn plausible_code(code: &str) -> bool {
-    (8..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl Activator {
@@ -868,117 +827,6 @@ fn split_failure(stored: Option<&str>) -> (&'static str, String) {
             "activation_failed"
         });
     (code, message.to_owned())
-}
-
-/// Makes one activation due for the background re-drive now, whatever its schedule. A failed one starts
-/// again from the last step its stored data proves, with fresh budgets of attempts and `activate` calls:
-/// when a number was allocated, from asking WeChat whether `activate` took effect. A finished one is left
-/// as it is.
-pub async fn schedule_redrive(
-    db: &impl ConnectionTrait,
-    id: i64,
-) -> Result<activations::Model, CoreError> {
-    let row = activations::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| CoreError::NotFound {
-            what: format!("activation {id}"),
-        })?;
-    let step = match Step::parse(&row.step) {
-        Some(Step::Done) => return Ok(row),
-        Some(Step::Failed) | None => resume_step(&row),
-        Some(step) => step,
-    };
-    // A failed row starts a new round: both budgets are given back.
-    let restarted = step.as_str() != row.step;
-    let (attempts, activate_calls) = if restarted {
-        (0, 0)
-    } else {
-        (row.attempts, row.activate_calls)
-    };
-    activations::Entity::update_many()
-        .col_expr(activations::Column::Step, Expr::value(step.as_str()))
-        .col_expr(activations::Column::Attempts, Expr::value(attempts))
-        .col_expr(
-            activations::Column::ActivateCalls,
-            Expr::value(activate_calls),
-        )
-        .col_expr(
-            activations::Column::NextAttemptAt,
-            Expr::value(Option::<chrono::DateTime<Utc>>::None),
-        )
-        .col_expr(activations::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(activations::Column::Id.eq(id))
-        .filter(activations::Column::Step.eq(row.step.clone()))
-        .exec(db)
-        .await?;
-    Ok(activations::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .unwrap_or(row))
-}
-
-/// Where a failed activation starts again: the last step whose result is stored in the row. With a
-/// membership number, `activate` may have been sent: the probe decides.
-fn resume_step(row: &activations::Model) -> Step {
-    if row.membership_number.is_some() {
-        Step::ActivateSent
-    } else if row.form_answers.is_some() {
-        Step::FormFetched
-    } else if row.code.is_some() {
-        Step::CodeDecrypted
-    } else {
-        Step::Received
-    }
-}
-
-/// Activations that need an operator's eye, newest first: the unfinished ones (waiting on WeChat or
-/// between steps) and the failed ones.
-pub async fn unfinished_and_failed(
-    db: &impl ConnectionTrait,
-    limit: u64,
-) -> Result<Vec<activations::Model>, CoreError> {
-    Ok(activations::Entity::find()
-        .filter(activations::Column::Step.ne(Step::Done.as_str()))
-        .order_by_desc(activations::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?)
-}
-
-/// How many activations are at one of `steps` (`at`), or at none of them.
-async fn count_steps(
-    db: &impl ConnectionTrait,
-    steps: &[Step],
-    at: bool,
-) -> Result<u64, CoreError> {
-    use sea_orm::PaginatorTrait;
-    let names = steps.iter().map(|s| s.as_str());
-    let column = activations::Column::Step;
-    Ok(activations::Entity::find()
-        .filter(if at {
-            column.is_in(names)
-        } else {
-            column.is_not_in(names)
-        })
-        .count(db)
-        .await?)
-}
-
-/// How many activations wait for WeChat after `activate` may have taken effect: each is a card active
-/// at WeChat whose member Kaika stores as soon as WeChat answers again.
-pub async fn count_waiting_on_wechat(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
-    count_steps(db, &[Step::ActivateSent, Step::Activated], true).await
-}
-
-/// How many activations failed (the dashboard's "needs attention"; each can be re-driven).
-pub async fn count_failed(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
-    count_steps(db, &[Step::Failed], true).await
-}
-
-/// How many activations are not finished yet (for the dashboard's "needs attention").
-pub async fn count_open(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
-    count_steps(db, &[Step::Done, Step::Failed], false).await
 }
 
 #[cfg(test)]

@@ -1,0 +1,121 @@
+//! The operator's side of activations: what waits on WeChat, what failed, and starting one again.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::entity::activations;
+use crate::CoreError;
+
+use super::Step;
+
+/// Makes one activation due for the background re-drive now, whatever its schedule. A failed one starts
+/// again from the last step its stored data proves, with fresh budgets of attempts and `activate` calls:
+/// when a number was allocated, from asking WeChat whether `activate` took effect. A finished one is left
+/// as it is.
+pub async fn schedule_redrive(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<activations::Model, CoreError> {
+    let row = activations::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("activation {id}"),
+        })?;
+    let step = match Step::parse(&row.step) {
+        Some(Step::Done) => return Ok(row),
+        Some(Step::Failed) | None => resume_step(&row),
+        Some(step) => step,
+    };
+    // A failed row starts a new round: both budgets are given back.
+    let restarted = step.as_str() != row.step;
+    let (attempts, activate_calls) = if restarted {
+        (0, 0)
+    } else {
+        (row.attempts, row.activate_calls)
+    };
+    activations::Entity::update_many()
+        .col_expr(activations::Column::Step, Expr::value(step.as_str()))
+        .col_expr(activations::Column::Attempts, Expr::value(attempts))
+        .col_expr(
+            activations::Column::ActivateCalls,
+            Expr::value(activate_calls),
+        )
+        .col_expr(
+            activations::Column::NextAttemptAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(activations::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(activations::Column::Id.eq(id))
+        .filter(activations::Column::Step.eq(row.step.clone()))
+        .exec(db)
+        .await?;
+    Ok(activations::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .unwrap_or(row))
+}
+
+/// Where a failed activation starts again: the last step whose result is stored in the row. With a
+/// membership number, `activate` may have been sent: the probe decides.
+fn resume_step(row: &activations::Model) -> Step {
+    if row.membership_number.is_some() {
+        Step::ActivateSent
+    } else if row.form_answers.is_some() {
+        Step::FormFetched
+    } else if row.code.is_some() {
+        Step::CodeDecrypted
+    } else {
+        Step::Received
+    }
+}
+
+/// Activations that need an operator's eye, newest first: the unfinished ones (waiting on WeChat or
+/// between steps) and the failed ones.
+pub async fn unfinished_and_failed(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<activations::Model>, CoreError> {
+    Ok(activations::Entity::find()
+        .filter(activations::Column::Step.ne(Step::Done.as_str()))
+        .order_by_desc(activations::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// How many activations are at one of `steps` (`at`), or at none of them.
+async fn count_steps(
+    db: &impl ConnectionTrait,
+    steps: &[Step],
+    at: bool,
+) -> Result<u64, CoreError> {
+    use sea_orm::PaginatorTrait;
+    let names = steps.iter().map(|s| s.as_str());
+    let column = activations::Column::Step;
+    Ok(activations::Entity::find()
+        .filter(if at {
+            column.is_in(names)
+        } else {
+            column.is_not_in(names)
+        })
+        .count(db)
+        .await?)
+}
+
+/// How many activations wait for WeChat after `activate` may have taken effect: each is a card active
+/// at WeChat whose member Kaika stores as soon as WeChat answers again.
+pub async fn count_waiting_on_wechat(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
+    count_steps(db, &[Step::ActivateSent, Step::Activated], true).await
+}
+
+/// How many activations failed (the dashboard's "needs attention"; each can be re-driven).
+pub async fn count_failed(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
+    count_steps(db, &[Step::Failed], true).await
+}
+
+/// How many activations are not finished yet (for the dashboard's "needs attention").
+pub async fn count_open(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
+    count_steps(db, &[Step::Done, Step::Failed], false).await
+}
