@@ -6,6 +6,7 @@ mod component;
 mod config;
 mod control;
 mod errors;
+mod events;
 mod faults;
 mod form;
 mod ids;
@@ -24,12 +25,12 @@ use actix_web::{web, App, HttpServer};
 pub use api::members::ExtraData;
 pub use config::{SimConfig, XmlStyle};
 pub use errors::SimError;
+pub use events::{PushAttempt, PushOutcome, PushRecord};
 pub use faults::{FaultKind, FaultRule, FaultSpec};
 pub use model::{
     Account, AccountPatch, AccountSpec, Answers, Card, CardStatus, CodeStatus, FieldAnswer,
     IssuedCode, MessageMode, MiniProgram, MiniProgramSpec, TestWhitelist, Ticket,
 };
-pub use push::{PushAttempt, PushOutcome, PushRecord};
 pub use sim::{ActionOutcome, MintedLoginCode, Simulator};
 
 /// Largest request body accepted (uploads are capped at 1 MB by WeChat's own rule, answered 40009).

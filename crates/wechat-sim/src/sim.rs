@@ -13,13 +13,13 @@ use serde::Serialize;
 
 use crate::config::SimConfig;
 use crate::errors::SimError;
+use crate::events::{Event, PushLog};
 use crate::faults::Faults;
 use crate::ids;
 use crate::model::{
     Account, AccountPatch, AccountSpec, Card, CardStatus, CodeStatus, IssuedCode, MiniProgram,
     TestWhitelist, Ticket,
 };
-use crate::push::{Event, PushLog};
 
 /// The key under which activate calls on already active codes are counted among the API calls.
 const ACTIVATE_ON_ACTIVE_CODE: &str = "card/membercard/activate (code already active)";
