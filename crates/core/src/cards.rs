@@ -297,9 +297,23 @@ pub async fn refresh_review(
     client: &WechatClient,
     card: &cards::Model,
 ) -> Result<ReviewCheck, CoreError> {
-    use kaika_wechat::card::CardStatus;
     let detail = client.get_card(&card.wechat_card_id).await?;
-    let check = match detail.status() {
+    record_review(db, card, &detail).await
+}
+
+/// Records where a card stands in review from a `card/get` answer already fetched (see
+/// [`refresh_review`]).
+pub async fn record_review(
+    db: &DatabaseConnection,
+    card: &cards::Model,
+    detail: &kaika_wechat::card::CardDetail,
+) -> Result<ReviewCheck, CoreError> {
+    use kaika_wechat::card::CardStatus;
+    let status = detail
+        .member_card
+        .as_ref()
+        .and_then(|member_card| member_card.base_info.status.as_ref());
+    let check = match status {
         Some(CardStatus::VerifyOk | CardStatus::Dispatch) => ReviewCheck::Approved,
         Some(CardStatus::VerifyFail) => ReviewCheck::Refused(
             "refused in WeChat's review (card/get gives no reason: see the refusal message in WeChat's \
@@ -371,15 +385,21 @@ pub async fn poll_reviews(
     clients: &crate::clients::Clients,
     max_delay: std::time::Duration,
 ) -> Result<usize, CoreError> {
+    let due = due_review_checks(db, max_delay).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let app_ids: HashMap<i64, String> = crate::accounts::list(db)
+        .await?
+        .into_iter()
+        .map(|account| (account.id, account.app_id))
+        .collect();
     let mut changed = 0;
-    for card in due_review_checks(db, max_delay).await? {
-        let Some(account) = crate::entity::accounts::Entity::find_by_id(card.account_id)
-            .one(db)
-            .await?
-        else {
+    for card in due {
+        let Some(app_id) = app_ids.get(&card.account_id) else {
             continue;
         };
-        let outcome = match clients.official_account(&account.app_id).await {
+        let outcome = match clients.official_account(app_id).await {
             Ok(client) => refresh_review(db, &client, &card).await,
             Err(err) => Err(err),
         };

@@ -341,14 +341,18 @@ async fn card_line(
         }
     };
     let expected = public_url.map(PublicUrl::activate_page_url);
-    let url_problem = match (detail.after_submit_url(), &expected) {
+    let actual = detail
+        .member_card
+        .as_ref()
+        .and_then(|member_card| member_card.wx_activate_after_submit_url.as_deref());
+    let url_problem = match (actual, &expected) {
         (None, _) => Some("it has no after-submit URL, so the component returns nothing to the mini-program".to_owned()),
         (Some(actual), Some(expected)) if actual != expected => Some(format!(
             "its after-submit URL is {actual}, not {expected}: members who activate from the card bag land elsewhere"
         )),
         _ => None,
     };
-    let review = cards::refresh_review(db, client, card).await;
+    let review = cards::record_review(db, card, &detail).await;
     (line.state, line.detail) = match (review, url_problem) {
         (Err(err), _) => (CheckState::Failed, format!("card/get failed: {err}")),
         (Ok(_), Some(problem)) => (CheckState::Failed, problem),

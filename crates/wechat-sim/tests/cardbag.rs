@@ -91,6 +91,23 @@ async fn activate(t: &TestSim, r: &Ready, code: &str) -> Value {
     .await
 }
 
+/// Posts the card bag's HTML form with every field of the test form filled.
+async fn submit_filled_form(t: &TestSim, card_id: &str, user: &str) -> reqwest::Response {
+    t.http
+        .post(t.url("cardbag"))
+        .form(&[
+            ("card_id", card_id),
+            ("user", user),
+            ("f0", "13900139000"),
+            ("f1", "舞蹈"),
+            ("f2", "南派三叔"),
+            ("f3", "旅行家"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn bag_json(t: &TestSim, r: &Ready, user: &str, answers: Value) -> Value {
     t.post_json(
         "cardbag/submit",
@@ -136,20 +153,7 @@ async fn a_member_who_backed_out_activates_from_the_card_bag_and_lands_on_the_af
         "{body}"
     );
 
-    let resp = t
-        .http
-        .post(t.url("cardbag"))
-        .form(&[
-            ("card_id", card_id),
-            ("user", "alice"),
-            ("f0", "13900139000"),
-            ("f1", "舞蹈"),
-            ("f2", "南派三叔"),
-            ("f3", "旅行家"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = submit_filled_form(&t, card_id, "alice").await;
     assert_eq!(resp.status(), 303);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let (base, q) = query_of(&location);
@@ -207,20 +211,7 @@ async fn a_member_who_backed_out_activates_from_the_card_bag_and_lands_on_the_af
     let v = bag_json(&t, &r, "alice", good_answers()).await;
     assert_eq!(v["errcode"], 40056, "{v}");
     assert!(v["errmsg"].as_str().unwrap().contains("already activated"));
-    let resp = t
-        .http
-        .post(t.url("cardbag"))
-        .form(&[
-            ("card_id", card_id),
-            ("user", "alice"),
-            ("f0", "13900139000"),
-            ("f1", "舞蹈"),
-            ("f2", "南派三叔"),
-            ("f3", "旅行家"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = submit_filled_form(&t, card_id, "alice").await;
     assert_eq!(resp.status(), 200, "no redirect once active");
     assert!(resp.text().await.unwrap().contains("already activated"));
 }

@@ -877,23 +877,6 @@ pub struct CardDetail {
     pub raw: serde_json::Value,
 }
 
-impl CardDetail {
-    /// `member_card.base_info.status`: where the card is in WeChat's review.
-    pub fn status(&self) -> Option<CardStatus> {
-        self.raw
-            .pointer("/member_card/base_info/status")
-            .and_then(serde_json::Value::as_str)
-            .map(CardStatus::parse)
-    }
-
-    /// `member_card.wx_activate_after_submit_url`, where WeChat sends members after the form.
-    pub fn after_submit_url(&self) -> Option<&str> {
-        self.raw
-            .pointer("/member_card/wx_activate_after_submit_url")
-            .and_then(serde_json::Value::as_str)
-    }
-}
-
 /// `card/testwhitelist/set` request: the testers who may take cards still in review (reference §3.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TestWhitelistRequest {

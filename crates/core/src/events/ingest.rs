@@ -441,43 +441,21 @@ async fn store_unapplicable(
     encrypted: bool,
     reason: &str,
 ) -> Result<Receipt, CoreError> {
-    let fields = event::parse_fields(xml).ok();
-    let field = |name: &str| {
-        fields
-            .as_ref()
-            .and_then(|f| f.non_empty(name))
-            .unwrap_or_default()
-    };
     let key = format!("unapplicable|{}", sha256_hex(xml));
-    let now = Utc::now();
-    let reason = truncate(&format!("not applicable: {reason}"), 500);
+    let row = event_row(account_id, Head::scraped(xml), xml, key, Some(encrypted));
+    insert_failed(db, row, &format!("not applicable: {reason}")).await
+}
+
+/// Inserts a verified push that cannot be applied as `failed`, with the reason.
+async fn insert_failed(
+    db: &impl ConnectionTrait,
+    row: wechat_events::ActiveModel,
+    reason: &str,
+) -> Result<Receipt, CoreError> {
     let row = wechat_events::ActiveModel {
-        account_id: Set(account_id),
-        dedupe_hash: Set(sha256_hex(&key)),
-        dedupe_key: Set(key),
-        event: Set(truncate(&field("Event"), 64)),
-        msg_type: Set(truncate(&field("MsgType"), 32)),
-        from_user_name: Set(truncate(&field("FromUserName"), 128)),
-        wechat_card_id: Set(Some(field("CardId"))
-            .filter(|v| !v.is_empty())
-            .map(|v| truncate(&v, 64))),
-        user_card_code: Set(Some(field("UserCardCode"))
-            .filter(|v| !v.is_empty())
-            .map(|v| truncate(&v, 64))),
-        create_time: Set(field("CreateTime").parse().unwrap_or_default()),
-        raw_xml: Set(xml.to_owned()),
         status: Set(STATUS_FAILED.to_owned()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        lease_holder: Set(None),
-        lease_until: Set(None),
-        last_error: Set(Some(reason)),
-        outcome: Set(None),
-        received_at: Set(now),
-        processed_at: Set(None),
-        updated_at: Set(now),
-        encrypted: Set(Some(encrypted)),
-        ..Default::default()
+        last_error: Set(Some(truncate(reason, 500))),
+        ..row
     };
     Ok(match insert_event(db, row).await? {
         Some(id) => Receipt::Unapplicable(id),
@@ -521,17 +499,8 @@ async fn store_parsed(
     let key = dedupe_key(event, xml);
     let handled = HANDLED_EVENTS.contains(&event.name());
     if let Some(reason) = unapplicable {
-        let row = wechat_events::ActiveModel {
-            status: Set(STATUS_FAILED.to_owned()),
-            last_error: Set(Some(truncate(&reason, 500))),
-            outcome: Set(None),
-            processed_at: Set(None),
-            ..event_row(account_id, event, xml, key, encrypted)
-        };
-        return Ok(match insert_event(db, row).await? {
-            Some(id) => Receipt::Unapplicable(id),
-            None => Receipt::Duplicate,
-        });
+        let row = event_row(account_id, Head::of(event), xml, key, encrypted);
+        return insert_failed(db, row, &reason).await;
     }
     let now = Utc::now();
     let row = wechat_events::ActiveModel {
@@ -543,7 +512,7 @@ async fn store_parsed(
         .to_owned()),
         outcome: Set((!handled).then(|| ignored_reason(event.name()))),
         processed_at: Set((!handled).then_some(now)),
-        ..event_row(account_id, event, xml, key, encrypted)
+        ..event_row(account_id, Head::of(event), xml, key, encrypted)
     };
     Ok(match insert_event(db, row).await? {
         Some(id) if handled => Receipt::Stored(id),
@@ -552,26 +521,70 @@ async fn store_parsed(
     })
 }
 
-/// The row of a parsed push, waiting for the worker.
+/// The elements a stored push is listed and found by.
+struct Head {
+    event: String,
+    msg_type: String,
+    from_user_name: String,
+    card_id: Option<String>,
+    code: Option<String>,
+    create_time: i64,
+}
+
+impl Head {
+    fn of(event: &Event) -> Self {
+        let header = event.header();
+        Self {
+            event: truncate(&header.event, 64),
+            msg_type: truncate(&header.msg_type, 32),
+            from_user_name: header.from_user_name.clone(),
+            card_id: event.card_id().map(str::to_owned),
+            code: event.user_card_code().map(str::to_owned),
+            create_time: header.create_time,
+        }
+    }
+
+    /// Whatever elements of a push that does not parse as an event can be read (empty otherwise).
+    fn scraped(xml: &str) -> Self {
+        let fields = event::parse_fields(xml).ok();
+        let field = |name: &str, max: usize| {
+            fields
+                .as_ref()
+                .and_then(|f| f.non_empty(name))
+                .map(|value| truncate(&value, max))
+        };
+        Self {
+            event: field("Event", 64).unwrap_or_default(),
+            msg_type: field("MsgType", 32).unwrap_or_default(),
+            from_user_name: field("FromUserName", 128).unwrap_or_default(),
+            card_id: field("CardId", 64),
+            code: field("UserCardCode", 64),
+            create_time: field("CreateTime", 32)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The row of a push, waiting for the worker.
 fn event_row(
     account_id: i64,
-    event: &Event,
+    head: Head,
     xml: &str,
     key: String,
     encrypted: Option<bool>,
 ) -> wechat_events::ActiveModel {
     let now = Utc::now();
-    let header = event.header();
     wechat_events::ActiveModel {
         account_id: Set(account_id),
         dedupe_hash: Set(sha256_hex(&key)),
         dedupe_key: Set(key),
-        event: Set(truncate(&header.event, 64)),
-        msg_type: Set(truncate(&header.msg_type, 32)),
-        from_user_name: Set(header.from_user_name.clone()),
-        wechat_card_id: Set(event.card_id().map(str::to_owned)),
-        user_card_code: Set(event.user_card_code().map(str::to_owned)),
-        create_time: Set(header.create_time),
+        event: Set(head.event),
+        msg_type: Set(head.msg_type),
+        from_user_name: Set(head.from_user_name),
+        wechat_card_id: Set(head.card_id),
+        user_card_code: Set(head.code),
+        create_time: Set(head.create_time),
         raw_xml: Set(xml.to_owned()),
         status: Set(STATUS_PENDING.to_owned()),
         attempts: Set(0),
