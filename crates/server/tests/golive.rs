@@ -566,6 +566,20 @@ async fn a_wrong_app_secret_is_kept_on_the_account_until_a_token_is_fetched() {
 #[tokio::test]
 async fn the_checklist_says_what_works_and_what_to_paste() {
     let merchant = Merchant::start().await;
+    // The simulator pushes the demo card's approval in the background: wait until it is stored.
+    let account_id = merchant.card(&merchant.info.card_ids[0]).await.account_id;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while kaika_core::events::last_push(&merchant.app.app_db, account_id)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the approval push never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let lines = merchant.checklist(None).await;
     let ids: Vec<&str> = lines.iter().map(|l| l.id).collect();
     assert_eq!(
