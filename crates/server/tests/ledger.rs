@@ -633,15 +633,7 @@ async fn a_wechat_outage_during_a_hundred_changes_ends_with_the_cards_showing_th
         json!({"path": "card/membercard/updateuser", "fault": {"kind": "errcode", "errcode": -1}}),
     );
     let worker = world.worker("outage");
-    let running = tokio::spawn({
-        let worker = worker.clone();
-        async move {
-            loop {
-                worker.run_once().await.unwrap();
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    });
+    let running = RoundLoop::start(worker.clone());
     for i in 0..100i64 {
         let member = &members[(i % 2) as usize];
         let key = format!("c{i}");
@@ -655,7 +647,7 @@ async fn a_wechat_outage_during_a_hundred_changes_ends_with_the_cards_showing_th
     }
     // Wait until the worker has tried the oldest job at least twice against the outage.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let sync = loop {
+    loop {
         let (_, sync) = world
             .get(
                 &world.key,
@@ -666,14 +658,22 @@ async fn a_wechat_outage_during_a_hundred_changes_ends_with_the_cards_showing_th
             .as_i64()
             .unwrap();
         if attempts >= 2 {
-            break sync;
+            break;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "the oldest job was not retried: {sync}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
+    // Read the jobs between rounds: mid-round the oldest one is legitimately `sending`.
+    running.stop().await;
+    let (_, sync) = world
+        .get(
+            &world.key,
+            &format!("/api/v1/integration/members/{}/sync", members[0].id),
+        )
+        .await;
     for member in &members {
         assert_eq!(
             world.card_shows(member),
@@ -701,13 +701,42 @@ async fn a_wechat_outage_during_a_hundred_changes_ends_with_the_cards_showing_th
                        "probability": 0.3, "seed": 7}),
     );
     outbox::retry_now(&world.app.app_db).await.unwrap();
+    let running = RoundLoop::start(worker);
     world.wait_until_all_sent(Duration::from_secs(60)).await;
-    running.abort();
+    running.stop().await;
     world.sandbox.sim.clear_faults();
     for member in &members {
         world.assert_card_shows_local_totals(member).await;
     }
     assert_eq!(world.job_count().await, 100);
+}
+
+/// An outbox worker running round after round until told to stop; it stops between rounds, so no
+/// job is left holding a lease.
+struct RoundLoop {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RoundLoop {
+    fn start(worker: Worker) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    worker.run_once().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.expect("the worker loop panicked");
+    }
 }
 
 struct Process(Child);
