@@ -105,6 +105,9 @@ function messageFor(code) {
   return i18n.text('errors.' + code) || i18n.text('errors.unknown');
 }
 
+/** Codes the client makes up itself; every other code in i18n `errors` is one the server answers. */
+const CLIENT_CODES = ['network', 'login_failed', 'bad_component', 'bad_response', 'unknown'];
+
 /** Codes worth a "try again" button. */
 const RETRYABLE = ['network', 'login_failed', 'wechat_unavailable', 'activation_in_progress', 'internal', 'unknown', 'bad_response'];
 
@@ -436,6 +439,7 @@ function resetClient() {
 
 module.exports = {
   ApiError,
+  CLIENT_CODES,
   SHAPES,
   createClient,
   client,

@@ -3,7 +3,9 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
-use kaika_core::CoreError;
+use kaika_core::{CoreError, Refusal};
+
+use crate::i18n::{Lang, Tr};
 
 /// Everything an admin handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,9 @@ impl ResponseError for AdminError {
             Self::NotFound | Self::Core(CoreError::NotFound { .. }) => {
                 ("找不到 / Not found", self.to_string())
             }
+            Self::Core(CoreError::Refused { refusal, .. }) => {
+                ("请求未完成 / Request failed", refusal_sentence(*refusal))
+            }
             Self::Core(CoreError::Database(_)) | Self::Internal(_) => {
                 tracing::error!(error = %self, "admin request failed");
                 ("出错了 / Something went wrong", "internal error".to_owned())
@@ -100,6 +105,16 @@ impl ResponseError for AdminError {
             .content_type("text/html; charset=utf-8")
             .body(body)
     }
+}
+
+/// A refusal in both languages of the admin, as the error page's title is.
+fn refusal_sentence(refusal: Refusal) -> String {
+    let key = refusal.i18n_key();
+    format!(
+        "{} / {}",
+        Tr::new(Lang::Zh).t(&key),
+        Tr::new(Lang::En).t(&key)
+    )
 }
 
 /// Unknown admin paths.

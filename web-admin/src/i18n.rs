@@ -125,6 +125,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_refusal_has_a_sentence_in_both_languages() {
+        for lang in [Lang::Zh, Lang::En] {
+            let keys = keys(lang);
+            for refusal in kaika_core::Refusal::ALL {
+                let key = refusal.i18n_key();
+                assert!(keys.contains(&key), "{lang:?} lacks {key}");
+            }
+        }
+    }
+
+    #[test]
     fn both_catalogues_have_the_same_keys() {
         let zh = keys(Lang::Zh);
         let en = keys(Lang::En);

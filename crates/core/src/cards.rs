@@ -1,6 +1,7 @@
 //! Member cards: creating them on WeChat, their activation form, and the activation parameters the
 //! mini-program needs to open them.
 
+use crate::refusal::Refusal;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -423,7 +424,9 @@ pub async fn find(
     cards::Entity::find_by_wechat_id(wechat_card_id)
         .one(db)
         .await?
-        .ok_or_else(|| CoreError::refused("card_not_found", format!("no card {wechat_card_id}")))
+        .ok_or_else(|| {
+            CoreError::refused(Refusal::CardNotFound, format!("no card {wechat_card_id}"))
+        })
 }
 
 /// A card as a member sees it in the list of cards to open.
@@ -535,24 +538,27 @@ pub async fn component_params(
             .admits(mini_openid);
     if card.review_status != "approved" && !tester {
         return Err(CoreError::refused(
-            "card_not_approved",
+            Refusal::CardNotApproved,
             "the card has not passed WeChat's review yet",
         ));
     }
     if !outer_str.is_empty() {
         channels::OuterStr::parse(outer_str).map_err(|_| {
-            CoreError::refused("channel_not_found", format!("no channel {outer_str:?}"))
+            CoreError::refused(
+                Refusal::ChannelNotFound,
+                format!("no channel {outer_str:?}"),
+            )
         })?;
         match channels::lookup(db, card.id, outer_str).await? {
             None => {
                 return Err(CoreError::refused(
-                    "channel_not_found",
+                    Refusal::ChannelNotFound,
                     format!("no channel {outer_str:?} for this card"),
                 ))
             }
             Some(ChannelState::Archived(_)) => {
                 return Err(CoreError::refused(
-                    "channel_archived",
+                    Refusal::ChannelArchived,
                     format!("the channel {outer_str:?} no longer hands out this card"),
                 ))
             }

@@ -1,6 +1,7 @@
 //! One [`WechatClient`] per account (and one per mini-program), built from the stored account on first use
 //! and shared, so that the token cache and its single-flight refresh are shared too.
 
+use crate::refusal::Refusal;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -79,7 +80,7 @@ impl Clients {
                 (Some(id), Some(secret)) => (id.clone(), secret.clone()),
                 _ => {
                     return Err(CoreError::refused(
-                        "mini_program_not_configured",
+                        Refusal::MiniProgramNotConfigured,
                         format!("account {app_id} has no mini-program"),
                     ))
                 }

@@ -2,6 +2,8 @@
 
 use sea_orm::DbErr;
 
+use crate::refusal::Refusal;
+
 /// Everything a use case of kaika-core can fail with. The web layer maps these to status codes.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -35,8 +37,8 @@ pub enum CoreError {
     /// that clients can switch on.
     #[error("{message}")]
     Refused {
-        /// The stable code.
-        code: &'static str,
+        /// Why, with its stable code.
+        refusal: Refusal,
         /// One sentence for humans.
         message: String,
     },
@@ -53,9 +55,9 @@ pub enum CoreError {
 
 impl CoreError {
     /// Shorthand for [`CoreError::Refused`].
-    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn refused(refusal: Refusal, message: impl Into<String>) -> Self {
         Self::Refused {
-            code,
+            refusal,
             message: message.into(),
         }
     }

@@ -5,6 +5,7 @@
 //! the one it reverses ([`reverse`]). The idempotency key is unique per member: the same key with the
 //! same entry returns the stored entry, with another entry it is a conflict.
 
+use crate::refusal::Refusal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -247,7 +248,7 @@ async fn write(
                 move_total(txn, entry.member_id, entry.kind, -entry.amount).await?;
             }
             return Err(CoreError::refused(
-                "already_reversed",
+                Refusal::AlreadyReversed,
                 format!("entry {reversed} was reversed by entry {}", already.id),
             ));
         }
@@ -260,7 +261,7 @@ async fn write(
                 .is_some_and(|card| card.stored_value);
             if !stored_value {
                 return Err(CoreError::refused(
-                    "balance_not_supported",
+                    Refusal::BalanceNotSupported,
                     "the member's card was created without stored value: it has points only",
                 ));
             }
@@ -312,7 +313,7 @@ fn refusal(member: &members::Model, entry: &NewEntry) -> CoreError {
     let total = entry.kind.total_of(member);
     if member.status != "active" {
         return CoreError::refused(
-            "member_not_active",
+            Refusal::MemberNotActive,
             format!(
                 "member {} is {}: only active cards have points and balance",
                 member.id, member.status
@@ -321,21 +322,21 @@ fn refusal(member: &members::Model, entry: &NewEntry) -> CoreError {
     }
     match (entry.kind, entry.amount < 0) {
         (LedgerKind::Points, true) => CoreError::refused(
-            "insufficient_points",
+            Refusal::InsufficientPoints,
             format!(
                 "insufficient_points: the member has {total} points, {} cannot be debited",
                 -i128::from(entry.amount)
             ),
         ),
         (LedgerKind::Balance, true) => CoreError::refused(
-            "insufficient_balance",
+            Refusal::InsufficientBalance,
             format!(
                 "insufficient_balance: the member has {total} cents, {} cannot be debited",
                 -i128::from(entry.amount)
             ),
         ),
         (_, false) => CoreError::refused(
-            "total_too_large",
+            Refusal::TotalTooLarge,
             format!("a total of {total} plus {} does not fit", entry.amount),
         ),
     }
@@ -443,7 +444,7 @@ pub async fn reverse_in(
     let original = find_entry(txn, reversal.entry_id).await?;
     if original.reverses_id.is_some() {
         return Err(CoreError::refused(
-            "entry_is_reversal",
+            Refusal::EntryIsReversal,
             format!("entry {} is itself a reversal", original.id),
         ));
     }
@@ -642,7 +643,7 @@ impl LedgerLimits {
         let max = self.max(kind);
         if amount.unsigned_abs() > max.unsigned_abs() {
             return Err(CoreError::refused(
-                "amount_too_large",
+                Refusal::AmountTooLarge,
                 format!("one entry may change {} by at most {max}", kind.as_str()),
             ));
         }

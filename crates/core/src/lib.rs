@@ -22,6 +22,7 @@ pub mod migration;
 pub mod outbox;
 pub mod passwords;
 pub mod reconcile;
+pub mod refusal;
 pub mod reports;
 pub mod secrets;
 pub mod sessions;
@@ -32,3 +33,4 @@ pub mod token_store;
 pub mod whitelist;
 
 pub use error::CoreError;
+pub use refusal::Refusal;

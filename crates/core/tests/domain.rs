@@ -295,7 +295,7 @@ async fn a_card_without_stored_value_refuses_balance_changes_and_keeps_points() 
         matches!(
             refused,
             CoreError::Refused {
-                code: "balance_not_supported",
+                refusal: kaika_core::Refusal::BalanceNotSupported,
                 ..
             }
         ),

@@ -254,7 +254,7 @@ fn sealed(xml: &str, app_id: &str) -> (CallbackParams, String) {
 
 fn refused_code(err: CoreError) -> String {
     match err {
-        CoreError::Refused { code, .. } => code.to_owned(),
+        CoreError::Refused { refusal, .. } => refusal.code().to_owned(),
         CoreError::NotFound { .. } => "not_found".to_owned(),
         other => format!("unexpected {other:?}"),
     }

@@ -46,7 +46,7 @@ async fn job_count(test_db: &TestDb) -> u64 {
 
 fn refused_code(err: &CoreError) -> &'static str {
     match err {
-        CoreError::Refused { code, .. } => code,
+        CoreError::Refused { refusal, .. } => refusal.code(),
         _ => "not refused",
     }
 }

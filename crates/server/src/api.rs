@@ -1,7 +1,6 @@
 //! `/api/v1`: the JSON API the mini-program (and the sandbox page) calls. Each handler extracts, calls one
 //! use case of kaika-core and maps the result; errors are `{"code", "message"}` with stable codes.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use kaika_core::activation::ActivationRequest;
@@ -12,9 +11,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::error::{api_error, api_route, ApiError, ErrorBody};
+use crate::error::{
+    api_error, api_route, ApiCode, ApiError, ErrorBody, ErrorCode, MemberErrorCode,
+};
 use crate::startup::Context;
 use actix_web::http::Method;
+use kaika_core::Refusal;
 
 /// Registers `/api/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -69,7 +71,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ExtraDataDto,
         ActivationBody,
         MemberCardDto,
-        ErrorBody
+        ErrorBody,
+        ErrorCode,
+        MemberErrorCode
     )),
     modifiers(&SessionScheme)
 )]
@@ -121,8 +125,7 @@ impl FromRequest for Member {
         Box::pin(async move {
             let invalid = || {
                 ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_session",
+                    ApiCode::InvalidSession,
                     "log in again: the session is missing, unknown or expired",
                 )
             };
@@ -170,8 +173,7 @@ async fn create_session(
     let code = body.code.trim();
     if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_login_code",
+            ApiCode::InvalidLoginCode,
             "code must be the value wx.login returned",
         ));
     }
@@ -213,21 +215,16 @@ async fn mini_program_account(
         None => candidates,
     };
     match chosen.len() {
-        1 => Ok(chosen.into_iter().next().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "account_not_found",
-                "no such mini-program",
-            )
-        })?),
+        1 => Ok(chosen
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::new(ApiCode::AccountNotFound, "no such mini-program"))?),
         0 => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "account_not_found",
+            ApiCode::AccountNotFound,
             "no account has this mini-program",
         )),
         _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "app_id_required",
+            ApiCode::AppIdRequired,
             "several mini-programs are configured: send app_id",
         )),
     }
@@ -311,13 +308,7 @@ async fn member_card(
         .one(&ctx.db)
         .await
         .map_err(|e| api_error(e.into()))?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "card_not_found",
-                "no such card for this mini-program",
-            )
-        })
+        .ok_or_else(|| ApiError::new(Refusal::CardNotFound, "no such card for this mini-program"))
 }
 
 /// The parameters of `<navigator target="miniProgram" app-id="wxeb490c6f9b154ef9" extra-data="…">`.
@@ -337,7 +328,7 @@ async fn activation_params(
         .one(&ctx.db)
         .await
         .map_err(|e| api_error(e.into()))?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "card_not_found", "no such card"))?;
+        .ok_or_else(|| ApiError::new(Refusal::CardNotFound, "no such card"))?;
     let client = ctx
         .clients
         .official_account(&account.app_id)
@@ -518,11 +509,5 @@ async fn held_member(
         .one(&ctx.db)
         .await
         .map_err(|e| api_error(e.into()))?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "membership_not_found",
-                "you do not hold this card yet",
-            )
-        })
+        .ok_or_else(|| ApiError::new(ApiCode::MembershipNotFound, "you do not hold this card yet"))
 }

@@ -9,10 +9,11 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError, ErrorCode};
 use crate::metrics::{self, Metrics};
 use crate::sandbox::Sandbox;
 use crate::startup::Context;
+use kaika_core::Refusal;
 
 /// The largest JSON body any endpoint accepts.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -56,19 +57,17 @@ fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(MAX_JSON_BYTES)
         .error_handler(|err, _req| {
-            let (status, code) = match &err {
+            let code = match &err {
                 actix_web::error::JsonPayloadError::Overflow { .. }
-                | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => (
-                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                ),
-                actix_web::error::JsonPayloadError::ContentType => (
-                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                ),
-                _ => (actix_web::http::StatusCode::BAD_REQUEST, "invalid_json"),
+                | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                    ErrorCode::Refused(Refusal::BodyTooLarge)
+                }
+                actix_web::error::JsonPayloadError::ContentType => {
+                    ErrorCode::Api(ApiCode::UnsupportedMediaType)
+                }
+                _ => ErrorCode::Api(ApiCode::InvalidJson),
             };
-            ApiError::new(status, code, err.to_string()).into()
+            ApiError::new(code, err.to_string()).into()
         })
 }
 

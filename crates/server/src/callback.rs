@@ -4,15 +4,15 @@
 //! [`crate::workers`] applies stored events. So the answer to WeChat costs one insert, well inside its
 //! 5 seconds however slow the effects are.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use kaika_core::events::{self, CallbackParams, IngestSettings, Receipt};
 use kaika_core::CoreError;
 use kaika_wechat::event::MAX_XML_BYTES;
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::startup::Context;
+use kaika_core::Refusal;
 
 /// What the callback handlers need besides the [`Context`]: the ingestion checks.
 #[derive(Debug, Clone, Default)]
@@ -24,19 +24,8 @@ pub struct CallbackSettings {
 /// Maps an ingestion error to its HTTP answer: every refusal is a 4xx with a stable code.
 fn callback_error(err: CoreError) -> ApiError {
     match err {
-        CoreError::NotFound { what } => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "account_not_found",
-            format!("{what} not found"),
-        ),
-        CoreError::Refused { code, message } => {
-            let status = match code {
-                "invalid_signature" | "replayed_nonce" => StatusCode::UNAUTHORIZED,
-                "app_id_mismatch" | "mode_mismatch" => StatusCode::FORBIDDEN,
-                "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            ApiError::new(status, code, message)
+        CoreError::NotFound { what } => {
+            ApiError::new(ApiCode::AccountNotFound, format!("{what} not found"))
         }
         CoreError::Invalid { field, message } => {
             tracing::error!(
@@ -45,8 +34,7 @@ fn callback_error(err: CoreError) -> ApiError {
                 "an account's callback settings are unusable"
             );
             ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "account_misconfigured",
+                ApiCode::AccountMisconfigured,
                 "the account's callback settings are unusable",
             )
         }
@@ -58,8 +46,7 @@ fn callback_error(err: CoreError) -> ApiError {
 async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            Refusal::BodyTooLarge,
             format!("callback bodies are at most {MAX_XML_BYTES} bytes"),
         )
     };
@@ -73,9 +60,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_XML_BYTES));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", err.to_string())
-        })?;
+        let chunk = chunk.map_err(|err| ApiError::new(Refusal::InvalidBody, err.to_string()))?;
         if body.len() + chunk.len() > MAX_XML_BYTES {
             return Err(too_large());
         }

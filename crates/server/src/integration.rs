@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::error::{api_error, api_route, ApiError, ErrorBody};
+use crate::error::{api_error, api_route, ApiCode, ApiError, ErrorBody, ErrorCode};
 use crate::startup::Context;
 use actix_web::http::Method;
+use kaika_core::Refusal;
 
 /// Registers `/api/v1/integration`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -85,8 +86,8 @@ impl utoipa::Modify for ApiKeyScheme {
     }
 }
 
-fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+fn bad(code: impl Into<ErrorCode>, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message).with_status(StatusCode::BAD_REQUEST)
 }
 
 /// The API key of a request, from `Authorization: Bearer kk_…` (or `X-Api-Key: kk_…`).
@@ -99,8 +100,7 @@ impl IntegrationKey {
             Ok(&self.0)
         } else {
             Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
+                ApiCode::InsufficientScope,
                 format!("this API key lacks the scope {}", scope.as_str()),
             ))
         }
@@ -121,21 +121,21 @@ impl FromRequest for IntegrationKey {
             .map(|t| t.trim().to_owned());
         let ctx = req.app_data::<web::Data<Context>>().cloned();
         Box::pin(async move {
-            let unauthorized =
-                |code, message| ApiError::new(StatusCode::UNAUTHORIZED, code, message);
+            let unauthorized = |code, message: &str| ApiError::new(code, message);
             let (Some(key), Some(ctx)) = (presented, ctx) else {
                 return Err(unauthorized(
-                    "invalid_api_key",
+                    ApiCode::InvalidApiKey,
                     "send an API key: Authorization: Bearer kk_…",
                 ));
             };
             match api_keys::authenticate(&ctx.db, &key).await {
                 Ok(Authentication::Valid(key)) => Ok(IntegrationKey(key)),
-                Ok(Authentication::Revoked) => {
-                    Err(unauthorized("api_key_revoked", "this API key was revoked"))
-                }
+                Ok(Authentication::Revoked) => Err(unauthorized(
+                    ApiCode::ApiKeyRevoked,
+                    "this API key was revoked",
+                )),
                 Ok(Authentication::Unknown) => {
-                    Err(unauthorized("invalid_api_key", "unknown API key"))
+                    Err(unauthorized(ApiCode::InvalidApiKey, "unknown API key"))
                 }
                 Err(err) => Err(api_error(err)),
             }
@@ -147,19 +147,11 @@ impl FromRequest for IntegrationKey {
 fn ledger_error(err: CoreError) -> ApiError {
     match err {
         CoreError::Conflict { .. } => ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_reused",
+            ApiCode::IdempotencyKeyReused,
             "this Idempotency-Key was used with another request body",
         ),
-        CoreError::Refused { code, message } => {
-            let status = match code {
-                "member_not_active" | "already_reversed" => StatusCode::CONFLICT,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            ApiError::new(status, code, message)
-        }
         CoreError::Invalid { field, message } => {
-            bad("invalid_request", format!("{field}: {message}"))
+            bad(ApiCode::InvalidRequest, format!("{field}: {message}"))
         }
         other => api_error(other),
     }
@@ -216,13 +208,7 @@ async fn load_member(
         .await
         .map_err(internal)?
         .and_then(|(m, c)| c.map(|c| (m, c)))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "member_not_found",
-                format!("no member {member_id}"),
-            )
-        })
+        .ok_or_else(|| ApiError::new(ApiCode::MemberNotFound, format!("no member {member_id}")))
 }
 
 /// How to find members: exactly one of `code`, `membership_number`, `mobile`.
@@ -257,7 +243,7 @@ async fn find_members(
         (None, None, Some(v)) => MemberLookup::Mobile(v),
         _ => {
             return Err(bad(
-                "invalid_lookup",
+                ApiCode::InvalidLookup,
                 "give exactly one of code, membership_number, mobile",
             ))
         }
@@ -268,16 +254,14 @@ async fn find_members(
                 .one(&ctx.db)
                 .await
                 .map_err(internal)?
-                .ok_or_else(|| {
-                    ApiError::new(StatusCode::NOT_FOUND, "card_not_found", "no such card")
-                })?,
+                .ok_or_else(|| ApiError::new(Refusal::CardNotFound, "no such card"))?,
         ),
         None => None,
     };
     let found = ledger::find_members(&ctx.db, &lookup, card.as_ref().map(|c| c.id))
         .await
         .map_err(|err| match err {
-            CoreError::Invalid { message, .. } => bad("invalid_lookup", message),
+            CoreError::Invalid { message, .. } => bad(ApiCode::InvalidLookup, message),
             other => api_error(other),
         })?;
     let mut body = Vec::with_capacity(found.len());
@@ -370,19 +354,19 @@ fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
         .get("idempotency-key")
         .ok_or_else(|| {
             bad(
-                "idempotency_key_required",
+                ApiCode::IdempotencyKeyRequired,
                 "send an Idempotency-Key header (1 to 128 printable ASCII characters)",
             )
         })?
         .to_str()
-        .map_err(|_| bad("invalid_idempotency_key", "must be printable ASCII"))?
+        .map_err(|_| bad(ApiCode::InvalidIdempotencyKey, "must be printable ASCII"))?
         .trim();
     if value.is_empty()
         || value.len() > ledger::MAX_IDEMPOTENCY_KEY_LEN
         || !value.bytes().all(|b| b.is_ascii_graphic())
     {
         return Err(bad(
-            "invalid_idempotency_key",
+            ApiCode::InvalidIdempotencyKey,
             "must be 1 to 128 printable ASCII characters without spaces",
         ));
     }
@@ -391,7 +375,9 @@ fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
 
 fn check_note(note: Option<String>) -> Result<Option<String>, ApiError> {
     match note {
-        Some(n) if n.chars().count() > 500 => Err(bad("invalid_note", "at most 500 characters")),
+        Some(n) if n.chars().count() > 500 => {
+            Err(bad(ApiCode::InvalidNote, "at most 500 characters"))
+        }
         Some(n) if n.trim().is_empty() => Ok(None),
         other => Ok(other),
     }
@@ -403,12 +389,12 @@ fn parse_change(
     limits: &LedgerLimits,
 ) -> Result<(LedgerKind, i64, Reason, Option<String>), ApiError> {
     let kind = LedgerKind::parse(&body.kind)
-        .ok_or_else(|| bad("invalid_kind", "kind must be points or balance"))?;
+        .ok_or_else(|| bad(ApiCode::InvalidKind, "kind must be points or balance"))?;
     let reason = Reason::parse(&body.reason)
         .filter(|r| r.is_external())
         .ok_or_else(|| {
             bad(
-                "invalid_reason",
+                ApiCode::InvalidReason,
                 "reason must be purchase, redemption, adjustment, import or expiry",
             )
         })?;
@@ -419,33 +405,39 @@ fn parse_change(
     ) {
         (Some(a), _, _) if a <= 0 => {
             return Err(bad(
-                "amount_not_positive",
+                ApiCode::AmountNotPositive,
                 "amount must be greater than zero",
             ))
         }
         (Some(a), _, _) => a,
         (None, Some(_), _) => {
-            return Err(bad("amount_too_large", "amount does not fit in 64 bits"))
+            return Err(bad(
+                Refusal::AmountTooLarge,
+                "amount does not fit in 64 bits",
+            ))
         }
         (None, None, Some(f)) if f <= 0.0 => {
             return Err(bad(
-                "amount_not_positive",
+                ApiCode::AmountNotPositive,
                 "amount must be greater than zero",
             ))
         }
         (None, None, Some(f)) if f.fract() == 0.0 && f >= 9.2e18 => {
-            return Err(bad("amount_too_large", "amount does not fit in 64 bits"))
+            return Err(bad(
+                Refusal::AmountTooLarge,
+                "amount does not fit in 64 bits",
+            ))
         }
         _ => {
             return Err(bad(
-                "amount_not_integer",
+                ApiCode::AmountNotInteger,
                 "amount must be an integer (balance in cents)",
             ))
         }
     };
     limits
         .check(kind, amount)
-        .map_err(|err| bad("amount_too_large", err.to_string()))?;
+        .map_err(|err| bad(Refusal::AmountTooLarge, err.to_string()))?;
     Ok((kind, amount, reason, check_note(body.note)?))
 }
 
@@ -473,11 +465,9 @@ async fn change(
     let recorded = ledger::record(&ctx.db, &entry)
         .await
         .map_err(|err| match err {
-            CoreError::NotFound { .. } => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "member_not_found",
-                format!("no member {member_id}"),
-            ),
+            CoreError::NotFound { .. } => {
+                ApiError::new(ApiCode::MemberNotFound, format!("no member {member_id}"))
+            }
             other => ledger_error(other),
         })?;
     Ok(HttpResponse::Created()
@@ -578,11 +568,9 @@ async fn reverse(
     let recorded = ledger::reverse(&ctx.db, &reversal)
         .await
         .map_err(|err| match err {
-            CoreError::NotFound { .. } => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "entry_not_found",
-                format!("no entry {entry_id}"),
-            ),
+            CoreError::NotFound { .. } => {
+                ApiError::new(ApiCode::EntryNotFound, format!("no entry {entry_id}"))
+            }
             other => ledger_error(other),
         })?;
     Ok(HttpResponse::Created()
@@ -634,17 +622,17 @@ pub(crate) async fn ledger_page(
 ) -> Result<LedgerPageDto, ApiError> {
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| bad("invalid_cursor", "use next_cursor of the previous page"))?,
-        ),
+        Some(c) => Some(c.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+            bad(
+                ApiCode::InvalidCursor,
+                "use next_cursor of the previous page",
+            )
+        })?),
     };
     let limit = match query.limit {
         None => 50,
         Some(l @ 1..=200) => l,
-        Some(_) => return Err(bad("invalid_limit", "limit must be 1 to 200")),
+        Some(_) => return Err(bad(ApiCode::InvalidLimit, "limit must be 1 to 200")),
     };
     let page = ledger::entries_page(&ctx.db, member_id, before, limit)
         .await

@@ -535,6 +535,39 @@ async fn the_openapi_document_lists_the_mini_program_api() {
         .as_str()
         .unwrap()
         .contains("Bearer"));
+    // The error body's code is the enum of every code, and the member subset is part of it.
+    let codes = |schema: &str| -> Vec<String> {
+        doc["components"]["schemas"][schema]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} lists no codes"))
+            .iter()
+            .map(|code| code.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = codes("ErrorCode");
+    let expected: Vec<String> = kaika_server::error::ErrorCode::all()
+        .map(|code| code.code().to_owned())
+        .collect();
+    assert_eq!(all, expected);
+    for code in [
+        "invalid_session",
+        "ticket_expired",
+        "invalid_signature",
+        "idempotency_key_reused",
+    ] {
+        assert!(all.iter().any(|c| c == code), "{code} missing");
+    }
+    let member = codes("MemberErrorCode");
+    assert!(member.iter().all(|code| all.contains(code)));
+    assert!(member.iter().any(|c| c == "ticket_expired"));
+    assert!(
+        !member.iter().any(|c| c == "invalid_signature"),
+        "a callback code"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]["$ref"],
+        "#/components/schemas/ErrorCode"
+    );
 }
 
 #[tokio::test]

@@ -735,7 +735,7 @@ impl RoundLoop {
 
     async fn stop(self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.task.await.expect("the worker loop panicked");
+        self.task.await.unwrap();
     }
 }
 

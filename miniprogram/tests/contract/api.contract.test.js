@@ -11,7 +11,9 @@ const os = require('os');
 const net = require('net');
 const path = require('path');
 const { spawn } = require('child_process');
-const { createClient, SHAPES, shapeProblems } = require('../../utils/api.js');
+const { createClient, CLIENT_CODES, SHAPES, shapeProblems } = require('../../utils/api.js');
+const zh = require('../../i18n/zh-CN.js');
+const en = require('../../i18n/en.js');
 const { readReturn } = require('../../utils/return-trip.js');
 
 const REPO = path.resolve(__dirname, '../../..');
@@ -186,6 +188,18 @@ describeWithServer('utils/api.js against kaika serve (sandbox)', () => {
     expectSchemaMatches('LedgerPageDto', SHAPES.ledgerPage);
     expectSchemaMatches('LedgerEntryDto', SHAPES.ledgerEntry);
     expect(openapi.components.schemas.LedgerPageDto.properties.entries.items.$ref).toBe('#/components/schemas/LedgerEntryDto');
+  });
+
+  test('the mini-program has a sentence for exactly the error codes its endpoints can answer', () => {
+    const serverCodes = openapi.components.schemas.MemberErrorCode.enum.slice().sort();
+    expect(openapi.components.schemas.ErrorBody.properties.code.$ref).toBe('#/components/schemas/ErrorCode');
+    const allCodes = openapi.components.schemas.ErrorCode.enum;
+    serverCodes.forEach((code) => expect(allCodes).toContain(code));
+    for (const catalogue of [zh, en]) {
+      const known = Object.keys(catalogue.errors).filter((code) => !CLIENT_CODES.includes(code));
+      expect(known.sort()).toEqual(serverCodes);
+    }
+    CLIENT_CODES.forEach((code) => expect(allCodes).not.toContain(code));
   });
 
   test('the OpenAPI document describes GET /api/v1/me/cards/{card_id}/ledger as the client calls it', () => {

@@ -10,7 +10,7 @@ use futures::stream;
 use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
 use kaika_core::ledger::{self, LedgerKind, NewEntry, Reason};
 use kaika_core::member_search::MemberFilter;
-use kaika_core::CoreError;
+use kaika_core::{CoreError, Refusal};
 use kaika_wechat::card::UserFormField;
 use kaika_wechat::membercard::FormAnswers;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -363,7 +363,7 @@ pub async fn adjust(
         Some(Err(_)) => {
             errors.insert(
                 "amount".into(),
-                tr.t("member.err_amount_too_large").to_owned(),
+                tr.t(&Refusal::AmountTooLarge.i18n_key()).to_owned(),
             );
         }
         Some(Ok(())) => {}
@@ -408,17 +408,8 @@ pub async fn adjust(
                 }
                 return Ok(see_other(&format!("/admin/members/{id}?done=ledger_saved")));
             }
-            Err(CoreError::Refused { code, message }) => {
-                let key = format!("member.err_{code}");
-                let text = tr.t(&key);
-                errors.insert(
-                    "amount".into(),
-                    if text == key {
-                        message
-                    } else {
-                        text.to_owned()
-                    },
-                );
+            Err(CoreError::Refused { refusal, .. }) => {
+                errors.insert("amount".into(), tr.t(&refusal.i18n_key()).to_owned());
             }
             Err(CoreError::Invalid { message, .. }) => {
                 let key = format!("member.err_{message}");

@@ -1,6 +1,7 @@
 //! What the mini-program or the after-submit page hands in, checked before anything is stored: the
 //! ticket and the encrypted code, percent-decoded at most once.
 
+use crate::refusal::Refusal;
 use crate::CoreError;
 
 pub(super) fn check_ticket(raw: &str) -> Result<String, CoreError> {
@@ -8,7 +9,9 @@ pub(super) fn check_ticket(raw: &str) -> Result<String, CoreError> {
     // A ticket cut from a URL arrives percent-encoded; decode exactly once and never turn `+` into space.
     let ticket = if raw.contains('%') {
         urlencoding::decode(raw)
-            .map_err(|_| CoreError::refused("ticket_invalid", "the activate_ticket is not valid"))?
+            .map_err(|_| {
+                CoreError::refused(Refusal::TicketInvalid, "the activate_ticket is not valid")
+            })?
             .into_owned()
     } else {
         raw.to_owned()
@@ -18,7 +21,7 @@ pub(super) fn check_ticket(raw: &str) -> Result<String, CoreError> {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
     if ticket.is_empty() || ticket.len() > 512 || !base64_like {
         return Err(CoreError::refused(
-            "ticket_invalid",
+            Refusal::TicketInvalid,
             "activate_ticket must be the Base64 ticket the card-opening component returned",
         ));
     }
@@ -34,14 +37,14 @@ pub(super) fn check_encrypt_code(raw: &str) -> Result<String, CoreError> {
         });
     if !valid {
         return Err(CoreError::refused(
-            "code_invalid",
+            Refusal::CodeInvalid,
             "encrypt_code must be the code the card-opening component returned",
         ));
     }
     if code.contains('%') {
         return urlencoding::decode(code)
             .map(|c| c.into_owned())
-            .map_err(|_| CoreError::refused("code_invalid", "encrypt_code is not valid"));
+            .map_err(|_| CoreError::refused(Refusal::CodeInvalid, "encrypt_code is not valid"));
     }
     Ok(code.to_owned())
 }

@@ -8,6 +8,7 @@
 //! One process at a time drives a row (a lease in the row); the others wait for it or leave it to the
 //! background re-drive.
 
+use crate::refusal::Refusal;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -216,7 +217,7 @@ impl Activator {
             Submitter::ActivatePage => (None, None),
         };
         let card = find_card.one(&self.db).await?.ok_or_else(|| {
-            CoreError::refused("card_not_found", "no such card for this mini-program")
+            CoreError::refused(Refusal::CardNotFound, "no such card for this mini-program")
         })?;
         let ticket_hash = sha256_hex(&ticket);
         activations::Entity::insert(activations::ActiveModel {
@@ -245,7 +246,7 @@ impl Activator {
             || row.mini_openid != mini_openid
         {
             return Err(CoreError::refused(
-                "ticket_conflict",
+                Refusal::TicketConflict,
                 "this activate_ticket was already submitted with other values",
             ));
         }
@@ -357,8 +358,8 @@ impl Activator {
                 Ok(Some(Ok(member)))
             }
             Some(Step::Failed) => {
-                let (code, message) = split_failure(row.last_error.as_deref());
-                Ok(Some(Err(CoreError::refused(code, message))))
+                let (refusal, message) = split_failure(row.last_error.as_deref());
+                Ok(Some(Err(CoreError::refused(refusal, message))))
             }
             _ => Ok(None),
         }
@@ -454,12 +455,14 @@ impl Activator {
         let card = cards::Entity::find_by_id(card_id)
             .one(&self.db)
             .await?
-            .ok_or_else(|| CoreError::refused("card_not_found", "the card no longer exists"))?;
+            .ok_or_else(|| {
+                CoreError::refused(Refusal::CardNotFound, "the card no longer exists")
+            })?;
         let account = accounts::Entity::find_by_id(card.account_id)
             .one(&self.db)
             .await?
             .ok_or_else(|| {
-                CoreError::refused("card_not_found", "the card's account no longer exists")
+                CoreError::refused(Refusal::CardNotFound, "the card's account no longer exists")
             })?;
         Ok((self.clients.official_account(&account.app_id).await?, card))
     }
@@ -517,7 +520,7 @@ impl Activator {
                 };
                 if !plausible_code(&code) {
                     return Err(CoreError::refused(
-                        "code_invalid",
+                        Refusal::CodeInvalid,
                         "WeChat decrypted the code to something that is not a card code",
                     ));
                 }
@@ -543,7 +546,7 @@ impl Activator {
                     .await?;
                 if !info.card.card_id.is_empty() && info.card.card_id != card.wechat_card_id {
                     return Err(CoreError::refused(
-                        "ticket_conflict",
+                        Refusal::TicketConflict,
                         "the code belongs to another card",
                     ));
                 }
@@ -565,7 +568,7 @@ impl Activator {
                 // are bounded, and an operator's re-drive grants a new round.
                 if row.activate_calls >= MAX_ACTIVATE_CALLS {
                     return Err(CoreError::refused(
-                        "activate_refused",
+                        Refusal::ActivateRefused,
                         format!(
                             "WeChat refused membercard/activate {} times and the card is not active",
                             row.activate_calls
@@ -731,18 +734,19 @@ impl Activator {
         let activate_may_have_taken_effect = matches!(step, Step::ActivateSent | Step::Activated);
         let permanent = match &err {
             _ if step == Step::Activated => None,
-            CoreError::Refused { code, .. } => Some(*code),
-            CoreError::Wechat(wechat) => permanent_code(wechat),
+            CoreError::Refused { refusal, .. } => Some(*refusal),
+            CoreError::Wechat(wechat) => permanent_refusal(wechat),
             _ => None,
         };
         let out_of_attempts =
             !activate_may_have_taken_effect && row.attempts >= self.settings.max_attempts;
         let (failed, last_error, next_attempt_at) = match (permanent, out_of_attempts) {
-            (Some(code), _) => (true, format!("{code}: {err}"), None),
+            (Some(refusal), _) => (true, format!("{refusal}: {err}"), None),
             (None, true) => (
                 true,
                 format!(
-                    "wechat_unavailable: gave up after {} attempts: {err}",
+                    "{}: gave up after {} attempts: {err}",
+                    Refusal::WechatUnavailable,
                     row.attempts
                 ),
                 None,
@@ -776,57 +780,41 @@ impl Activator {
         }
         update.exec(&self.db).await?;
         match permanent {
-            Some(code) => Err(CoreError::refused(code, err.to_string())),
+            Some(refusal) => Err(CoreError::refused(refusal, err.to_string())),
             None => Err(err),
         }
     }
 }
 
-/// The stable code of a WeChat error that retrying cannot fix.
-fn permanent_code(err: &WechatError) -> Option<&'static str> {
+/// The refusal for a WeChat error that retrying cannot fix.
+fn permanent_refusal(err: &WechatError) -> Option<Refusal> {
     match err.kind() {
-        ErrorKind::InvalidTicket => Some("ticket_invalid"),
-        ErrorKind::TicketExpired => Some("ticket_expired"),
+        ErrorKind::InvalidTicket => Some(Refusal::TicketInvalid),
+        ErrorKind::TicketExpired => Some(Refusal::TicketExpired),
         ErrorKind::InvalidEncryptCode | ErrorKind::InvalidCode | ErrorKind::CodeConsumed => {
-            Some("code_invalid")
+            Some(Refusal::CodeInvalid)
         }
-        ErrorKind::UserCardUnavailable => Some("card_unavailable"),
-        ErrorKind::UnknownCard => Some("card_not_found"),
-        ErrorKind::CardNotApproved => Some("card_not_approved"),
+        ErrorKind::UserCardUnavailable => Some(Refusal::CardUnavailable),
+        ErrorKind::UnknownCard => Some(Refusal::CardNotFound),
+        ErrorKind::CardNotApproved => Some(Refusal::CardNotApproved),
         ErrorKind::WrongCardType
         | ErrorKind::Validation
         | ErrorKind::FieldTooLong
-        | ErrorKind::MissingField => Some("card_misconfigured"),
+        | ErrorKind::MissingField => Some(Refusal::CardMisconfigured),
         _ => None,
     }
 }
 
-/// Splits a stored `code: message` failure.
-fn split_failure(stored: Option<&str>) -> (&'static str, String) {
-    const CODES: [&str; 9] = [
-        "ticket_invalid",
-        "ticket_expired",
-        "code_invalid",
-        "card_unavailable",
-        "card_not_found",
-        "card_not_approved",
-        "card_misconfigured",
-        "ticket_conflict",
-        "activate_refused",
-    ];
+/// Splits a stored `code: message` failure; a code that is not a refusal reads as `activation_failed`.
+fn split_failure(stored: Option<&str>) -> (Refusal, String) {
     let stored = stored.unwrap_or("activation_failed: the activation failed");
     let (code, message) = stored
         .split_once(": ")
         .unwrap_or(("activation_failed", stored));
-    let code = CODES
-        .into_iter()
-        .find(|c| *c == code)
-        .unwrap_or(if code == "wechat_unavailable" {
-            "wechat_unavailable"
-        } else {
-            "activation_failed"
-        });
-    (code, message.to_owned())
+    let refusal = Refusal::from_code(code)
+        .filter(|refusal| refusal.audience() == crate::refusal::Audience::Member)
+        .unwrap_or(Refusal::ActivationFailed);
+    (refusal, message.to_owned())
 }
 
 #[cfg(test)]
@@ -836,7 +824,7 @@ mod tests {
     /// The stable code of a refusal (any other outcome fails the test).
     fn refusal<T: std::fmt::Debug>(result: Result<T, CoreError>) -> &'static str {
         match result {
-            Err(CoreError::Refused { code, .. }) => code,
+            Err(CoreError::Refused { refusal, .. }) => refusal.code(),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -873,10 +861,10 @@ mod tests {
     #[test]
     fn stored_failures_keep_their_code() {
         assert_eq!(
-            split_failure(Some("ticket_invalid: bad")).0,
+            split_failure(Some("ticket_invalid: bad")).0.code(),
             "ticket_invalid"
         );
-        assert_eq!(split_failure(Some("weird")).0, "activation_failed");
-        assert_eq!(split_failure(None).0, "activation_failed");
+        assert_eq!(split_failure(Some("weird")).0.code(), "activation_failed");
+        assert_eq!(split_failure(None).0.code(), "activation_failed");
     }
 }

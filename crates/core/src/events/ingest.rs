@@ -1,6 +1,7 @@
 //! Ingestion: the callback's checks (signature or `msg_signature`, decryption, AppID, timestamp window,
 //! plain-mode replays) and the insert under the push's dedupe key, with the refusals counted per account.
 
+use crate::refusal::Refusal;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -65,7 +66,7 @@ impl CallbackParams {
     fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, CoreError> {
         value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
             CoreError::refused(
-                "missing_parameter",
+                Refusal::MissingParameter,
                 format!("the `{name}` parameter is required"),
             )
         })
@@ -140,16 +141,16 @@ async fn callback_account(
 
 fn event_error(err: EventError) -> CoreError {
     match err {
-        EventError::TooLarge(_) => CoreError::refused("body_too_large", err.to_string()),
+        EventError::TooLarge(_) => CoreError::refused(Refusal::BodyTooLarge, err.to_string()),
         EventError::TooDeep
         | EventError::DoctypeForbidden
         | EventError::Malformed(_)
-        | EventError::UnexpectedRoot(_) => CoreError::refused("invalid_xml", err.to_string()),
+        | EventError::UnexpectedRoot(_) => CoreError::refused(Refusal::InvalidXml, err.to_string()),
         EventError::MissingField(_) | EventError::InvalidField { .. } => {
-            CoreError::refused("invalid_event", err.to_string())
+            CoreError::refused(Refusal::InvalidEvent, err.to_string())
         }
         EventError::BadSignature => {
-            CoreError::refused("invalid_signature", "msg_signature does not match")
+            CoreError::refused(Refusal::InvalidSignature, "msg_signature does not match")
         }
         EventError::Crypto(crypto) => crypto_error(crypto),
     }
@@ -158,11 +159,11 @@ fn event_error(err: EventError) -> CoreError {
 fn crypto_error(err: CryptoError) -> CoreError {
     match err {
         CryptoError::AppIdMismatch { .. } => CoreError::refused(
-            "app_id_mismatch",
+            Refusal::AppIdMismatch,
             "the message was encrypted for another AppID",
         ),
         other => CoreError::refused(
-            "decrypt_failed",
+            Refusal::DecryptFailed,
             format!("{other} (code {})", other.official_code()),
         ),
     }
@@ -178,7 +179,7 @@ fn check_plain_signature(
     let computed = crypto::signature(&account.token, timestamp, nonce);
     if !crypto::verify_signature(signature, &computed) {
         return Err(CoreError::refused(
-            "invalid_signature",
+            Refusal::InvalidSignature,
             "signature does not match",
         ));
     }
@@ -190,13 +191,13 @@ fn check_timestamp(params: &CallbackParams, settings: &IngestSettings) -> Result
     let Some(window) = settings.timestamp_window else {
         return Ok(());
     };
-    let sent: i64 = timestamp
-        .parse()
-        .map_err(|_| CoreError::refused("invalid_timestamp", "timestamp must be Unix seconds"))?;
+    let sent: i64 = timestamp.parse().map_err(|_| {
+        CoreError::refused(Refusal::InvalidTimestamp, "timestamp must be Unix seconds")
+    })?;
     let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
     if Utc::now().timestamp().abs_diff(sent) > window.unsigned_abs() {
         return Err(CoreError::refused(
-            "stale_timestamp",
+            Refusal::StaleTimestamp,
             format!("timestamp is more than {window} s from the server's clock"),
         ));
     }
@@ -220,7 +221,7 @@ async fn refuse_replayed_query(
     let nonce = CallbackParams::required(&params.nonce, "nonce")?;
     if timestamp.len() > 32 || nonce.len() > 64 {
         return Err(CoreError::refused(
-            "invalid_nonce",
+            Refusal::InvalidNonce,
             "timestamp or nonce is too long",
         ));
     }
@@ -258,7 +259,7 @@ async fn refuse_replayed_query(
             .await?;
     match first {
         Some(first) if first.body_sha256 != body_sha256 => Err(CoreError::refused(
-            "replayed_nonce",
+            Refusal::ReplayedNonce,
             "this timestamp and nonce came with another body before",
         )),
         _ => Ok(()),
@@ -282,7 +283,7 @@ pub async fn handshake(
         let computed = crypto::msg_signature(&account.token, timestamp, nonce, echostr);
         if !crypto::verify_signature(msg_signature, &computed) {
             return Err(CoreError::refused(
-                "invalid_signature",
+                Refusal::InvalidSignature,
                 "msg_signature does not match",
             ));
         }
@@ -310,8 +311,8 @@ pub async fn receive(
 ) -> Result<Receipt, CoreError> {
     let account = callback_account(db, key, app_id).await?;
     let result = verify_and_store(db, &account, params, body, settings).await;
-    if let Err(CoreError::Refused { code, message }) = &result {
-        if let Err(err) = record_refusal(db, account.id, code, message).await {
+    if let Err(CoreError::Refused { refusal, message }) = &result {
+        if let Err(err) = record_refusal(db, account.id, refusal.code(), message).await {
             tracing::warn!(error = %err, "could not record a callback refusal");
         }
     }
@@ -329,12 +330,12 @@ async fn verify_and_store(
         return Err(event_error(EventError::TooLarge(body.len())));
     }
     let body = std::str::from_utf8(body)
-        .map_err(|_| CoreError::refused("invalid_body", "the body is not UTF-8"))?;
+        .map_err(|_| CoreError::refused(Refusal::InvalidBody, "the body is not UTF-8"))?;
     let encrypted = params.msg_signature.is_some() || params.encrypt_type.as_deref() == Some("aes");
     let (xml, stale) = if encrypted {
         let crypt = account.crypt.as_ref().ok_or_else(|| {
             CoreError::refused(
-                "mode_mismatch",
+                Refusal::ModeMismatch,
                 "WeChat sends encrypted pushes (compatible or safe mode) but the account has no \
                  EncodingAESKey: paste the one from WeChat's console into the account",
             )

@@ -1,5 +1,6 @@
 //! Inspection and replay of stored events, for the admin pages and the CLI.
 
+use crate::refusal::Refusal;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -85,7 +86,7 @@ pub async fn retry(db: &impl ConnectionTrait, id: i64) -> Result<wechat_events::
     if updated.rows_affected == 0 {
         let row = get(db, id).await?;
         return Err(CoreError::refused(
-            "event_in_progress",
+            Refusal::EventInProgress,
             format!("event {} is being applied by a worker right now", row.id),
         ));
     }

@@ -1,6 +1,7 @@
 //! The event worker: claims due events with a lease, applies each in a transaction that first checks the
 //! claim, and retries failures with back-off until they become dead letters.
 
+use crate::refusal::Refusal;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -407,7 +408,7 @@ async fn find_card(
         .await?
         .ok_or_else(|| {
             CoreError::refused(
-                "unknown_card",
+                Refusal::UnknownCard,
                 format!("card {wechat_card_id} is not known to this account"),
             )
         })
