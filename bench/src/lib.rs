@@ -8,5 +8,6 @@ pub mod load;
 pub mod simulator;
 pub mod stats;
 
-pub use load::{run, LoadArgs, Outcome, Steps};
+pub use load::{run, LoadArgs};
 pub use stats::{print_table, Summary};
+pub use stats::{Outcome, Steps};

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::stats::{Recorder, Summary};
+use crate::stats::{Outcome, Recorder, Summary};
 
 /// Flags every benchmark binary shares (`#[command(flatten)]` them into the binary's own).
 #[derive(Debug, Clone, clap::Args)]
@@ -32,12 +32,6 @@ impl LoadArgs {
         Duration::from_secs(self.warmup)
     }
 }
-
-/// Latencies of the named steps of one operation, in order.
-pub type Steps = Vec<(&'static str, Duration)>;
-
-/// What one operation reports: its steps' latencies, or why it failed.
-pub type Outcome = Result<Steps, String>;
 
 /// Runs `op(worker, iteration)` from `concurrency` workers: first for `warmup` (not recorded), then
 /// for `duration`. Returns the summary of whole operations and one summary per step name.

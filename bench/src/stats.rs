@@ -3,7 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::load::Outcome;
+/// Latencies of the named steps of one operation, in order.
+pub type Steps = Vec<(&'static str, Duration)>;
+
+/// What one operation reports: its steps' latencies, or why it failed.
+pub type Outcome = Result<Steps, String>;
 
 /// What the workers recorded.
 #[derive(Debug, Default)]
