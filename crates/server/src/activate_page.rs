@@ -176,11 +176,3 @@ pub async fn activate(ctx: web::Data<Context>, req: HttpRequest) -> HttpResponse
         }
     }
 }
-
-/// Registers `/m/activate`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        kaika_core::golive::ACTIVATE_PAGE_PATH,
-        web::get().to(activate),
-    );
-}

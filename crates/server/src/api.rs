@@ -11,37 +11,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::error::{
-    api_error, api_route, ApiCode, ApiError, ErrorBody, ErrorCode, MemberErrorCode,
-};
+use crate::error::{api_error, ApiCode, ApiError, ErrorBody, ErrorCode, MemberErrorCode};
 use crate::startup::Context;
-use actix_web::http::Method;
 use kaika_core::Refusal;
-
-/// Registers `/api/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .app_data(crate::error::path_config())
-            .app_data(crate::error::query_config())
-            .service(api_route("/openapi.json", Method::GET, openapi))
-            .service(api_route("/sessions", Method::POST, create_session))
-            .service(api_route("/cards", Method::GET, list_cards))
-            .service(api_route(
-                "/cards/{card_id}/activation-params",
-                Method::GET,
-                activation_params,
-            ))
-            .service(api_route("/activations", Method::POST, activate))
-            .service(api_route("/me/cards", Method::GET, my_cards))
-            .service(api_route("/me/cards/{card_id}", Method::GET, my_card))
-            .service(api_route(
-                "/me/cards/{card_id}/ledger",
-                Method::GET,
-                my_ledger,
-            )),
-    );
-}
 
 /// The OpenAPI document of `/api/v1`.
 #[derive(Debug, OpenApi)]
@@ -100,7 +72,7 @@ impl utoipa::Modify for SessionScheme {
     }
 }
 
-async fn openapi() -> HttpResponse {
+pub(crate) async fn openapi() -> HttpResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::integration::IntegrationDoc::openapi());
     HttpResponse::Ok().json(doc)
@@ -166,7 +138,7 @@ pub struct SessionResponse {
 /// Logs a mini-program user in with a `wx.login` code.
 #[utoipa::path(post, path = "/api/v1/sessions", request_body = LoginRequest,
     responses((status = 200, body = SessionResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn create_session(
+pub(crate) async fn create_session(
     ctx: web::Data<Context>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -252,7 +224,10 @@ pub struct CardOfferDto {
 /// Lists the cards the member can open.
 #[utoipa::path(get, path = "/api/v1/cards", security(("session" = [])),
     responses((status = 200, body = [CardOfferDto]), (status = 401, body = ErrorBody)))]
-async fn list_cards(ctx: web::Data<Context>, member: Member) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_cards(
+    ctx: web::Data<Context>,
+    member: Member,
+) -> Result<HttpResponse, ApiError> {
     let offers = card_use_cases::offers(&ctx.db, member.0.account_id, &member.0.mini_openid)
         .await
         .map_err(api_error)?;
@@ -273,7 +248,7 @@ async fn list_cards(ctx: web::Data<Context>, member: Member) -> Result<HttpRespo
 
 /// Query of the activation parameters.
 #[derive(Debug, Deserialize)]
-struct ParamsQuery {
+pub(crate) struct ParamsQuery {
     #[serde(default)]
     channel: Option<String>,
 }
@@ -317,7 +292,7 @@ async fn member_card(
            ("channel" = Option<String>, Query, description = "the channel's outer_str")),
     responses((status = 200, body = ComponentParamsDto), (status = 404, body = ErrorBody),
               (status = 410, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn activation_params(
+pub(crate) async fn activation_params(
     ctx: web::Data<Context>,
     member: Member,
     path: web::Path<String>,
@@ -427,7 +402,7 @@ fn member_dto(member: members::Model, card: &cards::Model) -> MemberCardDto {
               (status = 202, body = ErrorBody, description = "activation_in_progress; see Retry-After"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn activate(
+pub(crate) async fn activate(
     ctx: web::Data<Context>,
     member: Member,
     body: web::Json<ActivationBody>,
@@ -455,7 +430,10 @@ async fn activate(
 /// The member's cards.
 #[utoipa::path(get, path = "/api/v1/me/cards", security(("session" = [])),
     responses((status = 200, body = [MemberCardDto]), (status = 401, body = ErrorBody)))]
-async fn my_cards(ctx: web::Data<Context>, member: Member) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn my_cards(
+    ctx: web::Data<Context>,
+    member: Member,
+) -> Result<HttpResponse, ApiError> {
     let held = kaika_core::members::held_by(&ctx.db, &member.0.mini_openid)
         .await
         .map_err(api_error)?;
@@ -471,7 +449,7 @@ async fn my_cards(ctx: web::Data<Context>, member: Member) -> Result<HttpRespons
 #[utoipa::path(get, path = "/api/v1/me/cards/{card_id}", security(("session" = [])),
     params(("card_id" = String, Path, description = "WeChat card id")),
     responses((status = 200, body = MemberCardDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn my_card(
+pub(crate) async fn my_card(
     ctx: web::Data<Context>,
     member: Member,
     path: web::Path<String>,
@@ -486,7 +464,7 @@ async fn my_card(
     params(("card_id" = String, Path, description = "WeChat card id"), crate::integration::PageQuery),
     responses((status = 200, body = crate::integration::LedgerPageDto), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn my_ledger(
+pub(crate) async fn my_ledger(
     ctx: web::Data<Context>,
     member: Member,
     path: web::Path<String>,

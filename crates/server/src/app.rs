@@ -1,4 +1,4 @@
-//! The HTTP application: one routing table, the shared state, and the server that runs it.
+//! The HTTP application: the shared state, the middleware and the server that runs the routing table.
 
 use std::net::SocketAddr;
 
@@ -18,21 +18,7 @@ use kaika_core::Refusal;
 /// The largest JSON body any endpoint accepts.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 
-/// Registers every route. The whole HTTP surface is visible here.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics_text))
-        .service(
-            web::resource("/wechat/{app_id}/callback")
-                .route(web::get().to(crate::callback::handshake))
-                .route(web::post().to(crate::callback::receive)),
-        )
-        // Before `/api/v1`: that scope would answer 404 for the paths below it.
-        .configure(crate::integration::routes)
-        .configure(crate::api::routes);
-}
-
-async fn healthz(ctx: web::Data<Context>) -> HttpResponse {
+pub(crate) async fn healthz(ctx: web::Data<Context>) -> HttpResponse {
     match kaika_core::db::ping(&ctx.db).await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
         Err(err) => {
@@ -43,13 +29,16 @@ async fn healthz(ctx: web::Data<Context>) -> HttpResponse {
     }
 }
 
-async fn metrics_text(ctx: web::Data<Context>, metrics: web::Data<Metrics>) -> HttpResponse {
+pub(crate) async fn metrics_text(
+    ctx: web::Data<Context>,
+    metrics: web::Data<Metrics>,
+) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics.render(kaika_core::db::pool_stats(&ctx.db)))
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::route_not_found())
 }
 
@@ -113,15 +102,7 @@ pub fn start(
             .app_data(json_config())
             .wrap(from_fn(metrics::record))
             .wrap(tracing_actix_web::TracingLogger::default())
-            .configure(routes)
-            .configure(crate::activate_page::routes)
-            .configure(|cfg| kaika_admin::routes(cfg, admin_state.clone()))
-            .configure(|cfg| {
-                if let Some(sandbox) = &sandbox {
-                    crate::sandbox::routes(cfg, sandbox);
-                }
-            })
-            .default_service(web::to(not_found))
+            .configure(|cfg| crate::routes::configure(cfg, &admin_state, sandbox.as_ref()))
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs());
     if settings.workers > 0 {

@@ -16,46 +16,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::error::{api_error, api_route, ApiCode, ApiError, ErrorBody, ErrorCode};
+use crate::error::{api_error, ApiCode, ApiError, ErrorBody, ErrorCode};
 use crate::startup::Context;
-use actix_web::http::Method;
 use kaika_core::Refusal;
-
-/// Registers `/api/v1/integration`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1/integration")
-            .app_data(crate::error::path_config())
-            .app_data(crate::error::query_config())
-            .service(api_route("/members", Method::GET, find_members))
-            .service(api_route("/members/{member_id}", Method::GET, get_member))
-            .service(api_route(
-                "/members/{member_id}/credits",
-                Method::POST,
-                credit,
-            ))
-            .service(api_route(
-                "/members/{member_id}/debits",
-                Method::POST,
-                debit,
-            ))
-            .service(api_route(
-                "/members/{member_id}/ledger",
-                Method::GET,
-                member_ledger,
-            ))
-            .service(api_route(
-                "/members/{member_id}/sync",
-                Method::GET,
-                member_sync,
-            ))
-            .service(api_route(
-                "/entries/{entry_id}/reversal",
-                Method::POST,
-                reverse,
-            )),
-    );
-}
 
 /// The OpenAPI document of `/api/v1/integration` (merged into `/api/v1/openapi.json`).
 #[derive(Debug, OpenApi)]
@@ -230,7 +193,7 @@ pub struct FindQuery {
 #[utoipa::path(get, path = "/api/v1/integration/members", params(FindQuery), security(("api_key" = [])),
     responses((status = 200, body = [IntegrationMemberDto]), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn find_members(
+pub(crate) async fn find_members(
     ctx: web::Data<Context>,
     key: IntegrationKey,
     query: web::Query<FindQuery>,
@@ -277,7 +240,7 @@ async fn find_members(
     params(("member_id" = i64, Path, description = "Kaika's member id")),
     responses((status = 200, body = IntegrationMemberDto), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn get_member(
+pub(crate) async fn get_member(
     ctx: web::Data<Context>,
     key: IntegrationKey,
     path: web::Path<i64>,
@@ -484,7 +447,7 @@ async fn change(
     responses((status = 201, body = LedgerEntryDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
-async fn credit(
+pub(crate) async fn credit(
     ctx: web::Data<Context>,
     req: HttpRequest,
     key: IntegrationKey,
@@ -513,7 +476,7 @@ async fn credit(
     responses((status = 201, body = LedgerEntryDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
-async fn debit(
+pub(crate) async fn debit(
     ctx: web::Data<Context>,
     req: HttpRequest,
     key: IntegrationKey,
@@ -550,7 +513,7 @@ pub struct ReversalBody {
     responses((status = 201, body = LedgerEntryDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
-async fn reverse(
+pub(crate) async fn reverse(
     ctx: web::Data<Context>,
     req: HttpRequest,
     key: IntegrationKey,
@@ -603,7 +566,7 @@ pub struct LedgerPageDto {
     params(("member_id" = i64, Path, description = "Kaika's member id"), PageQuery),
     responses((status = 200, body = LedgerPageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn member_ledger(
+pub(crate) async fn member_ledger(
     ctx: web::Data<Context>,
     key: IntegrationKey,
     path: web::Path<i64>,
@@ -694,7 +657,7 @@ impl From<jobs::Model> for SyncJobDto {
     params(("member_id" = i64, Path, description = "Kaika's member id")),
     responses((status = 200, body = [SyncJobDto]), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn member_sync(
+pub(crate) async fn member_sync(
     ctx: web::Data<Context>,
     key: IntegrationKey,
     path: web::Path<i64>,

@@ -295,16 +295,6 @@ fn demo_form() -> ActivateUserFormRequest {
     }
 }
 
-/// Registers `/sim` and `/sandbox`.
-pub fn routes(cfg: &mut web::ServiceConfig, sandbox: &Sandbox) {
-    cfg.app_data(web::Data::new(sandbox.clone()))
-        .service(sandbox.sim.scope("/sim"))
-        .route("/sandbox", web::get().to(index))
-        .route("/sandbox/open", web::get().to(open))
-        .route("/sandbox/return", web::get().to(return_trip))
-        .route("/sandbox/logo.svg", web::get().to(logo));
-}
-
 struct ChannelChoice {
     outer_str: String,
     name: String,
@@ -435,7 +425,7 @@ fn message(
 }
 
 #[derive(Deserialize)]
-struct UserQuery {
+pub(crate) struct UserQuery {
     #[serde(default)]
     user: Option<String>,
 }
@@ -454,7 +444,7 @@ fn clean_user(user: Option<&str>) -> String {
     }
 }
 
-async fn index(
+pub(crate) async fn index(
     ctx: web::Data<Context>,
     sandbox: web::Data<Sandbox>,
     req: HttpRequest,
@@ -516,7 +506,7 @@ async fn index(
 }
 
 #[derive(Deserialize)]
-struct OpenQuery {
+pub(crate) struct OpenQuery {
     #[serde(default)]
     user: Option<String>,
     card: String,
@@ -525,7 +515,7 @@ struct OpenQuery {
 }
 
 /// Plays the mini-program's part before the component: log in, fetch the parameters, "tap" the navigator.
-async fn open(
+pub(crate) async fn open(
     ctx: web::Data<Context>,
     sandbox: web::Data<Sandbox>,
     query: web::Query<OpenQuery>,
@@ -634,7 +624,7 @@ async fn open(
 }
 
 #[derive(Deserialize)]
-struct ReturnQuery {
+pub(crate) struct ReturnQuery {
     #[serde(default)]
     user: Option<String>,
     #[serde(default)]
@@ -646,7 +636,7 @@ struct ReturnQuery {
 }
 
 /// Plays `App.onShow` on the way back: post the ticket to `/api/v1/activations` and show the card.
-async fn return_trip(
+pub(crate) async fn return_trip(
     sandbox: web::Data<Sandbox>,
     req: HttpRequest,
     query: web::Query<ReturnQuery>,
@@ -711,7 +701,7 @@ async fn return_trip(
     }
 }
 
-async fn logo() -> HttpResponse {
+pub(crate) async fn logo() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("image/svg+xml")
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
