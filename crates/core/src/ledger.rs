@@ -285,7 +285,6 @@ async fn write(
         actor: Set(entry.actor.clone()),
         idempotency_key: Set(entry.idempotency_key.clone()),
         reverses_id: Set(reverses),
-        created_at: Set(chrono::Utc::now()),
         ..Default::default()
     }
     .insert(txn)

@@ -126,9 +126,7 @@ fn new_job(member_id: i64, purpose: &str) -> outbox::ActiveModel {
         result_bonus: Set(None),
         result_balance: Set(None),
         event_matched_at: Set(None),
-        created_at: Set(now),
         sent_at: Set(None),
-        updated_at: Set(now),
         ..Default::default()
     }
 }
