@@ -733,6 +733,10 @@ impl RoundLoop {
         Self { stop, task }
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "a helper outside #[test] fns: a panicked worker loop must fail the test"
+    )]
     async fn stop(self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         self.task.await.expect("the worker loop panicked");
