@@ -280,7 +280,7 @@ async fn kaika(
         report.done,
         report.done as f64 / elapsed,
         report.retrying,
-        report.dead
+        report.failed
     );
     ctx.db.clone().close().await.ok();
     std::fs::remove_dir_all(&data_dir).ok();

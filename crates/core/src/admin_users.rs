@@ -528,7 +528,6 @@ pub async fn record_login_failure(
             .take(64)
             .collect()),
         ip: Set(ip.chars().take(64).collect()),
-        created_at: Set(Utc::now()),
         ..Default::default()
     }
     .insert(db)

@@ -137,7 +137,6 @@ pub async fn create(
             .collect::<Vec<_>>()
             .join(" ")),
         created_by: Set(created_by.chars().take(128).collect()),
-        created_at: Set(Utc::now()),
         last_used_at: Set(None),
         revoked_at: Set(None),
         ..Default::default()

@@ -1,6 +1,5 @@
 //! The audit log: who changed what, when, from the admin and the CLI.
 
-use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder, Set};
 
 use crate::entity::audit_log;
@@ -32,7 +31,6 @@ pub async fn record(db: &impl ConnectionTrait, entry: AuditEntry) -> Result<(), 
         before: Set(entry.before.map(|v| v.to_string())),
         after: Set(entry.after.map(|v| v.to_string())),
         ip: Set(entry.ip.map(|s| s.chars().take(64).collect())),
-        created_at: Set(Utc::now()),
         ..Default::default()
     }
     .insert(db)

@@ -31,6 +31,14 @@ pub enum LedgerKind {
 }
 
 impl LedgerKind {
+    /// The card's total this kind moves, for the outbox job that mirrors an entry.
+    pub fn card_total(self) -> outbox::Total {
+        match self {
+            Self::Points => outbox::Total::Points,
+            Self::Balance => outbox::Total::Balance,
+        }
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -278,13 +286,13 @@ async fn write(
         actor: Set(entry.actor.clone()),
         idempotency_key: Set(entry.idempotency_key.clone()),
         reverses_id: Set(reverses),
-        created_at: Set(chrono::Utc::now()),
         ..Default::default()
     }
     .insert(txn)
     .await?;
     if entry.reason != Reason::Welcome {
-        outbox::enqueue_entry(txn, &row).await?;
+        let record = entry.reason.record_text(entry.kind, entry.amount);
+        outbox::enqueue_entry(txn, &row, entry.kind.card_total(), record).await?;
     }
     Ok(Recorded {
         entry: row,

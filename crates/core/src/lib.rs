@@ -15,6 +15,7 @@ pub mod entity;
 pub mod error;
 pub mod events;
 pub mod golive;
+pub mod jobs;
 pub mod ledger;
 pub mod member_search;
 pub mod members;

@@ -18,19 +18,21 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use kaika_wechat::membercard::UpdateUserRequest;
 use rand::Rng as _;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::clients::Clients;
 use crate::entity::{accounts, cards, ledger_entries, members, outbox};
-use crate::ledger::{LedgerKind, Reason};
+use crate::jobs::{self, Backoff, Claimed, Finished, Lease, Queue, Retry};
 use crate::CoreError;
+
+pub use crate::jobs::RoundReport;
 
 /// Waiting to be sent (or for its retry).
 pub const STATUS_PENDING: &str = "pending";
@@ -48,25 +50,53 @@ pub const PURPOSE_ENTRY: &str = "entry";
 /// A job enqueued by a reconciliation to put the local totals back on the card.
 pub const PURPOSE_CORRECTION: &str = "correction";
 
-/// Enqueues the job that mirrors `entry` (on the entry's transaction).
+/// The outbox queue: `outbox` rows with their status, schedule and lease. A sent job keeps the token of
+/// the process that sent it.
+const QUEUE: Queue<outbox::Entity> = Queue {
+    id: outbox::Column::Id,
+    status: outbox::Column::Status,
+    attempts: outbox::Column::Attempts,
+    next_attempt_at: outbox::Column::NextAttemptAt,
+    last_error: outbox::Column::LastError,
+    updated_at: outbox::Column::UpdatedAt,
+    lease: Lease {
+        holder: outbox::Column::LeaseHolder,
+        until: outbox::Column::LeaseUntil,
+    },
+    pending: STATUS_PENDING,
+    running: STATUS_SENDING,
+    failed: STATUS_FAILED,
+    keep_holder: true,
+};
+
+/// Which of the card's totals a ledger entry moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Total {
+    /// Points (`bonus`).
+    Points,
+    /// Balance in cents (`balance`).
+    Balance,
+}
+
+/// Enqueues the job that mirrors `entry` (on the entry's transaction): the entry moved the card's
+/// `total`, and WeChat shows `record` with the change. The ledger says which total and which text; the
+/// outbox only carries them.
 pub async fn enqueue_entry(
     txn: &impl ConnectionTrait,
     entry: &ledger_entries::Model,
+    total: Total,
+    record: &str,
 ) -> Result<outbox::Model, CoreError> {
-    let kind = LedgerKind::parse(&entry.kind).ok_or_else(|| {
-        CoreError::invalid("kind", format!("unknown stored kind {:?}", entry.kind))
-    })?;
-    let reason = Reason::parse(&entry.reason).unwrap_or(Reason::Adjustment);
-    let record = Some(reason.record_text(kind, entry.amount).to_owned());
+    let record = Some(record.to_owned());
     let mut job = new_job(entry.member_id, PURPOSE_ENTRY);
     job.entry_id = Set(Some(entry.id));
-    match kind {
-        LedgerKind::Points => {
+    match total {
+        Total::Points => {
             job.points_total = Set(Some(entry.resulting_total));
             job.points_delta = Set(Some(entry.amount));
             job.record_bonus = Set(record);
         }
-        LedgerKind::Balance => {
+        Total::Balance => {
             job.balance_total = Set(Some(entry.resulting_total));
             job.balance_delta = Set(Some(entry.amount));
             job.record_balance = Set(record);
@@ -96,9 +126,7 @@ fn new_job(member_id: i64, purpose: &str) -> outbox::ActiveModel {
         result_bonus: Set(None),
         result_balance: Set(None),
         event_matched_at: Set(None),
-        created_at: Set(now),
         sent_at: Set(None),
-        updated_at: Set(now),
         ..Default::default()
     }
 }
@@ -212,53 +240,15 @@ impl Default for WorkerSettings {
 impl WorkerSettings {
     /// The delay after `attempts` failed sends: `base × 2^(attempts-1)`, capped, plus up to 10% jitter.
     pub fn backoff(&self, attempts: i32) -> Duration {
-        let exponent = u32::try_from(attempts.saturating_sub(1))
-            .unwrap_or(0)
-            .min(20);
-        let delay = self
-            .retry_base
-            .saturating_mul(2u32.saturating_pow(exponent))
-            .min(self.retry_max);
-        let jitter_ms = u64::try_from(delay.as_millis() / 10).unwrap_or(0);
-        let jitter = if jitter_ms > 0 {
-            rand::thread_rng().gen_range(0..=jitter_ms)
-        } else {
-            0
-        };
-        delay + Duration::from_millis(jitter)
+        self.retry().backoff.delay(attempts)
     }
-}
 
-/// What one round of [`Worker::run_once`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoundReport {
-    /// Jobs claimed.
-    pub claimed: usize,
-    /// Jobs WeChat accepted.
-    pub sent: usize,
-    /// Jobs that failed and will be retried.
-    pub retrying: usize,
-    /// Jobs given up.
-    pub failed: usize,
-    /// Jobs whose claim was lost to another worker before the outcome was recorded.
-    pub lost: usize,
-}
-
-impl RoundReport {
-    fn add(&mut self, other: RoundReport) {
-        self.claimed += other.claimed;
-        self.sent += other.sent;
-        self.retrying += other.retrying;
-        self.failed += other.failed;
-        self.lost += other.lost;
+    fn retry(&self) -> Retry {
+        Retry {
+            backoff: Backoff::jittered(self.retry_base, self.retry_max),
+            max_attempts: self.max_attempts,
+        }
     }
-}
-
-enum Finished {
-    Sent,
-    Retrying,
-    Failed,
-    Lost,
 }
 
 /// Sends outbox jobs. Cheap to clone.
@@ -268,10 +258,6 @@ pub struct Worker {
     clients: Clients,
     holder: String,
     settings: WorkerSettings,
-}
-
-fn to_chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::seconds(60))
 }
 
 impl Worker {
@@ -293,61 +279,22 @@ impl Worker {
     /// Claims the jobs that are due (the oldest unsent one of each member) and sends them.
     pub async fn run_once(&self) -> Result<RoundReport, CoreError> {
         let claimed = self.claim().await?;
-        let mut report = RoundReport {
-            claimed: claimed.len(),
-            ..RoundReport::default()
-        };
-        crate::bounded::for_each(
-            claimed,
-            self.settings.concurrency,
-            |(job, token)| {
+        Ok(
+            jobs::run_round("outbox", claimed, self.settings.concurrency, |claim| {
                 let worker = self.clone();
-                async move { worker.process(job, token).await }
-            },
-            |joined| match joined {
-                Ok(Ok(Finished::Sent)) => report.sent += 1,
-                Ok(Ok(Finished::Retrying)) => report.retrying += 1,
-                Ok(Ok(Finished::Failed)) => report.failed += 1,
-                Ok(Ok(Finished::Lost)) => report.lost += 1,
-                // The outcome could not be recorded: the lease runs out and the job is sent again.
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, "outbox worker could not record an outcome")
-                }
-                Err(err) => tracing::error!(error = %err, "outbox task panicked"),
-            },
+                async move { worker.process(claim).await }
+            })
+            .await,
         )
-        .await;
-        Ok(report)
     }
 
     /// Runs rounds until none claims anything (jobs waiting for a retry stay pending).
     pub async fn drain(&self) -> Result<RoundReport, CoreError> {
-        let mut total = RoundReport::default();
-        loop {
-            let round = self.run_once().await?;
-            if round.claimed == 0 {
-                return Ok(total);
-            }
-            total.add(round);
-        }
-    }
-
-    fn claimable(now: DateTime<Utc>) -> Condition {
-        Condition::any()
-            .add(
-                Condition::all()
-                    .add(outbox::Column::Status.eq(STATUS_PENDING))
-                    .add(outbox::Column::NextAttemptAt.lte(now)),
-            )
-            .add(
-                Condition::all()
-                    .add(outbox::Column::Status.eq(STATUS_SENDING))
-                    .add(outbox::Column::LeaseUntil.lt(now)),
-            )
+        jobs::drain(|| self.run_once()).await
     }
 
     /// Takes due jobs, each the oldest unsent one of its member, each with its own conditional update.
-    async fn claim(&self) -> Result<Vec<(outbox::Model, String)>, CoreError> {
+    async fn claim(&self) -> Result<Vec<Claimed<outbox::Model>>, CoreError> {
         let now = Utc::now();
         let heads = Query::select()
             .expr(outbox::Column::Id.min())
@@ -357,7 +304,7 @@ impl Worker {
             .to_owned();
         let mut candidates = outbox::Entity::find()
             .filter(outbox::Column::Id.in_subquery(heads))
-            .filter(Self::claimable(now))
+            .filter(QUEUE.claimable(now))
             .order_by_asc(outbox::Column::Id)
             .limit(self.settings.batch)
             .all(&self.db)
@@ -367,43 +314,28 @@ impl Worker {
             let start = rand::thread_rng().gen_range(0..candidates.len());
             candidates.rotate_left(start);
         }
-        let until = now + to_chrono(self.settings.lease);
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for job in candidates {
-            let token = format!(
-                "{}:{:08x}",
-                self.holder.chars().take(46).collect::<String>(),
-                rand::random::<u32>()
-            );
-            let taken = outbox::Entity::update_many()
-                .col_expr(outbox::Column::Status, Expr::value(STATUS_SENDING))
-                .col_expr(outbox::Column::LeaseHolder, Expr::value(token.clone()))
-                .col_expr(outbox::Column::LeaseUntil, Expr::value(until))
-                .col_expr(
-                    outbox::Column::Attempts,
-                    Expr::col(outbox::Column::Attempts).add(1),
-                )
-                .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
-                .filter(outbox::Column::Id.eq(job.id))
-                .filter(Self::claimable(now))
-                .exec(&self.db)
-                .await?;
-            if taken.rows_affected == 1 {
-                claimed.push((job, token));
-            }
-        }
-        Ok(claimed)
+        let holder = self.holder.chars().take(46).collect::<String>();
+        Ok(QUEUE
+            .claim(
+                &self.db,
+                candidates,
+                |job| job.id,
+                now,
+                self.settings.lease,
+                || format!("{holder}:{:08x}", rand::random::<u32>()),
+            )
+            .await?)
     }
 
-    async fn process(&self, job: outbox::Model, token: String) -> Result<Finished, CoreError> {
+    async fn process(&self, claim: Claimed<outbox::Model>) -> Result<Finished, CoreError> {
+        let Claimed { row: job, token } = claim;
         let attempts = job.attempts + 1;
         match self.send(&job).await {
             Ok(response) => {
                 let now = Utc::now();
-                let done = outbox::Entity::update_many()
-                    .col_expr(outbox::Column::Status, Expr::value(STATUS_SENT))
+                let done = QUEUE
+                    .settle(job.id, &token, STATUS_SENT, now)
                     .col_expr(outbox::Column::SentAt, Expr::value(now))
-                    .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
                     .col_expr(
                         outbox::Column::ResultBonus,
                         Expr::value(response.result_bonus),
@@ -416,17 +348,10 @@ impl Worker {
                         outbox::Column::LastError,
                         Expr::value(Option::<String>::None),
                     )
-                    .col_expr(
-                        outbox::Column::LeaseUntil,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
-                    .filter(outbox::Column::Id.eq(job.id))
-                    .filter(outbox::Column::LeaseHolder.eq(token))
-                    .filter(outbox::Column::Status.eq(STATUS_SENDING))
                     .exec(&self.db)
                     .await?;
                 Ok(if done.rows_affected == 1 {
-                    Finished::Sent
+                    Finished::Done
                 } else {
                     Finished::Lost
                 })
@@ -437,44 +362,26 @@ impl Worker {
                     CoreError::NotFound { .. } | CoreError::Refused { .. } => true,
                     _ => false,
                 };
-                let give_up = permanent || attempts >= self.settings.max_attempts;
                 let now = Utc::now();
-                let message = if give_up && !permanent {
+                let retry_at = self.settings.retry().next_attempt(now, attempts, permanent);
+                let message = if retry_at.is_none() && !permanent {
                     format!("gave up after {attempts} attempts: {err}")
                 } else {
                     err.to_string()
                 };
-                let mut update = outbox::Entity::update_many()
-                    .col_expr(outbox::Column::LastError, Expr::value(message))
-                    .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
-                    .col_expr(
-                        outbox::Column::LeaseUntil,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    );
-                update = if give_up {
-                    update.col_expr(outbox::Column::Status, Expr::value(STATUS_FAILED))
-                } else {
-                    let next = now + to_chrono(self.settings.backoff(attempts));
-                    update
-                        .col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
-                        .col_expr(outbox::Column::NextAttemptAt, Expr::value(next))
-                };
-                let recorded = update
-                    .filter(outbox::Column::Id.eq(job.id))
-                    .filter(outbox::Column::LeaseHolder.eq(token))
-                    .filter(outbox::Column::Status.eq(STATUS_SENDING))
-                    .exec(&self.db)
+                let finished = QUEUE
+                    .fail(&self.db, job.id, &token, now, message, retry_at)
                     .await?;
-                if recorded.rows_affected == 0 {
-                    return Ok(Finished::Lost);
+                match finished {
+                    Finished::Failed => {
+                        tracing::warn!(job = job.id, member = job.member_id, error = %err, "outbox job failed")
+                    }
+                    Finished::Retrying => {
+                        tracing::debug!(job = job.id, member = job.member_id, error = %err, "outbox job will be retried")
+                    }
+                    Finished::Done | Finished::Lost => {}
                 }
-                if give_up {
-                    tracing::warn!(job = job.id, member = job.member_id, error = %err, "outbox job failed");
-                    Ok(Finished::Failed)
-                } else {
-                    tracing::debug!(job = job.id, member = job.member_id, error = %err, "outbox job will be retried");
-                    Ok(Finished::Retrying)
-                }
+                Ok(finished)
             }
         }
     }

@@ -203,7 +203,6 @@ pub async fn run(
             foreign_balance: Set(finding.foreign_balance),
             correction_job_id: Set(finding.correction_job_id),
             detail: Set(finding.detail.clone()),
-            created_at: Set(Utc::now()),
             ..Default::default()
         }
         .insert(db)

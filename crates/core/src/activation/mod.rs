@@ -17,12 +17,13 @@ use kaika_wechat::membercard::{ActivateRequest, CodeGetRequest};
 use kaika_wechat::WechatClient;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 
 use crate::clients::Clients;
 use crate::entity::{accounts, activations, cards, members};
+use crate::jobs::{self, Backoff, Lease};
 use crate::ledger::{self, LedgerKind, NewEntry, Reason};
 use crate::sessions::{sha256_hex, MiniSession};
 use crate::stats::{self, FunnelStep};
@@ -150,6 +151,24 @@ impl Default for ActivationSettings {
     }
 }
 
+impl ActivationSettings {
+    /// The re-drive's back-off: doubling up to 16 times, capped at `retry_max`, without jitter.
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            base: self.retry_base,
+            max: self.retry_max,
+            max_doublings: 16,
+            jitter: false,
+        }
+    }
+}
+
+/// The lease columns of `activations`: one process drives a row at a time.
+const LEASE: Lease<activations::Column> = Lease {
+    holder: activations::Column::LeaseHolder,
+    until: activations::Column::LeaseUntil,
+};
+
 /// How many times one activation may send `membercard/activate` before it fails with `activate_refused`
 /// (each time WeChat answered, or the probe showed, that the card was not activated).
 pub const MAX_ACTIVATE_CALLS: i32 = 3;
@@ -266,60 +285,6 @@ impl Activator {
         self.wait_for(row.id).await
     }
 
-    /// Drives activations that are due (abandoned by a crash, or waiting after a transient failure).
-    /// Returns how many were driven.
-    pub async fn redrive_due(&self, limit: u64) -> Result<usize, CoreError> {
-        let now = Utc::now();
-        let due = activations::Entity::find()
-            .filter(
-                activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]),
-            )
-            .filter(
-                Condition::any()
-                    .add(activations::Column::NextAttemptAt.is_null())
-                    .add(activations::Column::NextAttemptAt.lte(now)),
-            )
-            .filter(
-                Condition::any()
-                    .add(activations::Column::LeaseUntil.is_null())
-                    .add(activations::Column::LeaseUntil.lt(now)),
-            )
-            .order_by_asc(activations::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await?;
-        let mut driven = 0;
-        for row in due {
-            if self.acquire(row.id).await? {
-                driven += 1;
-                if let Err(err) = self.drive(row.id, Driver::Background).await {
-                    tracing::warn!(activation = row.id, error = %err, "activation re-drive failed");
-                }
-                self.release(row.id).await?;
-            }
-        }
-        Ok(driven)
-    }
-
-    /// Re-drives one activation now (an operator's command): [`schedule_redrive`], then drive it in this
-    /// process. Returns the row afterwards; a failure on the way is recorded in it as any re-drive's
-    /// would be.
-    pub async fn redrive(&self, id: i64) -> Result<activations::Model, CoreError> {
-        let row = schedule_redrive(&self.db, id).await?;
-        if row.step == Step::Done.as_str() {
-            return Ok(row);
-        }
-        if !self.acquire(id).await? {
-            return Err(CoreError::InProgress);
-        }
-        let driven = self.drive(id, Driver::Background).await;
-        self.release(id).await?;
-        if let Err(err) = driven {
-            tracing::warn!(activation = id, error = %err, "operator re-drive did not finish the activation");
-        }
-        self.load(id).await
-    }
-
     async fn load(&self, id: i64) -> Result<activations::Model, CoreError> {
         activations::Entity::find_by_id(id)
             .one(&self.db)
@@ -380,46 +345,33 @@ impl Activator {
     }
 
     fn lease_until(&self) -> chrono::DateTime<Utc> {
-        Utc::now()
-            + chrono::Duration::from_std(self.settings.lease)
-                .unwrap_or(chrono::Duration::seconds(60))
+        Utc::now() + jobs::to_chrono(self.settings.lease)
     }
 
+    /// Takes the lease of an unfinished row nobody holds.
     async fn acquire(&self, id: i64) -> Result<bool, CoreError> {
         let now = Utc::now();
-        let until = self.lease_until();
-        let taken = activations::Entity::update_many()
-            .col_expr(
-                activations::Column::LeaseHolder,
-                Expr::value(self.holder.clone()),
+        let taken = LEASE
+            .take(
+                activations::Entity::update_many(),
+                &self.holder,
+                self.lease_until(),
             )
-            .col_expr(activations::Column::LeaseUntil, Expr::value(until))
             .filter(activations::Column::Id.eq(id))
             .filter(
                 activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]),
             )
-            .filter(
-                Condition::any()
-                    .add(activations::Column::LeaseUntil.is_null())
-                    .add(activations::Column::LeaseUntil.lt(now)),
-            )
+            .filter(LEASE.free(now))
             .exec(&self.db)
             .await?;
         Ok(taken.rows_affected == 1)
     }
 
     async fn release(&self, id: i64) -> Result<(), CoreError> {
-        activations::Entity::update_many()
-            .col_expr(
-                activations::Column::LeaseHolder,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                activations::Column::LeaseUntil,
-                Expr::value(Option::<chrono::DateTime<Utc>>::None),
-            )
+        LEASE
+            .end(activations::Entity::update_many(), false)
             .filter(activations::Column::Id.eq(id))
-            .filter(activations::Column::LeaseHolder.eq(self.holder.clone()))
+            .filter(LEASE.held_by(&self.holder))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -446,7 +398,7 @@ impl Activator {
         let mut query = activations::Entity::update_many()
             .filter(activations::Column::Id.eq(row.id))
             .filter(activations::Column::Step.eq(from.as_str()))
-            .filter(activations::Column::LeaseHolder.eq(self.holder.clone()));
+            .filter(LEASE.held_by(&self.holder));
         query = query.set(update);
         Ok(query.exec(&self.db).await?.rows_affected == 1)
     }
@@ -752,14 +704,10 @@ impl Activator {
                 None,
             ),
             (None, false) => {
-                let exponent = u32::try_from(row.attempts.max(1) - 1).unwrap_or(0).min(16);
-                let delay = self
+                let at = self
                     .settings
-                    .retry_base
-                    .saturating_mul(2u32.saturating_pow(exponent))
-                    .min(self.settings.retry_max);
-                let at = Utc::now()
-                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
+                    .backoff()
+                    .next_attempt_at(Utc::now(), row.attempts);
                 (false, err.to_string(), Some(at))
             }
         };

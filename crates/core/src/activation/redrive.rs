@@ -1,13 +1,88 @@
-//! The operator's side of activations: what waits on WeChat, what failed, and starting one again.
+//! Driving activations again: the background re-drive of those that are due, an operator's re-drive of
+//! one, and the operator's view of what waits on WeChat and what failed.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::entity::activations;
+use crate::jobs::{Finished, RoundReport};
 use crate::CoreError;
 
-use super::Step;
+use super::{Activator, Driver, Step, LEASE};
+
+impl Activator {
+    /// Drives activations that are due (abandoned by a crash, or waiting after a transient failure).
+    /// Returns how many were driven.
+    pub async fn redrive_due(&self, limit: u64) -> Result<usize, CoreError> {
+        Ok(self.redrive_round(limit).await?.claimed)
+    }
+
+    /// [`Activator::redrive_due`], reporting what became of each activation driven: `done` when it
+    /// finished, `failed` when it failed for good, `retrying` when it waits for its next attempt.
+    pub async fn redrive_round(&self, limit: u64) -> Result<RoundReport, CoreError> {
+        let now = Utc::now();
+        let due = activations::Entity::find()
+            .filter(
+                activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]),
+            )
+            .filter(
+                Condition::any()
+                    .add(activations::Column::NextAttemptAt.is_null())
+                    .add(activations::Column::NextAttemptAt.lte(now)),
+            )
+            .filter(LEASE.free(now))
+            .order_by_asc(activations::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut report = RoundReport::default();
+        for row in due {
+            if self.acquire(row.id).await? {
+                report.claimed += 1;
+                let finished = match self.drive(row.id, Driver::Background).await {
+                    Ok(()) => Finished::Done,
+                    Err(err) => {
+                        tracing::warn!(activation = row.id, error = %err, "activation re-drive failed");
+                        let failed = self
+                            .load(row.id)
+                            .await
+                            .is_ok_and(|row| row.step == Step::Failed.as_str());
+                        if failed {
+                            Finished::Failed
+                        } else {
+                            Finished::Retrying
+                        }
+                    }
+                };
+                self.release(row.id).await?;
+                report.count(finished);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Re-drives one activation now (an operator's command): [`schedule_redrive`], then drive it in this
+    /// process. Returns the row afterwards; a failure on the way is recorded in it as any re-drive's
+    /// would be.
+    pub async fn redrive(&self, id: i64) -> Result<activations::Model, CoreError> {
+        let row = schedule_redrive(&self.db, id).await?;
+        if row.step == Step::Done.as_str() {
+            return Ok(row);
+        }
+        if !self.acquire(id).await? {
+            return Err(CoreError::InProgress);
+        }
+        let driven = self.drive(id, Driver::Background).await;
+        self.release(id).await?;
+        if let Err(err) = driven {
+            tracing::warn!(activation = id, error = %err, "operator re-drive did not finish the activation");
+        }
+        self.load(id).await
+    }
+}
 
 /// Makes one activation due for the background re-drive now, whatever its schedule. A failed one starts
 /// again from the last step its stored data proves, with fresh budgets of attempts and `activate` calls:

@@ -1,7 +1,6 @@
 //! `accounts`: a WeChat official account with its mini-program. Secrets are stored sealed.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::Set;
 
 /// One row of `accounts`. The `*_sealed` columns hold [`crate::secrets::MasterKey::seal`] output.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -54,11 +53,7 @@ impl ActiveModelBehavior for ActiveModel {
     where
         C: ConnectionTrait,
     {
-        let now = chrono::Utc::now();
-        if insert {
-            self.created_at = Set(now);
-        }
-        self.updated_at = Set(now);
+        super::stamp(insert, &mut self.created_at, Some(&mut self.updated_at));
         Ok(self)
     }
 }

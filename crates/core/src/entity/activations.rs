@@ -1,7 +1,6 @@
 //! `activations`: one row per activation ticket, recording each completed step so a retry resumes.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::Set;
 
 /// One row of `activations`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -66,11 +65,7 @@ impl ActiveModelBehavior for ActiveModel {
     where
         C: ConnectionTrait,
     {
-        let now = chrono::Utc::now();
-        if insert {
-            self.created_at = Set(now);
-        }
-        self.updated_at = Set(now);
+        super::stamp(insert, &mut self.created_at, Some(&mut self.updated_at));
         Ok(self)
     }
 }

@@ -1,7 +1,6 @@
 //! `admin_users`: the people who log in to the admin dashboard.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::Set;
 
 /// One row of `admin_users`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -35,11 +34,7 @@ impl ActiveModelBehavior for ActiveModel {
     where
         C: ConnectionTrait,
     {
-        let now = chrono::Utc::now();
-        if insert {
-            self.created_at = Set(now);
-        }
-        self.updated_at = Set(now);
+        super::stamp(insert, &mut self.created_at, Some(&mut self.updated_at));
         Ok(self)
     }
 }

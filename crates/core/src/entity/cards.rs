@@ -1,7 +1,6 @@
 //! `cards`: member cards created on WeChat, with their local settings.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::Set;
 
 /// One row of `cards`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -65,11 +64,7 @@ impl ActiveModelBehavior for ActiveModel {
     where
         C: ConnectionTrait,
     {
-        let now = chrono::Utc::now();
-        if insert {
-            self.created_at = Set(now);
-        }
-        self.updated_at = Set(now);
+        super::stamp(insert, &mut self.created_at, Some(&mut self.updated_at));
         Ok(self)
     }
 }

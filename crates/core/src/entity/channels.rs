@@ -1,7 +1,6 @@
 //! `channels`: acquisition channels, one `outer_str` per channel and card.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::Set;
 
 /// One row of `channels`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -32,9 +31,7 @@ impl ActiveModelBehavior for ActiveModel {
     where
         C: ConnectionTrait,
     {
-        if insert {
-            self.created_at = Set(chrono::Utc::now());
-        }
+        super::stamp(insert, &mut self.created_at, None);
         Ok(self)
     }
 }

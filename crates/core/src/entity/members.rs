@@ -70,11 +70,7 @@ impl ActiveModelBehavior for ActiveModel {
     where
         C: ConnectionTrait,
     {
-        let now = chrono::Utc::now();
-        if insert {
-            self.created_at = Set(now);
-        }
-        self.updated_at = Set(now);
+        super::stamp(insert, &mut self.created_at, Some(&mut self.updated_at));
         // The search columns follow the answers whenever these are written.
         if let sea_orm::ActiveValue::Set(answers) = &self.form_answers {
             let (mobile, name) = search_keys(answers.as_deref());

@@ -24,3 +24,24 @@ pub mod reconciliation_items;
 pub mod wechat_card_activity;
 pub mod wechat_code_states;
 pub mod wechat_events;
+
+use sea_orm::entity::prelude::DateTimeUtc;
+use sea_orm::ActiveValue;
+
+/// Stamps a row saved through its `ActiveModel` (`insert`, `update`, `save`): `created_at` when it is
+/// inserted, `updated_at` (for tables that have one) on every save. The one place these columns are
+/// written for such rows; statements that bypass `ActiveModelBehavior` (`Entity::insert` upserts, bulk
+/// inserts, `update_many`) set them themselves.
+pub(crate) fn stamp(
+    insert: bool,
+    created_at: &mut ActiveValue<DateTimeUtc>,
+    updated_at: Option<&mut ActiveValue<DateTimeUtc>>,
+) {
+    let now = chrono::Utc::now();
+    if insert {
+        *created_at = ActiveValue::Set(now);
+    }
+    if let Some(updated_at) = updated_at {
+        *updated_at = ActiveValue::Set(now);
+    }
+}

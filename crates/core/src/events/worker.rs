@@ -4,22 +4,42 @@
 use crate::refusal::Refusal;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use kaika_wechat::event::Event;
-use rand::Rng as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
 use crate::clients::Clients;
 use crate::entity::cards;
 use crate::entity::wechat_events;
+use crate::jobs::{self, Backoff, Claimed, Finished, Lease, Queue, Retry};
 use crate::CoreError;
 
 use super::effects::{self, Prepared};
 use super::*;
+
+pub use crate::jobs::RoundReport;
+
+/// The event queue: `wechat_events` rows with their status, schedule and lease.
+const QUEUE: Queue<wechat_events::Entity> = Queue {
+    id: wechat_events::Column::Id,
+    status: wechat_events::Column::Status,
+    attempts: wechat_events::Column::Attempts,
+    next_attempt_at: wechat_events::Column::NextAttemptAt,
+    last_error: wechat_events::Column::LastError,
+    updated_at: wechat_events::Column::UpdatedAt,
+    lease: Lease {
+        holder: wechat_events::Column::LeaseHolder,
+        until: wechat_events::Column::LeaseUntil,
+    },
+    pending: STATUS_PENDING,
+    running: STATUS_PROCESSING,
+    failed: STATUS_FAILED,
+    keep_holder: false,
+};
 
 /// Tuning of the event worker.
 #[derive(Debug, Clone)]
@@ -55,43 +75,15 @@ impl WorkerSettings {
     /// The delay before the attempt after `attempts` failed ones: `base × 2^(attempts-1)`, capped, with
     /// up to 10% jitter so that failures of one burst do not retry in lockstep.
     pub fn backoff(&self, attempts: i32) -> Duration {
-        let exponent = u32::try_from(attempts.saturating_sub(1))
-            .unwrap_or(0)
-            .min(20);
-        let delay = self
-            .retry_base
-            .saturating_mul(2u32.saturating_pow(exponent))
-            .min(self.retry_max);
-        let jitter_ms = u64::try_from(delay.as_millis() / 10).unwrap_or(0);
-        let jitter = if jitter_ms > 0 {
-            rand::thread_rng().gen_range(0..=jitter_ms)
-        } else {
-            0
-        };
-        delay + Duration::from_millis(jitter)
+        self.retry().backoff.delay(attempts)
     }
-}
 
-/// What one round of [`Worker::run_once`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoundReport {
-    /// Events claimed.
-    pub claimed: usize,
-    /// Events applied (or found to need nothing).
-    pub done: usize,
-    /// Events that failed and will be retried.
-    pub retrying: usize,
-    /// Events that became dead letters.
-    pub dead: usize,
-    /// Events whose claim was lost to another worker.
-    pub lost: usize,
-}
-
-enum Finished {
-    Done,
-    Retrying,
-    Dead,
-    Lost,
+    fn retry(&self) -> Retry {
+        Retry {
+            backoff: Backoff::jittered(self.retry_base, self.retry_max),
+            max_attempts: self.max_attempts,
+        }
+    }
 }
 
 /// An error while applying an event: retried unless `permanent`.
@@ -138,108 +130,43 @@ impl Worker {
     /// Claims the events that are due and applies them, a few at a time.
     pub async fn run_once(&self) -> Result<RoundReport, CoreError> {
         let claimed = self.claim().await?;
-        let mut report = RoundReport {
-            claimed: claimed.len(),
-            ..RoundReport::default()
-        };
-        crate::bounded::for_each(
-            claimed,
-            self.settings.concurrency,
-            |(row, token)| {
+        Ok(
+            jobs::run_round("event", claimed, self.settings.concurrency, |claim| {
                 let worker = self.clone();
-                async move { worker.process(row, token).await }
-            },
-            |joined| match joined {
-                Ok(Ok(Finished::Done)) => report.done += 1,
-                Ok(Ok(Finished::Retrying)) => report.retrying += 1,
-                Ok(Ok(Finished::Dead)) => report.dead += 1,
-                Ok(Ok(Finished::Lost)) => report.lost += 1,
-                // The database failed while recording the outcome: the lease runs out and the event is
-                // taken again.
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, "event worker could not record an outcome")
-                }
-                Err(err) => tracing::error!(error = %err, "event task panicked"),
-            },
+                async move { worker.process(claim).await }
+            })
+            .await,
         )
-        .await;
-        Ok(report)
     }
 
     /// Runs rounds until none is due; for tests and `kaika events retry --now`.
     pub async fn drain(&self) -> Result<RoundReport, CoreError> {
-        let mut total = RoundReport::default();
-        loop {
-            let round = self.run_once().await?;
-            if round.claimed == 0 {
-                return Ok(total);
-            }
-            total.claimed += round.claimed;
-            total.done += round.done;
-            total.retrying += round.retrying;
-            total.dead += round.dead;
-            total.lost += round.lost;
-        }
-    }
-
-    fn claimable(now: DateTime<Utc>) -> Condition {
-        Condition::any()
-            .add(
-                Condition::all()
-                    .add(wechat_events::Column::Status.eq(STATUS_PENDING))
-                    .add(wechat_events::Column::NextAttemptAt.lte(now)),
-            )
-            .add(
-                Condition::all()
-                    .add(wechat_events::Column::Status.eq(STATUS_PROCESSING))
-                    .add(wechat_events::Column::LeaseUntil.lt(now)),
-            )
+        jobs::drain(|| self.run_once()).await
     }
 
     /// Takes due events: each with its own conditional update, so two workers never hold one event.
-    async fn claim(&self) -> Result<Vec<(wechat_events::Model, String)>, CoreError> {
+    async fn claim(&self) -> Result<Vec<Claimed<wechat_events::Model>>, CoreError> {
         let now = Utc::now();
         let candidates = wechat_events::Entity::find()
-            .filter(Self::claimable(now))
+            .filter(QUEUE.claimable(now))
             .order_by_asc(wechat_events::Column::Id)
             .limit(self.settings.batch)
             .all(&self.db)
             .await?;
-        let until = now + to_chrono(self.settings.lease);
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for row in candidates {
-            let token = uuid::Uuid::new_v4().simple().to_string();
-            let taken = wechat_events::Entity::update_many()
-                .col_expr(
-                    wechat_events::Column::Status,
-                    Expr::value(STATUS_PROCESSING),
-                )
-                .col_expr(
-                    wechat_events::Column::LeaseHolder,
-                    Expr::value(token.clone()),
-                )
-                .col_expr(wechat_events::Column::LeaseUntil, Expr::value(until))
-                .col_expr(
-                    wechat_events::Column::Attempts,
-                    Expr::col(wechat_events::Column::Attempts).add(1),
-                )
-                .col_expr(wechat_events::Column::UpdatedAt, Expr::value(now))
-                .filter(wechat_events::Column::Id.eq(row.id))
-                .filter(Self::claimable(now))
-                .exec(&self.db)
-                .await?;
-            if taken.rows_affected == 1 {
-                claimed.push((row, token));
-            }
-        }
-        Ok(claimed)
+        Ok(QUEUE
+            .claim(
+                &self.db,
+                candidates,
+                |row| row.id,
+                now,
+                self.settings.lease,
+                || uuid::Uuid::new_v4().simple().to_string(),
+            )
+            .await?)
     }
 
-    async fn process(
-        &self,
-        row: wechat_events::Model,
-        token: String,
-    ) -> Result<Finished, CoreError> {
+    async fn process(&self, claim: Claimed<wechat_events::Model>) -> Result<Finished, CoreError> {
+        let Claimed { row, token } = claim;
         let attempts = row.attempts + 1;
         let event = match Event::parse(&row.raw_xml) {
             Ok(event) => event,
@@ -307,24 +234,10 @@ impl Worker {
         let now = Utc::now();
         let handled = HANDLED_EVENTS.contains(&event.name());
         // A write first: on SQLite it takes the write lock for the whole transaction.
-        let finished = wechat_events::Entity::update_many()
-            .col_expr(
-                wechat_events::Column::Status,
-                Expr::value(if handled { STATUS_DONE } else { STATUS_IGNORED }),
-            )
-            .col_expr(
-                wechat_events::Column::LeaseHolder,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                wechat_events::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
+        let status = if handled { STATUS_DONE } else { STATUS_IGNORED };
+        let finished = QUEUE
+            .settle(row.id, token, status, now)
             .col_expr(wechat_events::Column::ProcessedAt, Expr::value(now))
-            .col_expr(wechat_events::Column::UpdatedAt, Expr::value(now))
-            .filter(wechat_events::Column::Id.eq(row.id))
-            .filter(wechat_events::Column::Status.eq(STATUS_PROCESSING))
-            .filter(wechat_events::Column::LeaseHolder.eq(token))
             .exec(&txn)
             .await?;
         if finished.rows_affected != 1 {
@@ -355,44 +268,24 @@ impl Worker {
         err: ApplyError,
     ) -> Result<Finished, CoreError> {
         let now = Utc::now();
-        let dead = err.permanent || attempts >= self.settings.max_attempts;
-        let mut update = wechat_events::Entity::update_many()
-            .col_expr(
-                wechat_events::Column::Status,
-                Expr::value(if dead { STATUS_FAILED } else { STATUS_PENDING }),
-            )
-            .col_expr(
-                wechat_events::Column::LastError,
-                Expr::value(truncate(&err.message, 2000)),
-            )
-            .col_expr(
-                wechat_events::Column::LeaseHolder,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                wechat_events::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(wechat_events::Column::UpdatedAt, Expr::value(now));
-        if !dead {
-            let next = now + to_chrono(self.settings.backoff(attempts));
-            update = update.col_expr(wechat_events::Column::NextAttemptAt, Expr::value(next));
-        }
-        let recorded = update
-            .filter(wechat_events::Column::Id.eq(row.id))
-            .filter(wechat_events::Column::LeaseHolder.eq(token))
-            .exec(&self.db)
+        let retry_at = self
+            .settings
+            .retry()
+            .next_attempt(now, attempts, err.permanent);
+        let message = truncate(&err.message, 2000);
+        let finished = QUEUE
+            .fail(&self.db, row.id, token, now, message, retry_at)
             .await?;
-        if recorded.rows_affected != 1 {
-            return Ok(Finished::Lost);
+        match finished {
+            Finished::Failed => {
+                tracing::warn!(event = row.id, name = %row.event, attempts, error = %err.message, "event is a dead letter")
+            }
+            Finished::Retrying => {
+                tracing::info!(event = row.id, name = %row.event, attempts, error = %err.message, "event will be retried")
+            }
+            Finished::Done | Finished::Lost => {}
         }
-        if dead {
-            tracing::warn!(event = row.id, name = %row.event, attempts, error = %err.message, "event is a dead letter");
-            Ok(Finished::Dead)
-        } else {
-            tracing::info!(event = row.id, name = %row.event, attempts, error = %err.message, "event will be retried");
-            Ok(Finished::Retrying)
-        }
+        Ok(finished)
     }
 }
 

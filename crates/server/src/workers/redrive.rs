@@ -16,9 +16,9 @@ pub fn spawn(activator: Activator, interval: Duration) -> JoinHandle<()> {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match activator.redrive_due(BATCH).await {
-                Ok(0) => {}
-                Ok(driven) => tracing::info!(driven, "re-drove pending activations"),
+            match activator.redrive_round(BATCH).await {
+                Ok(round) if round.claimed == 0 => {}
+                Ok(round) => tracing::info!(?round, "re-drove pending activations"),
                 Err(err) => tracing::warn!(error = %err, "activation re-drive pass failed"),
             }
         }
