@@ -14,7 +14,9 @@ use kaika_wechat::card::{
 use kaika_wechat::limits;
 use sea_orm::EntityTrait;
 
-use super::{is_http_url, render, see_other, too_long, Chrome, Done, FieldErrors};
+use kaika_core::problems::is_http_url;
+
+use super::{render, see_other, too_long, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
