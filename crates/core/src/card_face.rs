@@ -4,7 +4,7 @@
 //! admin parses the posted fields into these types, shows their [`Problems`] and calls [`create`] or
 //! [`update`].
 
-use kaika_wechat::card::{BonusRule, CardColor, CustomCell, CustomField, MemberCard};
+use kaika_wechat::card::{BonusRule, CustomCell, CustomField, MemberCard};
 use kaika_wechat::limits;
 use sea_orm::{ConnectionTrait, EntityTrait};
 
@@ -15,6 +15,9 @@ use crate::clients::Clients;
 use crate::entity::cards as card_rows;
 use crate::problems::{check_text, is_http_url, Problem, Problems};
 use crate::CoreError;
+
+/// A colour of WeChat's card palette (a card's face colour is the domain's value too).
+pub use kaika_wechat::card::CardColor;
 
 /// WeChat's card colours, in palette order.
 pub const PALETTE: [&str; 14] = [

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activation;
+pub mod activation_form;
 pub mod admin_users;
 pub mod api_keys;
 pub mod audit;

@@ -58,6 +58,8 @@ pub enum Problem {
     LinkTextMissing,
     /// An outer_str that is not 1–32 letters, digits, `_` or `-`.
     OuterStr,
+    /// The card already has (or had) a channel with this outer_str.
+    ChannelExists,
     /// An amount that is not above 0.
     Amount,
     /// An amount over the per-entry limit.

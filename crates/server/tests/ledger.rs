@@ -735,7 +735,9 @@ impl RoundLoop {
 
     async fn stop(self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.task.await.expect("the worker loop panicked");
+        if let Err(err) = self.task.await {
+            panic!("the worker loop panicked: {err}");
+        }
     }
 }
 

@@ -207,6 +207,7 @@ pub fn message(tr: &Tr, problem: Problem) -> String {
         Problem::LinkUrlMissing => tr.t("form.err_link_url"),
         Problem::LinkTextMissing => tr.t("form.err_link_name"),
         Problem::OuterStr => tr.t("channel.err_outer_str"),
+        Problem::ChannelExists => tr.t("channel.err_exists"),
         Problem::Amount => tr.t("member.err_amount"),
         Problem::AmountTooLarge => tr.t("member.err_amount_too_large"),
         Problem::NoNote => tr.t("member.err_note"),
