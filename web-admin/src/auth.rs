@@ -86,6 +86,14 @@ impl Admin {
         format!("admin:{}", self.user.username)
     }
 
+    /// Who acts, for the audit entries core's use cases write.
+    pub fn by(&self) -> kaika_core::audit::Actor {
+        kaika_core::audit::Actor {
+            name: self.actor(),
+            ip: Some(self.ip.clone()),
+        }
+    }
+
     /// Refuses viewers.
     pub fn require_operator(&self) -> Result<(), AdminError> {
         if self.user.role.can_operate() {

@@ -22,6 +22,40 @@ pub struct AuditEntry {
     pub ip: Option<String>,
 }
 
+/// Who acts, for the audit entries a use case writes on their behalf.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    /// `admin:<username>` or `cli`.
+    pub name: String,
+    /// The client address.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// Appends `action` on `target` by this actor to the audit log.
+    pub async fn record(
+        &self,
+        db: &impl ConnectionTrait,
+        action: &str,
+        target: String,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> Result<(), CoreError> {
+        record(
+            db,
+            AuditEntry {
+                actor: self.name.clone(),
+                action: action.to_owned(),
+                target,
+                before,
+                after,
+                ip: self.ip.clone(),
+            },
+        )
+        .await
+    }
+}
+
 /// Appends to the audit log.
 pub async fn record(db: &impl ConnectionTrait, entry: AuditEntry) -> Result<(), CoreError> {
     audit_log::ActiveModel {

@@ -302,6 +302,18 @@ pub async fn refresh_review(
     record_review(db, card, &detail).await
 }
 
+/// [`refresh_review`] through the client of the account `app_id` (the admin's refresh button and the
+/// review poll).
+pub async fn refresh_review_of(
+    db: &DatabaseConnection,
+    clients: &crate::clients::Clients,
+    app_id: &str,
+    card: &cards::Model,
+) -> Result<ReviewCheck, CoreError> {
+    let client = clients.official_account(app_id).await?;
+    refresh_review(db, &client, card).await
+}
+
 /// Records where a card stands in review from a `card/get` answer already fetched (see
 /// [`refresh_review`]).
 pub async fn record_review(
@@ -400,11 +412,7 @@ pub async fn poll_reviews(
         let Some(app_id) = app_ids.get(&card.account_id) else {
             continue;
         };
-        let outcome = match clients.official_account(app_id).await {
-            Ok(client) => refresh_review(db, &client, &card).await,
-            Err(err) => Err(err),
-        };
-        match outcome {
+        match refresh_review_of(db, clients, app_id, &card).await {
             Ok(ReviewCheck::Approved | ReviewCheck::Refused(_)) => changed += 1,
             Ok(_) => {}
             Err(err) => {

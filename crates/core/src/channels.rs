@@ -4,8 +4,16 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-use crate::entity::channels;
+use kaika_wechat::client::{WxaCodeImage, WxaCodeRequest};
+
+use crate::audit::Actor;
+use crate::clients::Clients;
+use crate::entity::{accounts, cards, channels};
+use crate::problems::{check_text, Problem, Problems};
 use crate::CoreError;
+
+/// The mini-program page that opens a card.
+pub const MINI_PROGRAM_PAGE: &str = "pages/index/index";
 
 /// A channel tag as WeChat echoes it in `OuterStr`: 1 to 32 characters of letters, digits, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,6 +75,58 @@ pub async fn create(
         ..Default::default()
     };
     Ok(row.insert(db).await?)
+}
+
+/// The new-channel form, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct NewChannelForm {
+    /// The card's id.
+    pub card: String,
+    /// The channel tag.
+    pub outer_str: String,
+    /// The name admins see (1 to 64 characters).
+    pub name: String,
+}
+
+/// Creates the channel a form describes and audits it; the inner error is what is wrong with the form
+/// (a tag the card already has included).
+pub async fn create_from_form(
+    db: &impl ConnectionTrait,
+    form: &NewChannelForm,
+    by: &Actor,
+) -> Result<Result<channels::Model, Problems>, CoreError> {
+    let mut problems = Problems::new();
+    let card_id = form.card.parse::<i64>().ok();
+    let outer = OuterStr::parse(&form.outer_str);
+    check_text(&mut problems, "name", &form.name, 64, true);
+    if outer.is_err() {
+        problems.insert("outer_str".into(), Problem::OuterStr);
+    }
+    if card_id.is_none() {
+        problems.insert("card".into(), Problem::NoAccount);
+    }
+    let (Some(card_id), Ok(outer), true) = (card_id, outer, problems.is_empty()) else {
+        return Ok(Err(problems));
+    };
+    let row = match create(db, card_id, &outer, &form.name).await {
+        Ok(row) => row,
+        Err(CoreError::Conflict { .. }) => {
+            problems.insert("outer_str".into(), Problem::ChannelExists);
+            return Ok(Err(problems));
+        }
+        Err(err) => return Err(err),
+    };
+    let after =
+        serde_json::json!({"card_id": card_id, "outer_str": row.outer_str, "name": row.name});
+    by.record(
+        db,
+        "channel.create",
+        format!("channel:{}", row.id),
+        None,
+        Some(after),
+    )
+    .await?;
+    Ok(Ok(row))
 }
 
 async fn find(
@@ -139,6 +199,40 @@ pub async fn rename(
     let mut row: channels::ActiveModel = row.into();
     row.name = Set(name.to_owned());
     Ok(row.update(db).await?)
+}
+
+/// The mini-program path that opens this channel's card.
+pub fn mini_program_path(card: &cards::Model, channel: &channels::Model) -> String {
+    format!(
+        "{MINI_PROGRAM_PAGE}?card_id={}&channel={}",
+        card.wechat_card_id, channel.outer_str
+    )
+}
+
+/// The channel's mini-program code (`wxa/getwxacodeunlimit`): it opens [`MINI_PROGRAM_PAGE`] with the
+/// channel's `outer_str` as the scene, through the mini-program of the card's account.
+pub async fn mini_program_code(
+    db: &impl ConnectionTrait,
+    clients: &Clients,
+    card: &cards::Model,
+    channel: &channels::Model,
+) -> Result<WxaCodeImage, CoreError> {
+    let account = accounts::Entity::find_by_id(card.account_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("account {}", card.account_id),
+        })?;
+    let client = clients.mini_program(&account.app_id).await?;
+    Ok(client
+        .wxa_code_unlimited(&WxaCodeRequest {
+            scene: channel.outer_str.clone(),
+            page: Some(MINI_PROGRAM_PAGE.into()),
+            check_path: Some(false),
+            width: Some(430),
+            ..WxaCodeRequest::default()
+        })
+        .await?)
 }
 
 #[cfg(test)]

@@ -5,8 +5,11 @@ use crate::refusal::Refusal;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use kaika_wechat::client::{ClientConfig, WechatClient};
+use kaika_wechat::client::WechatClient;
 use kaika_wechat::token::TokenStore;
+
+/// The settings of calls to WeChat (timeouts, retries when busy) every client is built with.
+pub use kaika_wechat::client::ClientConfig;
 use sea_orm::DatabaseConnection;
 
 use crate::accounts;

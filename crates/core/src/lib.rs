@@ -2,10 +2,12 @@
 
 pub mod accounts;
 pub mod activation;
+pub mod activation_form;
 pub mod admin_users;
 pub mod api_keys;
 pub mod audit;
 mod bounded;
+pub mod card_face;
 pub mod cards;
 pub mod channels;
 pub mod clients;
@@ -22,6 +24,7 @@ pub mod members;
 pub mod migration;
 pub mod outbox;
 pub mod passwords;
+pub mod problems;
 pub mod reconcile;
 pub mod refusal;
 pub mod reports;

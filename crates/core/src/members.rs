@@ -7,6 +7,8 @@
 //! collides with the row of the card they deleted.
 
 use chrono::Utc;
+use kaika_wechat::card::UserFormField;
+use kaika_wechat::membercard::FormAnswers;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
@@ -212,4 +214,60 @@ pub async fn held_by(
         .into_iter()
         .filter_map(|(member, card)| card.map(|card| (member, card)))
         .collect())
+}
+
+/// A member's activation answers (the form WeChat's component collected), as admins read them.
+#[derive(Debug, Clone, Default)]
+pub struct Answers(FormAnswers);
+
+/// One answer of a member's activation form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The canonical `USER_FORM_INFO_FLAG_*` name of a common field; `None` for a custom question.
+    pub common_flag: Option<String>,
+    /// The field's name as WeChat sent it (the question of a custom field).
+    pub name: String,
+    /// The answer; the choices of a multiple-choice question joined with `、`.
+    pub value: String,
+}
+
+impl Answers {
+    /// The answers stored on a member row (none when absent or unreadable).
+    pub fn of(row: &members::Model) -> Self {
+        Self(
+            row.form_answers
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The name given ("" when none).
+    pub fn name(&self) -> &str {
+        self.0.common(&UserFormField::Name).unwrap_or_default()
+    }
+
+    /// The mobile given ("" when none).
+    pub fn mobile(&self) -> &str {
+        self.0.common(&UserFormField::Mobile).unwrap_or_default()
+    }
+
+    /// Every answer: the common fields, then the custom and choice questions.
+    pub fn all(&self) -> Vec<Answer> {
+        let common = self.0.common_field_list.iter().map(|f| Answer {
+            common_flag: Some(UserFormField::parse(&f.name).as_str().to_owned()),
+            name: f.name.clone(),
+            value: f.value.clone(),
+        });
+        let custom = self.0.custom_field_list.iter().map(|f| Answer {
+            common_flag: None,
+            name: f.name.clone(),
+            value: if f.value_list.is_empty() {
+                f.value.clone()
+            } else {
+                f.value_list.join("、")
+            },
+        });
+        common.chain(custom).collect()
+    }
 }

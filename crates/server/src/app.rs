@@ -4,9 +4,8 @@ use std::net::SocketAddr;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
-use serde_json::json;
 
 use crate::config::Settings;
 use crate::error::{ApiCode, ApiError, ErrorCode};
@@ -17,30 +16,6 @@ use kaika_core::Refusal;
 
 /// The largest JSON body any endpoint accepts.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
-
-pub(crate) async fn healthz(ctx: web::Data<Context>) -> HttpResponse {
-    match kaika_core::db::ping(&ctx.db).await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
-        Err(err) => {
-            tracing::warn!(error = %err, "health check: database unavailable");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unavailable", "database": "unavailable"}))
-        }
-    }
-}
-
-pub(crate) async fn metrics_text(
-    ctx: web::Data<Context>,
-    metrics: web::Data<Metrics>,
-) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(metrics.render(kaika_core::db::pool_stats(&ctx.db)))
-}
-
-pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::route_not_found())
-}
 
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()

@@ -143,7 +143,7 @@ pub struct Settings {
     /// Log filter.
     pub log_level: String,
     /// Settings of calls to WeChat.
-    pub wechat: kaika_wechat::ClientConfig,
+    pub wechat: kaika_core::clients::ClientConfig,
     /// Settings of the activation driver.
     pub activation: kaika_core::activation::ActivationSettings,
     /// Time between background re-drive passes.
@@ -301,7 +301,7 @@ impl Settings {
                 })
             }
         };
-        let wechat = kaika_wechat::ClientConfig {
+        let wechat = kaika_core::clients::ClientConfig {
             timeout: Duration::from_millis(raw.wechat.timeout_ms),
             busy_retries: raw.wechat.busy_retries,
             busy_base_delay: Duration::from_millis(raw.wechat.busy_base_delay_ms),

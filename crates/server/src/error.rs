@@ -261,6 +261,11 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The answer for every path nothing else serves.
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::route_not_found())
+}
+
 /// A resource of the JSON API served with one method; any other method answers the documented 405 body
 /// with an `Allow` header naming the one it serves.
 pub fn api_route<F, Args>(

@@ -14,6 +14,7 @@ pub mod events_cli;
 pub mod integration;
 pub mod ledger_cli;
 pub mod metrics;
+pub mod probes;
 pub mod routes;
 pub mod sandbox;
 pub mod startup;

@@ -5,7 +5,7 @@ use actix_web::web;
 
 use crate::error::api_route;
 use crate::sandbox::Sandbox;
-use crate::{activate_page, api, app, callback, integration, sandbox};
+use crate::{activate_page, api, callback, error, integration, probes, sandbox};
 
 /// Registers every route: health and metrics, the WeChat callback, the integration API, the
 /// mini-program API, the after-submit page, the admin and, in sandbox mode, the simulator and the demo.
@@ -14,8 +14,8 @@ pub fn configure(
     admin: &kaika_admin::AdminState,
     sandbox: Option<&Sandbox>,
 ) {
-    cfg.route("/healthz", web::get().to(app::healthz))
-        .route("/metrics", web::get().to(app::metrics_text))
+    cfg.route("/healthz", web::get().to(probes::healthz))
+        .route("/metrics", web::get().to(probes::metrics_text))
         .service(
             web::resource("/wechat/{app_id}/callback")
                 .route(web::get().to(callback::handshake))
@@ -96,5 +96,5 @@ pub fn configure(
             .route("/sandbox/return", web::get().to(sandbox::return_trip))
             .route("/sandbox/logo.svg", web::get().to(sandbox::logo));
     }
-    cfg.default_service(web::to(app::not_found));
+    cfg.default_service(web::to(error::not_found));
 }

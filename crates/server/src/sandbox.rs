@@ -10,11 +10,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use anyhow::Context as _;
 use askama::Template;
 use kaika_core::accounts::{self, AppId, MessageMode, MiniProgram, NewAccount, SecretText};
+use kaika_core::card_face::CardColor;
 use kaika_core::cards::{self as card_use_cases, NewMemberCard};
 use kaika_core::channels::{self, OuterStr};
 use kaika_core::entity::{cards, channels as channel_rows};
 use kaika_wechat::card::{
-    ActivateUserFormRequest, CardColor, FormLink, RichField, RichFieldType, UserForm, UserFormField,
+    ActivateUserFormRequest, FormLink, RichField, RichFieldType, UserForm, UserFormField,
 };
 use kaika_wechat_sim::{AccountSpec, MessageMode as SimMode, MiniProgramSpec};
 use kaika_wechat_sim::{SimConfig, Simulator};

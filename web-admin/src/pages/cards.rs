@@ -11,24 +11,17 @@ use askama::Template;
 use askama_web::WebTemplate;
 use kaika_core::accounts::{self, AccountSummary};
 
-use kaika_core::cards::{self as card_use_cases, NewMemberCard, ReviewCheck, StoredValue};
+use kaika_core::card_face::{self, CardFace, NewCardForm};
+use kaika_core::cards::{self as card_use_cases, ReviewCheck};
 use kaika_core::entity::cards;
 use kaika_core::CoreError;
-use kaika_wechat::card::CardColor;
-use kaika_wechat::limits;
 use sea_orm::{EntityTrait, QueryOrder};
 
-use super::{base_url, check_text, is_http_url, render, see_other, Chrome, Done, FieldErrors};
+use super::{base_url, message, messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::{read_multipart, Fields, MAX_IMAGE_BYTES};
 use crate::state::AdminState;
-
-/// WeChat's card colours, in palette order.
-pub const PALETTE: [&str; 14] = [
-    "Color010", "Color020", "Color030", "Color040", "Color050", "Color060", "Color070", "Color080",
-    "Color081", "Color082", "Color090", "Color100", "Color101", "Color102",
-];
 
 /// `GET /admin/cards`.
 #[derive(Debug, Template, WebTemplate)]
@@ -67,64 +60,29 @@ pub async fn list(
     })
 }
 
-/// The card form's values, as typed.
-#[derive(Debug, Clone, Default)]
-pub struct CardForm {
-    /// The account's AppID.
-    pub account: String,
-    /// Title (≤ 9).
-    pub title: String,
-    /// Brand (≤ 12).
-    pub brand_name: String,
-    /// Palette name.
-    pub color: String,
-    /// Uploaded logo's URL.
-    pub logo_url: String,
-    /// Notice (≤ 16).
-    pub notice: String,
-    /// Description (≤ 1024).
-    pub description: String,
-    /// Privileges.
-    pub prerogative: String,
-    /// Welcome points, as typed.
-    pub welcome_bonus: String,
-    /// Membership number prefix.
-    pub membership_prefix: String,
-    /// Where WeChat sends the member after the form.
-    pub after_submit_url: String,
-    /// Stored value asked for (the checkbox).
-    pub stored_value: bool,
-    /// The balance rules shown on a card with stored value.
-    pub balance_rules: String,
+/// The create form as posted.
+fn new_card_form(f: &Fields) -> NewCardForm {
+    NewCardForm {
+        account: f.get("account"),
+        face: face_of(f),
+        brand_name: f.get("brand_name"),
+        welcome_bonus: f.get("welcome_bonus"),
+        membership_prefix: f.get("membership_prefix"),
+        after_submit_url: f.get("after_submit_url"),
+        stored_value: !f.get("stored_value").is_empty(),
+        balance_rules: f.get("balance_rules"),
+    }
 }
 
-impl CardForm {
-    fn from_fields(f: &Fields) -> Self {
-        Self {
-            account: f.get("account"),
-            title: f.get("title"),
-            brand_name: f.get("brand_name"),
-            color: f.get("color"),
-            logo_url: f.get("logo_url"),
-            notice: f.get("notice"),
-            description: f.get("description"),
-            prerogative: f.get("prerogative"),
-            welcome_bonus: f.get("welcome_bonus"),
-            membership_prefix: f.get("membership_prefix"),
-            after_submit_url: f.get("after_submit_url"),
-            stored_value: !f.get("stored_value").is_empty(),
-            balance_rules: f.get("balance_rules"),
-        }
-    }
-
-    /// Characters typed in a field, for the counters.
-    pub fn count(&self, field: &str) -> usize {
-        limits::char_len(match field {
-            "title" => &self.title,
-            "brand_name" => &self.brand_name,
-            "notice" => &self.notice,
-            _ => &self.description,
-        })
+/// The face both card forms post.
+pub(super) fn face_of(f: &Fields) -> CardFace {
+    CardFace {
+        title: f.get("title"),
+        color: f.get("color"),
+        logo_url: f.get("logo_url"),
+        notice: f.get("notice"),
+        description: f.get("description"),
+        prerogative: f.get("prerogative"),
     }
 }
 
@@ -133,39 +91,22 @@ impl CardForm {
 #[template(path = "cards/new.html")]
 pub struct CardFormPage {
     chrome: Chrome,
-    form: CardForm,
+    form: NewCardForm,
     accounts: Vec<AccountSummary>,
     errors: FieldErrors,
     palette: Vec<(&'static str, &'static str)>,
-    limits: HashMap<&'static str, usize>,
 }
 
 impl CardFormPage {
     fn limit(&self, field: &str) -> usize {
-        self.limits.get(field).copied().unwrap_or(0)
+        card_face::max_chars(field)
     }
-}
-
-pub(super) fn palette() -> Vec<(&'static str, &'static str)> {
-    PALETTE
-        .iter()
-        .map(|name| (*name, CardColor::parse(name).hex().unwrap_or("#63b359")))
-        .collect()
-}
-
-pub(super) fn limit_table() -> HashMap<&'static str, usize> {
-    HashMap::from([
-        ("title", limits::TITLE.max_chars),
-        ("brand_name", limits::BRAND_NAME.max_chars),
-        ("notice", limits::NOTICE.max_chars),
-        ("description", limits::DESCRIPTION.max_chars),
-    ])
 }
 
 async fn form_page(
     state: &AdminState,
     admin: &Admin,
-    form: CardForm,
+    form: NewCardForm,
     errors: FieldErrors,
 ) -> Result<CardFormPage, AdminError> {
     Ok(CardFormPage {
@@ -173,8 +114,7 @@ async fn form_page(
         form,
         accounts: accounts::list(&state.db).await?,
         errors,
-        palette: palette(),
-        limits: limit_table(),
+        palette: card_face::palette(),
     })
 }
 
@@ -195,128 +135,23 @@ pub async fn new_form(
 ) -> Result<HttpResponse, AdminError> {
     admin.require_operator()?;
     let accounts = accounts::list(&state.db).await?;
-    let form = CardForm {
+    let form = NewCardForm {
         account: accounts
             .first()
             .map(|a| a.app_id.clone())
             .unwrap_or_default(),
-        color: "Color010".into(),
+        face: CardFace {
+            color: "Color010".into(),
+            ..CardFace::default()
+        },
         welcome_bonus: "0".into(),
         after_submit_url: default_after_submit_url(&state, &req),
-        ..CardForm::default()
+        ..NewCardForm::default()
     };
     render(
         &form_page(&state, &admin, form, FieldErrors::new()).await?,
         StatusCode::OK,
     )
-}
-
-/// Checks the form against WeChat's limits; every message in the admin's language, next to its field.
-pub fn validate(admin: &Admin, form: &CardForm) -> FieldErrors {
-    let tr = &admin.tr;
-    let mut errors = FieldErrors::new();
-    check_text(
-        tr,
-        &mut errors,
-        "title",
-        &form.title,
-        limits::TITLE.max_chars,
-        true,
-    );
-    check_text(
-        tr,
-        &mut errors,
-        "brand_name",
-        &form.brand_name,
-        limits::BRAND_NAME.max_chars,
-        true,
-    );
-    check_text(
-        tr,
-        &mut errors,
-        "notice",
-        &form.notice,
-        limits::NOTICE.max_chars,
-        true,
-    );
-    check_text(
-        tr,
-        &mut errors,
-        "description",
-        &form.description,
-        limits::DESCRIPTION.max_chars,
-        true,
-    );
-    check_text(
-        tr,
-        &mut errors,
-        "prerogative",
-        &form.prerogative,
-        1024,
-        true,
-    );
-    if !PALETTE.contains(&form.color.as_str()) {
-        errors.insert("color".into(), tr.t("card.err_color").to_owned());
-    }
-    if form.logo_url.is_empty() {
-        errors.insert("logo".into(), tr.t("card.err_logo_required").to_owned());
-    }
-    match form.welcome_bonus.parse::<i64>() {
-        Ok(n) if (0..=100_000_000).contains(&n) => {}
-        _ => {
-            errors.insert("welcome_bonus".into(), tr.t("card.err_bonus").to_owned());
-        }
-    }
-    let prefix_ok = form.membership_prefix.len() <= 8
-        && form
-            .membership_prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric());
-    if !prefix_ok {
-        errors.insert(
-            "membership_prefix".into(),
-            tr.t("card.err_prefix").to_owned(),
-        );
-    }
-    if !is_http_url(&form.after_submit_url) {
-        errors.insert("after_submit_url".into(), tr.t("err.url").to_owned());
-    }
-    if form.account.is_empty() {
-        errors.insert("account".into(), tr.t("card.err_account").to_owned());
-    }
-    if form.stored_value {
-        check_text(
-            tr,
-            &mut errors,
-            "balance_rules",
-            &form.balance_rules,
-            1024,
-            true,
-        );
-    }
-    errors
-}
-
-/// Uploads the chosen logo (if any) through the account's `media/uploadimg`, and keeps its URL in the
-/// form so that a later submit does not upload it again.
-async fn upload_logo(
-    state: &AdminState,
-    admin: &Admin,
-    fields: &Fields,
-    form: &mut CardForm,
-    errors: &mut FieldErrors,
-) -> Result<(), AdminError> {
-    let app_id = form.account.clone();
-    upload_image(
-        state,
-        admin,
-        &app_id,
-        fields,
-        "logo",
-        &mut form.logo_url,
-        errors,
-    )
-    .await
 }
 
 /// Uploads the image of file field `field` (`logo` or `background`), if one was chosen, through the
@@ -381,94 +216,66 @@ pub async fn create(
     admin.require_operator()?;
     let fields = read_multipart(payload).await?;
     admin.check_csrf(&fields.get("csrf"))?;
-    let mut form = CardForm::from_fields(&fields);
+    let mut form = new_card_form(&fields);
+    let account = card_face::account_of(&state.db, &form).await?;
     let mut upload_errors = FieldErrors::new();
-    let account = accounts::list(&state.db)
-        .await?
-        .into_iter()
-        .find(|a| a.app_id == form.account);
     if account.is_some() {
-        upload_logo(&state, &admin, &fields, &mut form, &mut upload_errors).await?;
+        let (app_id, logo) = (form.account.clone(), &mut form.face.logo_url);
+        upload_image(
+            &state,
+            &admin,
+            &app_id,
+            &fields,
+            "logo",
+            logo,
+            &mut upload_errors,
+        )
+        .await?;
     }
     if fields.get("action") == "preview" {
         let page = form_page(&state, &admin, form, upload_errors).await?;
         return render(&page, StatusCode::OK);
     }
-    let mut errors = validate(&admin, &form);
+    let problems = form.check(account.as_ref(), state.public_url.is_some());
+    let mut errors = messages(&admin.tr, problems);
     errors.extend(upload_errors);
-    let Some(account) = account else {
-        errors.insert("account".into(), admin.tr.t("card.err_account").to_owned());
+    let Some(account) = account.filter(|_| errors.is_empty()) else {
         let page = form_page(&state, &admin, form, errors).await?;
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
-    // A real account's members must land on Kaika's activation page, which needs the public address.
-    if !account.is_sandbox && state.public_url.is_none() {
-        errors.insert(
-            "after_submit_url".into(),
-            admin.tr.t("card.err_public_url_missing").to_owned(),
-        );
+    match card_face::create(&state.db, &state.clients, &account, &form, &admin.by()).await? {
+        Ok(card) => Ok(see_other(&format!(
+            "/admin/cards/{}/form?done=card_created",
+            card.id
+        ))),
+        Err(err) => create_refused(&state, &admin, form, errors, err).await,
     }
-    if !errors.is_empty() {
-        let page = form_page(&state, &admin, form, errors).await?;
-        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
-    }
-    let new = NewMemberCard {
-        title: form.title.clone(),
-        brand_name: form.brand_name.clone(),
-        color: CardColor::parse(&form.color),
-        logo_url: form.logo_url.clone(),
-        notice: form.notice.clone(),
-        description: form.description.clone(),
-        prerogative: form.prerogative.clone(),
-        welcome_bonus: form.welcome_bonus.parse().unwrap_or(0),
-        membership_prefix: form.membership_prefix.clone(),
-        after_submit_url: form.after_submit_url.clone(),
-        stored_value: form.stored_value.then(|| StoredValue {
-            balance_rules: form.balance_rules.trim().to_owned(),
-        }),
-    };
-    let client = state.clients.official_account(&account.app_id).await?;
-    match card_use_cases::create(&state.db, &client, account.id, &new).await {
-        Ok(card) => {
-            admin
-                .audit(
-                    &state,
-                    "card.create",
-                    format!("card:{}", card.id),
-                    None,
-                    Some(serde_json::json!({
-                        "wechat_card_id": card.wechat_card_id,
-                        "title": card.title,
-                        "brand_name": card.brand_name,
-                        "color": card.color,
-                        "logo_url": card.logo_url,
-                        "welcome_bonus": card.welcome_bonus,
-                    })),
-                )
-                .await?;
-            Ok(see_other(&format!(
-                "/admin/cards/{}/form?done=card_created",
-                card.id
-            )))
-        }
-        // The account lacks the stored-value permission: said next to the checkbox.
-        Err(CoreError::Invalid {
+}
+
+/// The create form sent back with why the card was not created: a missing stored-value permission
+/// next to its checkbox, anything else above the form as WeChat's failure.
+async fn create_refused(
+    state: &AdminState,
+    admin: &Admin,
+    form: NewCardForm,
+    mut errors: FieldErrors,
+    err: CoreError,
+) -> Result<HttpResponse, AdminError> {
+    let status = match err {
+        CoreError::Invalid {
             field: "stored_value",
             ..
-        }) => {
-            errors.insert(
-                "stored_value".into(),
-                admin.tr.t("card.err_stored_value_permission").to_owned(),
-            );
-            let page = form_page(&state, &admin, form, errors).await?;
-            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        } => {
+            let message = admin.tr.t("card.err_stored_value_permission");
+            errors.insert("stored_value".into(), message.to_owned());
+            StatusCode::UNPROCESSABLE_ENTITY
         }
-        Err(err) => {
+        err => {
             errors.insert("form".into(), err.to_string());
-            let page = form_page(&state, &admin, form, errors).await?;
-            render(&page, StatusCode::BAD_GATEWAY)
+            StatusCode::BAD_GATEWAY
         }
-    }
+    };
+    render(&form_page(state, admin, form, errors).await?, status)
 }
 
 /// `GET /admin/cards/{id}`.
@@ -531,26 +338,24 @@ pub async fn refresh_review(
     let app_id = page
         .account
         .as_ref()
-        .map(|a| a.app_id.clone())
-        .ok_or(AdminError::NotFound)?;
-    let checked = match state.clients.official_account(&app_id).await {
-        Ok(client) => card_use_cases::refresh_review(&state.db, &client, &page.card).await,
-        Err(err) => Err(err),
-    };
-    let found = match checked {
-        Ok(ReviewCheck::Pending) => "done=review_pending",
-        Ok(ReviewCheck::Approved) => "done=review_approved",
-        Ok(ReviewCheck::Refused(_)) => "done=review_refused",
-        Ok(ReviewCheck::Other(_)) => "done=review_other",
-        Err(err @ CoreError::Database(_)) => return Err(err.into()),
-        Err(err) => {
-            page.errors.insert(
-                "refresh".into(),
-                format!("{}: {err}", admin.tr.t("card.refresh_failed")),
-            );
-            return render(&page, StatusCode::BAD_GATEWAY);
-        }
-    };
+        .ok_or(AdminError::NotFound)?
+        .app_id
+        .clone();
+    let found =
+        match card_use_cases::refresh_review_of(&state.db, &state.clients, &app_id, &page.card)
+            .await
+        {
+            Ok(ReviewCheck::Pending) => "done=review_pending",
+            Ok(ReviewCheck::Approved) => "done=review_approved",
+            Ok(ReviewCheck::Refused(_)) => "done=review_refused",
+            Ok(ReviewCheck::Other(_)) => "done=review_other",
+            Err(err @ CoreError::Database(_)) => return Err(err.into()),
+            Err(err) => {
+                let failed = format!("{}: {err}", admin.tr.t("card.refresh_failed"));
+                page.errors.insert("refresh".into(), failed);
+                return render(&page, StatusCode::BAD_GATEWAY);
+            }
+        };
     Ok(see_other(&format!("/admin/cards/{id}?{found}")))
 }
 
@@ -565,27 +370,13 @@ pub async fn update(
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
     let mut page = card_page(&state, &admin, *id, None).await?;
-    let before = page.card.welcome_bonus;
-    match f.get("welcome_bonus").parse::<i64>() {
-        Ok(bonus) if (0..=100_000_000).contains(&bonus) => {
-            kaika_core::cards::set_welcome_bonus(&state.db, *id, bonus).await?;
-            admin
-                .audit(
-                    &state,
-                    "card.welcome_bonus",
-                    format!("card:{id}"),
-                    Some(serde_json::json!({ "welcome_bonus": before })),
-                    Some(serde_json::json!({ "welcome_bonus": bonus })),
-                )
-                .await?;
-            Ok(see_other(&format!("/admin/cards/{id}?done=card_saved")))
-        }
-        _ => {
-            page.welcome_bonus = f.get("welcome_bonus");
-            page.errors.insert(
-                "welcome_bonus".into(),
-                admin.tr.t("card.err_bonus").to_owned(),
-            );
+    let typed = f.get("welcome_bonus");
+    match card_face::set_welcome_bonus(&state.db, &page.card, &typed, &admin.by()).await? {
+        Ok(()) => Ok(see_other(&format!("/admin/cards/{id}?done=card_saved"))),
+        Err(problem) => {
+            page.welcome_bonus = typed;
+            let text = message(&admin.tr, problem);
+            page.errors.insert("welcome_bonus".into(), text);
             render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }

@@ -7,21 +7,16 @@ use askama::Template;
 use askama_web::WebTemplate;
 use base64::Engine;
 use chrono::{NaiveDate, Utc};
-use kaika_core::channels::{self as channel_use_cases, OuterStr};
-use kaika_core::entity::{accounts, cards, channels};
+use kaika_core::channels::{self as channel_use_cases, NewChannelForm};
+use kaika_core::entity::{cards, channels};
 use kaika_core::reports::Funnel;
-use kaika_core::CoreError;
-use kaika_wechat::client::WxaCodeRequest;
 use sea_orm::{EntityTrait, QueryOrder};
 
-use super::{render, see_other, Chrome, Done, FieldErrors};
+use super::{messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
 use crate::state::AdminState;
-
-/// The mini-program page that opens a card.
-pub const MINI_PROGRAM_PAGE: &str = "pages/index/index";
 
 /// A channel with its card and totals.
 #[derive(Debug, Clone)]
@@ -108,57 +103,24 @@ pub async fn create(
     admin.require_operator()?;
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
-    let mut errors = FieldErrors::new();
-    let card_id = f.get("card").parse::<i64>().ok();
-    let outer = OuterStr::parse(&f.get("outer_str"));
-    let name = f.get("name");
-    let name_len = name.chars().count();
-    if name_len == 0 {
-        errors.insert("name".into(), admin.tr.t("err.required").to_owned());
-    } else if name_len > 64 {
-        errors.insert("name".into(), super::too_long(&admin.tr, 64, name_len));
-    }
-    if outer.is_err() {
-        errors.insert(
-            "outer_str".into(),
-            admin.tr.t("channel.err_outer_str").to_owned(),
-        );
-    }
-    if card_id.is_none() {
-        errors.insert("card".into(), admin.tr.t("card.err_account").to_owned());
-    }
-    if let (Some(card_id), Ok(outer), true) = (card_id, &outer, errors.is_empty()) {
-        match channel_use_cases::create(&state.db, card_id, outer, &name).await {
-            Ok(row) => {
-                admin
-                    .audit(
-                        &state,
-                        "channel.create",
-                        format!("channel:{}", row.id),
-                        None,
-                        Some(serde_json::json!({"card_id": card_id, "outer_str": row.outer_str, "name": row.name})),
-                    )
-                    .await?;
-                return Ok(see_other(&format!(
-                    "/admin/channels/{}?done=channel_created",
-                    row.id
-                )));
-            }
-            Err(CoreError::Conflict { .. }) => {
-                errors.insert(
-                    "outer_str".into(),
-                    admin.tr.t("channel.err_exists").to_owned(),
-                );
-            }
-            Err(err) => return Err(err.into()),
+    let new = NewChannelForm {
+        card: f.get("card"),
+        outer_str: f.get("outer_str"),
+        name: f.get("name"),
+    };
+    match channel_use_cases::create_from_form(&state.db, &new, &admin.by()).await? {
+        Ok(row) => Ok(see_other(&format!(
+            "/admin/channels/{}?done=channel_created",
+            row.id
+        ))),
+        Err(problems) => {
+            let mut page = list_page(&state, &admin, None).await?;
+            page.errors = messages(&admin.tr, problems);
+            (page.form_card, page.form_outer_str) = (new.card, new.outer_str);
+            page.form_name = new.name;
+            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
-    let mut page = list_page(&state, &admin, None).await?;
-    page.errors = errors;
-    page.form_card = f.get("card");
-    page.form_outer_str = f.get("outer_str");
-    page.form_name = name;
-    render(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 /// `GET /admin/channels/{id}`.
@@ -186,14 +148,6 @@ async fn load(state: &AdminState, id: i64) -> Result<(channels::Model, cards::Mo
     Ok((channel, card))
 }
 
-/// The mini-program path that opens this channel's card.
-pub fn mini_program_path(card: &cards::Model, channel: &channels::Model) -> String {
-    format!(
-        "{MINI_PROGRAM_PAGE}?card_id={}&channel={}",
-        card.wechat_card_id, channel.outer_str
-    )
-}
-
 /// `GET /admin/channels/{id}`.
 pub async fn detail(
     state: web::Data<AdminState>,
@@ -215,7 +169,7 @@ pub async fn detail(
         .unwrap_or_default();
     Ok(ChannelPage {
         chrome: Chrome::load(&state, &admin, "channels", done.done.as_deref()).await?,
-        path: mini_program_path(&card, &channel),
+        path: channel_use_cases::mini_program_path(&card, &channel),
         scene: channel.outer_str.clone(),
         channel,
         card,
@@ -275,28 +229,6 @@ pub async fn archive(
     )))
 }
 
-async fn code_image(
-    state: &AdminState,
-    card: &cards::Model,
-    channel: &channels::Model,
-) -> Result<kaika_wechat::client::WxaCodeImage, AdminError> {
-    let account = accounts::Entity::find_by_id(card.account_id)
-        .one(&state.db)
-        .await?
-        .ok_or(AdminError::NotFound)?;
-    let client = state.clients.mini_program(&account.app_id).await?;
-    Ok(client
-        .wxa_code_unlimited(&WxaCodeRequest {
-            scene: channel.outer_str.clone(),
-            page: Some(MINI_PROGRAM_PAGE.into()),
-            check_path: Some(false),
-            width: Some(430),
-            ..WxaCodeRequest::default()
-        })
-        .await
-        .map_err(CoreError::from)?)
-}
-
 /// `GET /admin/channels/{id}/code.png`: the mini-program code (`wxa/getwxacodeunlimit`).
 pub async fn code_png(
     state: web::Data<AdminState>,
@@ -304,7 +236,8 @@ pub async fn code_png(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AdminError> {
     let (channel, card) = load(&state, *id).await?;
-    let image = code_image(&state, &card, &channel).await?;
+    let image =
+        channel_use_cases::mini_program_code(&state.db, &state.clients, &card, &channel).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, image.content_type))
         .body(image.bytes))
@@ -328,7 +261,8 @@ pub async fn poster(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AdminError> {
     let (channel, card) = load(&state, *id).await?;
-    let image = code_image(&state, &card, &channel).await?;
+    let image =
+        channel_use_cases::mini_program_code(&state.db, &state.clients, &card, &channel).await?;
     let poster = Poster {
         brand: card.brand_name.clone(),
         title: card.title.clone(),

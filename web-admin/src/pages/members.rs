@@ -10,9 +10,8 @@ use futures::stream;
 use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
 use kaika_core::ledger::{self, LedgerKind, NewEntry, Reason};
 use kaika_core::member_search::MemberFilter;
+use kaika_core::members::Answers;
 use kaika_core::{CoreError, Refusal};
-use kaika_wechat::card::UserFormField;
-use kaika_wechat::membercard::FormAnswers;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
@@ -104,13 +103,6 @@ pub struct MemberLine {
     pub created: String,
 }
 
-fn answers(row: &members::Model) -> FormAnswers {
-    row.form_answers
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default()
-}
-
 /// Cents as yuan, `12.34`.
 pub fn yuan(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
@@ -118,15 +110,9 @@ pub fn yuan(cents: i64) -> String {
 }
 
 fn line(row: &members::Model, card: &str, see: bool) -> MemberLine {
-    let a = answers(row);
-    let name = a
-        .common(&UserFormField::Name)
-        .unwrap_or_default()
-        .to_owned();
-    let mobile = a
-        .common(&UserFormField::Mobile)
-        .unwrap_or_default()
-        .to_owned();
+    let a = Answers::of(row);
+    let name = a.name().to_owned();
+    let mobile = a.mobile().to_owned();
     MemberLine {
         id: row.id,
         number: row.membership_number.clone().unwrap_or_default(),
@@ -231,6 +217,34 @@ pub struct MemberPage {
     nonce: String,
 }
 
+/// The member's answers as label and value, masked unless the role may see personal data.
+fn answer_lines(admin: &Admin, row: &members::Model, see: bool) -> Vec<(String, String)> {
+    Answers::of(row)
+        .all()
+        .into_iter()
+        .map(|answer| {
+            let label = match &answer.common_flag {
+                Some(flag) => {
+                    let key = format!("flag.{flag}");
+                    let label = admin.tr.t(&key);
+                    if label == key {
+                        answer.name
+                    } else {
+                        label.to_owned()
+                    }
+                }
+                None => answer.name,
+            };
+            let value = if see {
+                answer.value
+            } else {
+                mask::all(&answer.value)
+            };
+            (label, value)
+        })
+        .collect()
+}
+
 fn nonce() -> String {
     use rand::RngCore;
     let mut raw = [0u8; 12];
@@ -251,36 +265,7 @@ async fn member_page(
         .await?
         .ok_or(AdminError::NotFound)?;
     let see = admin.user.role.sees_personal_data();
-    let a = answers(&row);
-    let mut list: Vec<(String, String)> = a
-        .common_field_list
-        .iter()
-        .map(|f| {
-            let key = format!("flag.{}", UserFormField::parse(&f.name).as_str());
-            let label = admin.tr.t(&key);
-            let label = if label == key {
-                f.name.clone()
-            } else {
-                label.to_owned()
-            };
-            (
-                label,
-                if see {
-                    f.value.clone()
-                } else {
-                    mask::all(&f.value)
-                },
-            )
-        })
-        .collect();
-    list.extend(a.custom_field_list.iter().map(|f| {
-        let value = if f.value_list.is_empty() {
-            f.value.clone()
-        } else {
-            f.value_list.join("、")
-        };
-        (f.name.clone(), if see { value } else { mask::all(&value) })
-    }));
+    let list = answer_lines(admin, &row, see);
     let events = match &row.oa_openid {
         Some(openid) => {
             wechat_events::Entity::find()

@@ -21,6 +21,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use askama::Template;
 use kaika_core::admin_users::Role;
+use kaika_core::problems::{Problem, Problems};
 use serde::Deserialize;
 
 use crate::auth::Admin;
@@ -170,30 +171,48 @@ pub fn too_long(tr: &Tr, max: usize, actual: usize) -> String {
     )
 }
 
-/// Checks a required text with a character limit; records the message under `field`.
-pub fn check_text(
-    tr: &Tr,
-    errors: &mut FieldErrors,
-    field: &str,
-    value: &str,
-    max: usize,
-    required: bool,
-) {
-    let len = value.chars().count();
-    if required && len == 0 {
-        errors.insert(field.to_owned(), tr.t("err.required").to_owned());
-    } else if len > max {
-        errors.insert(field.to_owned(), too_long(tr, max, len));
-    }
+/// Each problem of a form in the admin's language, next to its field.
+pub fn messages(tr: &Tr, problems: Problems) -> FieldErrors {
+    problems
+        .into_iter()
+        .map(|(field, problem)| (field, message(tr, problem)))
+        .collect()
 }
 
-/// Whether `text` is an http(s) URL with a host.
-pub fn is_http_url(text: &str) -> bool {
-    text.split_once("://").is_some_and(|(scheme, rest)| {
-        matches!(scheme, "http" | "https")
-            && !rest.is_empty()
-            && !rest.contains(char::is_whitespace)
-    })
+/// One problem in the admin's language. Each key is written out so that the catalogue test finds it.
+pub fn message(tr: &Tr, problem: Problem) -> String {
+    let counted =
+        |max: usize, actual: usize| [("max", max.to_string()), ("actual", actual.to_string())];
+    match problem {
+        Problem::TooLong { max, actual } => return too_long(tr, max, actual),
+        Problem::TooManyQuestions { max, actual } => {
+            return tr.fmt("form.err_too_many_custom", &counted(max, actual))
+        }
+        Problem::TooManyChoiceQuestions { max, actual } => {
+            return tr.fmt("form.err_too_many_rich", &counted(max, actual))
+        }
+        Problem::Wechat(text) => return text,
+        Problem::Required => tr.t("err.required"),
+        Problem::NotUrl => tr.t("err.url"),
+        Problem::NotInPalette => tr.t("card.err_color"),
+        Problem::NoLogo => tr.t("card.err_logo_required"),
+        Problem::WelcomeBonus => tr.t("card.err_bonus"),
+        Problem::MembershipPrefix => tr.t("card.err_prefix"),
+        Problem::NoAccount => tr.t("card.err_account"),
+        Problem::NoPublicUrl => tr.t("card.err_public_url_missing"),
+        Problem::Quantity => tr.t("card.err_number"),
+        Problem::Discount => tr.t("card.err_discount"),
+        Problem::NoChoices => tr.t("form.err_no_options"),
+        Problem::QuestionKind => tr.t("form.err_rich_type"),
+        Problem::LinkUrlMissing => tr.t("form.err_link_url"),
+        Problem::LinkTextMissing => tr.t("form.err_link_name"),
+        Problem::OuterStr => tr.t("channel.err_outer_str"),
+        Problem::ChannelExists => tr.t("channel.err_exists"),
+        Problem::Amount => tr.t("member.err_amount"),
+        Problem::AmountTooLarge => tr.t("member.err_amount_too_large"),
+        Problem::NoNote => tr.t("member.err_note"),
+    }
+    .to_owned()
 }
 
 /// The scheme and host a request was sent to, e.g. `https://kaika.example.com`.

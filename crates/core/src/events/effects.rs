@@ -18,8 +18,30 @@ use crate::members::{self as members_rows, MEMBER_ACTIVE, MEMBER_CLAIMED, MEMBER
 use crate::stats::{self, FunnelStep};
 use crate::CoreError;
 
-use super::worker::ApplyError;
 use super::*;
+
+/// An error while applying an event: retried unless `permanent`.
+pub(super) struct ApplyError {
+    /// What went wrong, stored as the event's `last_error`.
+    pub(super) message: String,
+    /// No retry can fix it: the event becomes a dead letter at once.
+    pub(super) permanent: bool,
+}
+
+impl From<CoreError> for ApplyError {
+    fn from(err: CoreError) -> Self {
+        Self {
+            message: err.to_string(),
+            permanent: false,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApplyError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        CoreError::from(err).into()
+    }
+}
 
 /// What was fetched before the transaction.
 pub(super) struct Prepared {

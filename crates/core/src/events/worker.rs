@@ -18,7 +18,7 @@ use crate::entity::wechat_events;
 use crate::jobs::{self, Backoff, Claimed, Finished, Lease, Queue, Retry};
 use crate::CoreError;
 
-use super::effects::{self, Prepared};
+use super::effects::{self, ApplyError, Prepared};
 use super::*;
 
 pub use crate::jobs::RoundReport;
@@ -83,29 +83,6 @@ impl WorkerSettings {
             backoff: Backoff::jittered(self.retry_base, self.retry_max),
             max_attempts: self.max_attempts,
         }
-    }
-}
-
-/// An error while applying an event: retried unless `permanent`.
-pub(super) struct ApplyError {
-    /// What went wrong, stored as the event's `last_error`.
-    pub(super) message: String,
-    /// No retry can fix it: the event becomes a dead letter at once.
-    pub(super) permanent: bool,
-}
-
-impl From<CoreError> for ApplyError {
-    fn from(err: CoreError) -> Self {
-        Self {
-            message: err.to_string(),
-            permanent: false,
-        }
-    }
-}
-
-impl From<sea_orm::DbErr> for ApplyError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        CoreError::from(err).into()
     }
 }
 
