@@ -32,6 +32,15 @@ pub const COMMON_FIELDS: [&str; 12] = [
     "USER_FORM_INFO_FLAG_HABIT",
 ];
 
+/// The canonical name of a common field (as WeChat spells it in any of its forms), `None` for a
+/// custom question.
+pub fn common_field(name: &str) -> Option<&'static str> {
+    let field = UserFormField::parse(name);
+    COMMON_FIELDS
+        .into_iter()
+        .find(|canonical| UserFormField::parse(canonical) == field)
+}
+
 /// How many choice-question slots the designer offers (one more than a form may hold, so that the
 /// limit is a message and not a missing input).
 pub const RICH_SLOTS: usize = limits::MAX_FORM_RICH_FIELDS + 1;

@@ -62,6 +62,20 @@ impl CoreError {
         }
     }
 
+    /// What a failed WeChat call means for whoever sent what WeChat refused: a refusal when it was
+    /// their input (a used `wx.login` code, a bad or expired ticket), `None` when WeChat itself failed.
+    pub fn wechat_refusal(&self) -> Option<Refusal> {
+        let Self::Wechat(err) = self else {
+            return None;
+        };
+        match err.kind() {
+            kaika_wechat::ErrorKind::InvalidJsCode => Some(Refusal::InvalidLoginCode),
+            kaika_wechat::ErrorKind::InvalidTicket => Some(Refusal::TicketInvalid),
+            kaika_wechat::ErrorKind::TicketExpired => Some(Refusal::TicketExpired),
+            _ => None,
+        }
+    }
+
     /// Shorthand for [`CoreError::Invalid`].
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {

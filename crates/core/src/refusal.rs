@@ -53,6 +53,8 @@ pub enum Audience {
 }
 
 refusals! {
+    /// The `wx.login` code is malformed, invalid or used.
+    InvalidLoginCode = "invalid_login_code", 400, Member;
     /// The `activate_ticket` is malformed or WeChat does not know it.
     TicketInvalid = "ticket_invalid", 422, Member;
     /// WeChat says the `activate_ticket` has expired.

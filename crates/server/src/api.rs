@@ -145,7 +145,7 @@ pub(crate) async fn create_session(
     let code = body.code.trim();
     if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::new(
-            ApiCode::InvalidLoginCode,
+            Refusal::InvalidLoginCode,
             "code must be the value wx.login returned",
         ));
     }

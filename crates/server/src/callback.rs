@@ -6,9 +6,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
+use kaika_core::events::ingest::MAX_BODY_BYTES;
 use kaika_core::events::{self, CallbackParams, IngestSettings, Receipt};
 use kaika_core::CoreError;
-use kaika_wechat::event::MAX_XML_BYTES;
 
 use crate::error::{ApiCode, ApiError};
 use crate::startup::Context;
@@ -42,12 +42,12 @@ fn callback_error(err: CoreError) -> ApiError {
     }
 }
 
-/// Reads the body, refusing more than [`MAX_XML_BYTES`] before buffering it.
+/// Reads the body, refusing more than [`MAX_BODY_BYTES`] before buffering it.
 async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
             Refusal::BodyTooLarge,
-            format!("callback bodies are at most {MAX_XML_BYTES} bytes"),
+            format!("callback bodies are at most {MAX_BODY_BYTES} bytes"),
         )
     };
     let declared = req
@@ -55,13 +55,13 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_XML_BYTES) {
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_XML_BYTES));
+    let mut body = Vec::with_capacity(declared.unwrap_or(1024).min(MAX_BODY_BYTES));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|err| ApiError::new(Refusal::InvalidBody, err.to_string()))?;
-        if body.len() + chunk.len() > MAX_XML_BYTES {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);

@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use kaika_core::refusal::{Audience, Refusal};
 use kaika_core::CoreError;
-use kaika_wechat::ErrorKind;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -63,8 +62,6 @@ api_codes! {
     Conflict = "conflict", CONFLICT, false;
     /// The same activation is still running.
     ActivationInProgress = "activation_in_progress", ACCEPTED, true;
-    /// The `wx.login` code is malformed, invalid or used.
-    InvalidLoginCode = "invalid_login_code", BAD_REQUEST, true;
     /// The session token is missing, unknown or expired.
     InvalidSession = "invalid_session", UNAUTHORIZED, true;
     /// Something failed on Kaika's side.
@@ -334,15 +331,13 @@ pub fn api_error(err: CoreError) -> ApiError {
             ApiCode::ActivationInProgress,
             "the activation is still running; ask again shortly",
         ),
-        CoreError::Wechat(err) => match err.kind() {
-            ErrorKind::InvalidJsCode => ApiError::new(
-                ApiCode::InvalidLoginCode,
-                "the wx.login code is invalid or was already used",
-            ),
-            ErrorKind::InvalidTicket => ApiError::new(Refusal::TicketInvalid, err.to_string()),
-            ErrorKind::TicketExpired => ApiError::new(Refusal::TicketExpired, err.to_string()),
-            kind => {
-                tracing::warn!(error = %err, kind = %kind, "WeChat call failed");
+        CoreError::Wechat(_) => match err.wechat_refusal() {
+            Some(refusal @ Refusal::InvalidLoginCode) => {
+                ApiError::new(refusal, "the wx.login code is invalid or was already used")
+            }
+            Some(refusal) => ApiError::new(refusal, err.to_string()),
+            None => {
+                tracing::warn!(error = %err, "WeChat call failed");
                 ApiError::new(
                     Refusal::WechatUnavailable,
                     "WeChat is not answering as expected; try again shortly",

@@ -10,13 +10,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use anyhow::Context as _;
 use askama::Template;
 use kaika_core::accounts::{self, AppId, MessageMode, MiniProgram, NewAccount, SecretText};
+use kaika_core::activation_form::{self, Design, Place, RichSlot};
 use kaika_core::card_face::CardColor;
 use kaika_core::cards::{self as card_use_cases, NewMemberCard};
 use kaika_core::channels::{self, OuterStr};
 use kaika_core::entity::{cards, channels as channel_rows};
-use kaika_wechat::card::{
-    ActivateUserFormRequest, FormLink, RichField, RichFieldType, UserForm, UserFormField,
-};
 use kaika_wechat_sim::{AccountSpec, MessageMode as SimMode, MiniProgramSpec};
 use kaika_wechat_sim::{SimConfig, Simulator};
 use rand::distributions::{Alphanumeric, DistString};
@@ -196,7 +194,8 @@ pub async fn bootstrap(ctx: &Context, sandbox: &Sandbox) -> anyhow::Result<Sandb
             },
         )
         .await?;
-        card_use_cases::set_activation_form(&ctx.db, &client, &card, &demo_form()).await?;
+        card_use_cases::set_activation_form(&ctx.db, &client, &card, &demo_form().to_request())
+            .await?;
         sandbox
             .sim
             .approve_card(&card.wechat_card_id)
@@ -268,32 +267,27 @@ fn restore_card(sandbox: &Sandbox, app_id: &str, card: &cards::Model) -> anyhow:
         })
 }
 
-/// The demo activation form: mobile and name required, birthday optional, one rich field.
-fn demo_form() -> ActivateUserFormRequest {
-    ActivateUserFormRequest {
-        card_id: String::new(),
-        service_statement: Some(FormLink {
-            name: "会员守则".into(),
-            url: "https://example.invalid/terms".into(),
-        }),
-        bind_old_card: None,
-        required_form: Some(UserForm {
-            can_modify: Some(false),
-            common_field_id_list: vec![UserFormField::Mobile, UserFormField::Name],
-            custom_field_list: Vec::new(),
-            rich_field_list: vec![RichField {
-                field_type: RichFieldType::Radio,
-                name: "喜欢的咖啡".into(),
-                values: vec!["美式".into(), "拿铁".into(), "手冲".into()],
-            }],
-        }),
-        optional_form: Some(UserForm {
-            can_modify: Some(true),
-            common_field_id_list: vec![UserFormField::Birthday],
-            custom_field_list: Vec::new(),
-            rich_field_list: Vec::new(),
-        }),
+/// The demo activation form: mobile and name required, birthday optional, one choice question.
+fn demo_form() -> Design {
+    let mut design = Design::from_request(None);
+    for (name, place) in &mut design.common {
+        *place = match *name {
+            "USER_FORM_INFO_FLAG_MOBILE" | "USER_FORM_INFO_FLAG_NAME" => Place::Required,
+            "USER_FORM_INFO_FLAG_BIRTHDAY" => Place::Optional,
+            _ => Place::Off,
+        };
     }
+    design.rich = vec![RichSlot {
+        kind: "FORM_FIELD_RADIO".into(),
+        name: "喜欢的咖啡".into(),
+        values: "美式\n拿铁\n手冲".into(),
+        place: Place::Required,
+    }];
+    design.can_modify_required = false;
+    design.can_modify_optional = true;
+    design.service_name = "会员守则".into();
+    design.service_url = "https://example.invalid/terms".into();
+    design
 }
 
 struct ChannelChoice {
@@ -385,11 +379,11 @@ impl MemberView {
 }
 
 fn form_label(name: &str) -> String {
-    match UserFormField::parse(name) {
-        UserFormField::Mobile => "手机号".into(),
-        UserFormField::Name => "姓名".into(),
-        UserFormField::Birthday => "生日".into(),
-        UserFormField::Sex => "性别".into(),
+    match activation_form::common_field(name) {
+        Some("USER_FORM_INFO_FLAG_MOBILE") => "手机号".into(),
+        Some("USER_FORM_INFO_FLAG_NAME") => "姓名".into(),
+        Some("USER_FORM_INFO_FLAG_BIRTHDAY") => "生日".into(),
+        Some("USER_FORM_INFO_FLAG_SEX") => "性别".into(),
         _ => name.to_owned(),
     }
 }

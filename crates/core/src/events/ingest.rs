@@ -18,6 +18,9 @@ use crate::CoreError;
 
 use super::*;
 
+/// The largest callback body Kaika reads: WeChat's pushes are far smaller.
+pub const MAX_BODY_BYTES: usize = event::MAX_XML_BYTES;
+
 /// The query parameters WeChat puts on callback requests (reference §10.1, §10.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallbackParams {
