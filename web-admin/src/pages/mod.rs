@@ -209,7 +209,7 @@ pub fn message(tr: &Tr, problem: Problem) -> String {
         Problem::OuterStr => tr.t("channel.err_outer_str"),
         Problem::ChannelExists => tr.t("channel.err_exists"),
         Problem::Amount => tr.t("member.err_amount"),
-        Problem::AmountTooLarge => tr.t("member.err_amount_too_large"),
+        Problem::AmountTooLarge => tr.t("errors.amount_too_large"),
         Problem::NoNote => tr.t("member.err_note"),
     }
     .to_owned()
