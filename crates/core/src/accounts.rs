@@ -7,7 +7,9 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryOrder, Set};
 
+use crate::audit::Actor;
 use crate::entity::accounts;
+use crate::problems::{Problem, Problems};
 use crate::secrets::MasterKey;
 use crate::CoreError;
 
@@ -491,6 +493,195 @@ pub async fn update(
         active.mini_app_secret_sealed = Set(Some(seal("mini_app_secret", secret)));
     }
     Ok(active.update(db).await?.into())
+}
+
+/// The account form as an admin types it (secrets left empty keep the stored ones on an edit).
+#[derive(Debug, Clone, Default)]
+pub struct AccountForm {
+    /// The name admins see.
+    pub name: String,
+    /// The official account's AppID (ignored on an edit).
+    pub app_id: String,
+    /// Its AppSecret.
+    pub app_secret: String,
+    /// The callback Token.
+    pub callback_token: String,
+    /// `safe`, `compatible` or `plain`.
+    pub message_mode: String,
+    /// The EncodingAESKey, optional.
+    pub encoding_aes_key: String,
+    /// The mini-program's AppID, optional.
+    pub mini_app_id: String,
+    /// The mini-program's AppSecret, optional (given with its AppID).
+    pub mini_app_secret: String,
+    /// WeChat's API address (ignored on an edit).
+    pub api_base_url: String,
+}
+
+/// Records the problem of a field a parser refused (`form` for anything but a refused value).
+fn collect<T>(problems: &mut Problems, result: Result<T, CoreError>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(CoreError::Invalid { field, message }) => {
+            problems.insert(field.to_owned(), Problem::Invalid(message));
+            None
+        }
+        Err(other) => {
+            problems.insert("form".into(), Problem::Invalid(other.to_string()));
+            None
+        }
+    }
+}
+
+fn optional<T>(
+    problems: &mut Problems,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, CoreError>,
+) -> Option<T> {
+    if text.is_empty() {
+        None
+    } else {
+        collect(problems, parse(text))
+    }
+}
+
+fn summary_json(summary: &AccountSummary) -> serde_json::Value {
+    serde_json::json!({
+        "name": summary.name,
+        "app_id": summary.app_id,
+        "message_mode": summary.message_mode,
+        "mini_app_id": summary.mini_app_id,
+        "api_base_url": summary.api_base_url,
+    })
+}
+
+/// The new account a form describes, with what is wrong with it.
+fn new_account(form: &AccountForm) -> (Option<NewAccount>, Problems) {
+    let mut problems = Problems::new();
+    let p = &mut problems;
+    let app_id = collect(p, AppId::parse(&form.app_id));
+    let app_secret = collect(p, parse_app_secret("app_secret", &form.app_secret));
+    let callback_token = collect(p, parse_callback_token(&form.callback_token));
+    let mode = collect(p, MessageMode::parse(&form.message_mode));
+    let aes = optional(p, &form.encoding_aes_key, parse_encoding_aes_key);
+    let mini_app_id = optional(p, &form.mini_app_id, AppId::parse);
+    let mini_secret = optional(p, &form.mini_app_secret, |s| {
+        parse_app_secret("mini_app_secret", s)
+    });
+    let api_base_url = collect(p, parse_api_base_url(&form.api_base_url));
+    if mini_app_id.is_some() != mini_secret.is_some() && !p.contains_key("mini_app_id") {
+        p.insert("mini_app_secret".into(), Problem::MiniProgramHalf);
+    }
+    let (Some(app_id), Some(app_secret), Some(callback_token), Some(mode), Some(api_base_url)) =
+        (app_id, app_secret, callback_token, mode, api_base_url)
+    else {
+        return (None, problems);
+    };
+    let new = NewAccount {
+        name: form.name.clone(),
+        app_id,
+        app_secret,
+        callback_token,
+        encoding_aes_key: aes,
+        message_mode: mode,
+        mini_program: mini_app_id
+            .zip(mini_secret)
+            .map(|(app_id, app_secret)| MiniProgram { app_id, app_secret }),
+        api_base_url,
+        is_sandbox: false,
+    };
+    (Some(new), problems)
+}
+
+/// Adds the account a form describes and audits it (`account.create`); the inner error is what is
+/// wrong with the form (an AppID already added included).
+pub async fn create_from_form(
+    db: &impl ConnectionTrait,
+    key: &MasterKey,
+    form: &AccountForm,
+    by: &Actor,
+) -> Result<Result<AccountSummary, Problems>, CoreError> {
+    let (new, mut problems) = new_account(form);
+    let Some(new) = new.filter(|_| problems.is_empty()) else {
+        return Ok(Err(problems));
+    };
+    let summary = match add(db, key, new).await {
+        Ok(summary) => summary,
+        Err(CoreError::Conflict { .. }) => {
+            problems.insert("app_id".into(), Problem::AccountExists);
+            return Ok(Err(problems));
+        }
+        Err(err) => {
+            collect::<()>(&mut problems, Err(err));
+            return Ok(Err(problems));
+        }
+    };
+    let target = format!("account:{}", summary.app_id);
+    by.record(
+        db,
+        "account.create",
+        target,
+        None,
+        Some(summary_json(&summary)),
+    )
+    .await?;
+    Ok(Ok(summary))
+}
+
+/// Applies the edit form to the account of `app_id` (empty secret fields keep the stored secrets) and
+/// audits it (`account.update`, naming the secrets replaced, never their values); the inner error is
+/// what is wrong with the form.
+pub async fn update_from_form(
+    db: &impl ConnectionTrait,
+    key: &MasterKey,
+    app_id: &str,
+    form: &AccountForm,
+    by: &Actor,
+) -> Result<Result<AccountSummary, Problems>, CoreError> {
+    let before = list(db)
+        .await?
+        .into_iter()
+        .find(|a| a.app_id == app_id)
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("account {app_id}"),
+        })?;
+    let mut problems = Problems::new();
+    let p = &mut problems;
+    let changes = AccountChanges {
+        name: Some(form.name.clone()),
+        callback_token: Some(form.callback_token.clone()),
+        message_mode: collect(p, MessageMode::parse(&form.message_mode)),
+        app_secret: optional(p, &form.app_secret, |s| parse_app_secret("app_secret", s)),
+        encoding_aes_key: optional(p, &form.encoding_aes_key, parse_encoding_aes_key),
+        mini_app_id: optional(p, &form.mini_app_id, AppId::parse),
+        mini_app_secret: optional(p, &form.mini_app_secret, |s| {
+            parse_app_secret("mini_app_secret", s)
+        }),
+    };
+    let secrets_replaced: Vec<&str> = [
+        ("app_secret", changes.app_secret.is_some()),
+        ("encoding_aes_key", changes.encoding_aes_key.is_some()),
+        ("mini_app_secret", changes.mini_app_secret.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect();
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    let after = match update(db, key, app_id, changes).await {
+        Ok(after) => after,
+        Err(err) => {
+            collect::<()>(&mut problems, Err(err));
+            return Ok(Err(problems));
+        }
+    };
+    let mut after_json = summary_json(&after);
+    after_json["secrets_replaced"] = serde_json::json!(secrets_replaced);
+    let (target, before) = (format!("account:{app_id}"), summary_json(&before));
+    by.record(db, "account.update", target, Some(before), Some(after_json))
+        .await?;
+    Ok(Ok(after))
 }
 
 #[cfg(test)]

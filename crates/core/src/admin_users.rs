@@ -9,7 +9,9 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
+use crate::audit::Actor;
 use crate::entity::{admin_login_failures, admin_sessions, admin_users, login_attempt_buckets};
+use crate::problems::{Problem, Problems};
 use crate::sessions::sha256_hex;
 use crate::CoreError;
 
@@ -641,4 +643,134 @@ pub async fn log_in(
     )
     .await?;
     Ok(LoginOutcome::LoggedIn { session, user })
+}
+
+/// The new-admin form, as typed (the password untrimmed).
+#[derive(Debug, Clone, Default)]
+pub struct NewAdminForm {
+    /// 1 to 64 characters.
+    pub username: String,
+    /// At least [`crate::passwords::MIN_PASSWORD_CHARS`] characters.
+    pub password: String,
+    /// A role's name; anything else makes a viewer.
+    pub role: String,
+}
+
+/// Hashes a password off the async workers (Argon2 takes tens of milliseconds of CPU), after checking
+/// its strength; the inner error is the problem with the password.
+async fn strong_hash(password: &str) -> Result<Result<String, Problem>, CoreError> {
+    if crate::passwords::check_strength(password).is_err() {
+        let min = crate::passwords::MIN_PASSWORD_CHARS;
+        return Ok(Err(Problem::WeakPassword { min }));
+    }
+    let password = password.to_owned();
+    let hashed = tokio::task::spawn_blocking(move || crate::passwords::hash(&password))
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|hashed| hashed);
+    hashed
+        .map(Ok)
+        .map_err(|message| CoreError::invalid("password", message))
+}
+
+/// Creates an admin from the form and audits it (`admin.create`); the inner error is what is wrong
+/// with the form (a taken username included).
+pub async fn create_from_form(
+    db: &impl ConnectionTrait,
+    form: &NewAdminForm,
+    by: &Actor,
+) -> Result<Result<AdminUser, Problems>, CoreError> {
+    let role = Role::parse(&form.role).unwrap_or(Role::Viewer);
+    let hash = match strong_hash(&form.password).await? {
+        Ok(hash) => hash,
+        Err(problem) => return Ok(Err(Problems::from([("password".to_owned(), problem)]))),
+    };
+    let user = match create_user(db, &form.username, &hash, role).await {
+        Ok(user) => user,
+        Err(CoreError::Invalid { message, .. }) => {
+            return Ok(Err(Problems::from([(
+                "username".to_owned(),
+                Problem::Invalid(message),
+            )])))
+        }
+        Err(CoreError::Conflict { .. }) => {
+            return Ok(Err(Problems::from([(
+                "username".to_owned(),
+                Problem::AdminExists,
+            )])))
+        }
+        Err(err) => return Err(err),
+    };
+    let after = serde_json::json!({"username": user.username, "role": role.as_str()});
+    let target = format!("admin:{}", user.id);
+    by.record(db, "admin.create", target, None, Some(after))
+        .await?;
+    Ok(Ok(user))
+}
+
+/// Gives an admin another role, ends their sessions and audits it (`admin.role`).
+pub async fn change_role(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    role: Role,
+    by: &Actor,
+) -> Result<(), CoreError> {
+    let before = user(db, user_id).await?;
+    set_role(db, user_id, role).await?;
+    end_all_sessions(db, user_id).await?;
+    let (before, after) = (
+        serde_json::json!({"role": before.role.as_str()}),
+        serde_json::json!({"role": role.as_str()}),
+    );
+    let target = format!("admin:{user_id}");
+    by.record(db, "admin.role", target, Some(before), Some(after))
+        .await
+}
+
+/// Disables or enables an admin and audits it (`admin.disable`, `admin.enable`).
+pub async fn change_disabled(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    disabled: bool,
+    by: &Actor,
+) -> Result<(), CoreError> {
+    let before = set_disabled(db, user_id, disabled).await?;
+    let action = if disabled {
+        "admin.disable"
+    } else {
+        "admin.enable"
+    };
+    let (before, after) = (
+        serde_json::json!({"username": before.username, "disabled": before.disabled}),
+        serde_json::json!({"username": before.username, "disabled": disabled}),
+    );
+    let target = format!("admin:{user_id}");
+    by.record(db, action, target, Some(before), Some(after))
+        .await
+}
+
+/// Sets a new password (the owner hands it over) and audits that it changed, never the password or
+/// its hash (`admin.password`); the inner error is the problem with the password.
+pub async fn reset_password(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    password: &str,
+    by: &Actor,
+) -> Result<Result<(), Problem>, CoreError> {
+    let target = user(db, user_id).await?;
+    let hash = match strong_hash(password).await? {
+        Ok(hash) => hash,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    set_password_hash(db, user_id, &hash).await?;
+    let after = serde_json::json!({"username": target.username, "password": "changed"});
+    by.record(
+        db,
+        "admin.password",
+        format!("admin:{user_id}"),
+        None,
+        Some(after),
+    )
+    .await?;
+    Ok(Ok(()))
 }

@@ -64,6 +64,14 @@ impl Clients {
         self.client(app_id, Side::MiniProgram).await
     }
 
+    /// Fetches a fresh access token of the official account `app_id` with its stored AppSecret: the
+    /// admin's connection test.
+    pub async fn fetch_token(&self, app_id: &str) -> Result<(), CoreError> {
+        let client = self.official_account(app_id).await?;
+        client.fetch_token().await?;
+        Ok(())
+    }
+
     /// Forgets cached clients of an account (after its secrets change or it is removed).
     pub fn forget(&self, app_id: &str) {
         if let Ok(mut cache) = self.cache.write() {

@@ -14,8 +14,10 @@ use sea_orm::{
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::Actor;
 use crate::entity::{cards, ledger_entries, members};
 use crate::outbox;
+use crate::problems::{check_text, Problem, Problems};
 use crate::CoreError;
 
 /// The longest idempotency key.
@@ -679,6 +681,114 @@ pub fn parse_yuan(text: &str) -> Option<i64> {
         .ok()?
         .checked_mul(100)?
         .checked_add(cents)
+}
+
+/// An admin's credit or debit as the member page's form sends it (values trimmed).
+#[derive(Debug, Clone, Default)]
+pub struct AdjustForm {
+    /// `balance` or else points.
+    pub kind: String,
+    /// `debit` or else credit.
+    pub direction: String,
+    /// Points, or yuan for the balance (`12.50`).
+    pub amount: String,
+    /// `purchase`, `redemption` or else an adjustment.
+    pub reason: String,
+    /// Why, 1 to 200 characters.
+    pub note: String,
+    /// The form's nonce: a double submit writes one entry.
+    pub nonce: String,
+}
+
+/// Checks an admin's adjustment, records it and audits it (`member.ledger`, unless it replays an entry
+/// already written); the inner error is what is wrong with the form, a refusal of the ledger included.
+pub async fn adjust(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    limits: &LedgerLimits,
+    member_id: i64,
+    form: &AdjustForm,
+    by: &Actor,
+) -> Result<Result<Recorded, Problems>, CoreError> {
+    let kind = match form.kind.as_str() {
+        "balance" => LedgerKind::Balance,
+        _ => LedgerKind::Points,
+    };
+    let (entry, problems) = adjustment(limits, member_id, kind, form, by);
+    let Some(entry) = entry.filter(|_| problems.is_empty()) else {
+        return Ok(Err(problems));
+    };
+    let txn = db.begin().await?;
+    let recorded = match record_in(&txn, &entry).await {
+        Ok(recorded) => recorded,
+        Err(CoreError::Refused { refusal, .. }) => {
+            return Ok(Err(amount_problem(Problem::Refused(refusal))))
+        }
+        Err(CoreError::Invalid { message, .. }) => {
+            return Ok(Err(amount_problem(Problem::Invalid(message))))
+        }
+        Err(err) => return Err(err),
+    };
+    if !recorded.replayed {
+        let e = &recorded.entry;
+        let after = serde_json::json!({
+            kind.as_str(): e.resulting_total,
+            "amount": e.amount,
+            "reason": e.reason,
+            "note": form.note,
+            "entry": e.id,
+        });
+        let before = serde_json::json!({ kind.as_str(): e.resulting_total - e.amount });
+        let target = format!("member:{member_id}");
+        by.record(&txn, "member.ledger", target, Some(before), Some(after))
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(Ok(recorded))
+}
+
+fn amount_problem(problem: Problem) -> Problems {
+    Problems::from([("amount".to_owned(), problem)])
+}
+
+/// The entry an adjustment form describes, with what is wrong with it.
+fn adjustment(
+    limits: &LedgerLimits,
+    member_id: i64,
+    kind: LedgerKind,
+    form: &AdjustForm,
+    by: &Actor,
+) -> (Option<NewEntry>, Problems) {
+    let mut problems = Problems::new();
+    let amount = match kind {
+        LedgerKind::Points => form.amount.parse::<i64>().ok().filter(|n| *n > 0),
+        LedgerKind::Balance => parse_yuan(&form.amount).filter(|cents| *cents > 0),
+    };
+    match amount.map(|amount| limits.check(kind, amount)) {
+        None => _ = problems.insert("amount".into(), Problem::Amount),
+        Some(Err(_)) => _ = problems.insert("amount".into(), Problem::AmountTooLarge),
+        Some(Ok(())) => {}
+    }
+    if form.note.is_empty() {
+        problems.insert("note".into(), Problem::NoNote);
+    } else {
+        check_text(&mut problems, "note", &form.note, 200, true);
+    }
+    let reason = match form.reason.as_str() {
+        "purchase" => Reason::Purchase,
+        "redemption" => Reason::Redemption,
+        _ => Reason::Adjustment,
+    };
+    let sign = if form.direction == "debit" { -1 } else { 1 };
+    let entry = amount.map(|amount| NewEntry {
+        member_id,
+        kind,
+        amount: sign * amount,
+        reason,
+        note: Some(form.note.clone()),
+        actor: by.name.clone(),
+        idempotency_key: format!("admin:{}", form.nonce),
+    });
+    (entry, problems)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::refusal::Refusal;
+
 /// One thing wrong with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -68,6 +70,25 @@ pub enum Problem {
     NoNote,
     /// WeChat's own rule, as its client words it.
     Wechat(String),
+    /// A password shorter than the minimum.
+    WeakPassword {
+        /// The fewest characters allowed.
+        min: usize,
+    },
+    /// A mini-program's AppID without its AppSecret, or the other way round.
+    MiniProgramHalf,
+    /// The official account was added already.
+    AccountExists,
+    /// An API key with no scope.
+    NoScopes,
+    /// An API key's name that is not 1 to 64 characters without control characters.
+    KeyName,
+    /// Another admin has this username.
+    AdminExists,
+    /// A rule of the domain, in its own words.
+    Invalid(String),
+    /// A refusal of the domain (its sentence is at `errors.<code>`).
+    Refused(Refusal),
 }
 
 /// The problems of a form, by field name (one per field; a later one replaces an earlier one).

@@ -10,6 +10,9 @@ use kaika_wechat::WechatClient;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountSummary;
+use crate::audit::Actor;
+use crate::clients::Clients;
 use crate::entity::accounts;
 use crate::CoreError;
 
@@ -119,6 +122,76 @@ pub async fn set(
     row.test_whitelist = Set(Some(json));
     row.update(db).await?;
     Ok(())
+}
+
+/// The whitelist form's texts, one entry per line.
+#[derive(Debug, Clone, Default)]
+pub struct WhitelistForm {
+    /// Official-account openids.
+    pub openids: String,
+    /// WeChat IDs.
+    pub usernames: String,
+    /// Mini-program openids of the same testers.
+    pub mini_openids: String,
+}
+
+impl From<&TestWhitelist> for WhitelistForm {
+    fn from(list: &TestWhitelist) -> Self {
+        Self {
+            openids: list.openids.join("\n"),
+            usernames: list.usernames.join("\n"),
+            mini_openids: list.mini_openids.join("\n"),
+        }
+    }
+}
+
+/// Why a whitelist form was not saved.
+#[derive(Debug, Clone)]
+pub enum Unsaved {
+    /// Odd entries or too many of them, in this field (`form` when it is none of the three).
+    Entries(&'static str),
+    /// WeChat (or reaching it) refused; nothing was stored.
+    Refused(String),
+}
+
+/// Checks the form, sends the testers to WeChat, stores them and audits the change
+/// (`account.whitelist`).
+pub async fn save(
+    db: &impl ConnectionTrait,
+    clients: &Clients,
+    account: &AccountSummary,
+    form: &WhitelistForm,
+    by: &Actor,
+) -> Result<Result<TestWhitelist, Unsaved>, CoreError> {
+    let list = match TestWhitelist::parse(&form.openids, &form.usernames, &form.mini_openids) {
+        Ok(list) => list,
+        Err(CoreError::Invalid { field, .. }) => {
+            let field = match field {
+                "openids" | "usernames" | "mini_openids" => field,
+                _ => "form",
+            };
+            return Ok(Err(Unsaved::Entries(field)));
+        }
+        Err(err) => return Err(err),
+    };
+    let before = load(db, account.id).await?;
+    let sent = match clients.official_account(&account.app_id).await {
+        Ok(client) => set(db, &client, account.id, &list).await,
+        Err(err) => Err(err),
+    };
+    match sent {
+        Ok(()) => {}
+        Err(err @ CoreError::Database(_)) => return Err(err),
+        Err(err) => return Ok(Err(Unsaved::Refused(err.to_string()))),
+    }
+    let target = format!("account:{}", account.app_id);
+    let (before, after) = (
+        serde_json::to_value(&before).ok(),
+        serde_json::to_value(&list).ok(),
+    );
+    by.record(db, "account.whitelist", target, before, after)
+        .await?;
+    Ok(Ok(list))
 }
 
 #[cfg(test)]

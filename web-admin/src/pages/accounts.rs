@@ -6,14 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
-use kaika_core::accounts::AccountChanges;
-use kaika_core::accounts::{
-    self, parse_api_base_url, parse_app_secret, parse_callback_token, parse_encoding_aes_key,
-    AccountSummary, AppId, MessageMode, MiniProgram, NewAccount, WECHAT_API_BASE_URL,
-};
-use kaika_core::CoreError;
 
-use super::{base_url, fmt_time, render, see_other, Chrome, Done, FieldErrors};
+use kaika_core::accounts::{self, AccountForm, AccountSummary, WECHAT_API_BASE_URL};
+
+use super::{base_url, fmt_time, messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
@@ -131,29 +127,34 @@ pub async fn new_form(
     render(&page, StatusCode::OK)
 }
 
-fn collect<T>(errors: &mut FieldErrors, result: Result<T, CoreError>) -> Option<T> {
-    match result {
-        Ok(v) => Some(v),
-        Err(CoreError::Invalid { field, message }) => {
-            errors.insert(field.to_owned(), message);
-            None
-        }
-        Err(other) => {
-            errors.insert("form".into(), other.to_string());
-            None
-        }
+/// The account form as typed.
+fn typed(f: &Fields) -> AccountForm {
+    AccountForm {
+        name: f.get("name"),
+        app_id: f.get("app_id"),
+        app_secret: f.get("app_secret"),
+        callback_token: f.get("callback_token"),
+        message_mode: f.get("message_mode"),
+        encoding_aes_key: f.get("encoding_aes_key"),
+        mini_app_id: f.get("mini_app_id"),
+        mini_app_secret: f.get("mini_app_secret"),
+        api_base_url: f.get("api_base_url"),
     }
 }
 
-fn optional<T>(
-    errors: &mut FieldErrors,
-    text: &str,
-    parse: impl FnOnce(&str) -> Result<T, CoreError>,
-) -> Option<T> {
-    if text.is_empty() {
-        None
-    } else {
-        collect(errors, parse(text))
+/// The add form sent back with its errors (secrets are never sent back).
+fn filled(chrome: Chrome, form: AccountForm, errors: FieldErrors) -> AccountFormPage {
+    AccountFormPage {
+        chrome,
+        existing: None,
+        name: form.name,
+        app_id: form.app_id,
+        callback_token: form.callback_token,
+        message_mode: form.message_mode,
+        mini_app_id: form.mini_app_id,
+        api_base_url: form.api_base_url,
+        errors,
+        test_result: None,
     }
 }
 
@@ -166,95 +167,18 @@ pub async fn create(
     admin.require_owner()?;
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
-    let mut errors = FieldErrors::new();
-    let app_id = collect(&mut errors, AppId::parse(&f.get("app_id")));
-    let app_secret = collect(
-        &mut errors,
-        parse_app_secret("app_secret", &f.get("app_secret")),
-    );
-    let callback_token = collect(&mut errors, parse_callback_token(&f.get("callback_token")));
-    let mode = collect(&mut errors, MessageMode::parse(&f.get("message_mode")));
-    let aes = optional(
-        &mut errors,
-        &f.get("encoding_aes_key"),
-        parse_encoding_aes_key,
-    );
-    let mini_app_id = optional(&mut errors, &f.get("mini_app_id"), AppId::parse);
-    let mini_secret = optional(&mut errors, &f.get("mini_app_secret"), |s| {
-        parse_app_secret("mini_app_secret", s)
-    });
-    let api_base_url = collect(&mut errors, parse_api_base_url(&f.get("api_base_url")));
-    if mini_app_id.is_some() != mini_secret.is_some() && !errors.contains_key("mini_app_id") {
-        errors.insert(
-            "mini_app_secret".into(),
-            admin.tr.t("account.mini_both").to_owned(),
-        );
-    }
-    if let (Some(app_id), Some(app_secret), Some(callback_token), Some(mode), Some(api_base_url)) =
-        (app_id, app_secret, callback_token, mode, api_base_url)
-    {
-        if errors.is_empty() {
-            let new = NewAccount {
-                name: f.get("name"),
-                app_id,
-                app_secret,
-                callback_token,
-                encoding_aes_key: aes,
-                message_mode: mode,
-                mini_program: mini_app_id
-                    .zip(mini_secret)
-                    .map(|(app_id, app_secret)| MiniProgram { app_id, app_secret }),
-                api_base_url,
-                is_sandbox: false,
-            };
-            match accounts::add(&state.db, &state.master_key, new).await {
-                Ok(summary) => {
-                    admin
-                        .audit(
-                            &state,
-                            "account.create",
-                            format!("account:{}", summary.app_id),
-                            None,
-                            Some(summary_json(&summary)),
-                        )
-                        .await?;
-                    return Ok(see_other(&format!(
-                        "/admin/accounts/{}?done=account_saved",
-                        summary.app_id
-                    )));
-                }
-                Err(CoreError::Conflict { .. }) => {
-                    errors.insert("app_id".into(), admin.tr.t("account.exists").to_owned());
-                }
-                Err(err) => {
-                    collect::<()>(&mut errors, Err(err));
-                }
+    let form = typed(&f);
+    let problems =
+        match accounts::create_from_form(&state.db, &state.master_key, &form, &admin.by()).await? {
+            Ok(summary) => {
+                let to = format!("/admin/accounts/{}?done=account_saved", summary.app_id);
+                return Ok(see_other(&to));
             }
-        }
-    }
-    let page = AccountFormPage {
-        chrome: Chrome::load(&state, &admin, "accounts", None).await?,
-        existing: None,
-        name: f.get("name"),
-        app_id: f.get("app_id"),
-        callback_token: f.get("callback_token"),
-        message_mode: f.get("message_mode"),
-        mini_app_id: f.get("mini_app_id"),
-        api_base_url: f.get("api_base_url"),
-        errors,
-        test_result: None,
-    };
+            Err(problems) => problems,
+        };
+    let chrome = Chrome::load(&state, &admin, "accounts", None).await?;
+    let page = filled(chrome, form, messages(&admin.tr, problems));
     render(&page, StatusCode::UNPROCESSABLE_ENTITY)
-}
-
-fn summary_json(summary: &AccountSummary) -> serde_json::Value {
-    serde_json::json!({
-        "name": summary.name,
-        "app_id": summary.app_id,
-        "message_mode": summary.message_mode,
-        "mini_app_id": summary.mini_app_id,
-        "api_base_url": summary.api_base_url,
-    })
 }
 
 async fn edit_page(
@@ -317,66 +241,23 @@ pub async fn update(
     admin.require_owner()?;
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
-    let before = accounts::list(&state.db)
-        .await?
-        .into_iter()
-        .find(|a| a.app_id == *app_id)
-        .ok_or(AdminError::NotFound)?;
-    let mut errors = FieldErrors::new();
-    let changes = AccountChanges {
-        name: Some(f.get("name")),
-        callback_token: Some(f.get("callback_token")),
-        message_mode: collect(&mut errors, MessageMode::parse(&f.get("message_mode"))),
-        app_secret: optional(&mut errors, &f.get("app_secret"), |s| {
-            parse_app_secret("app_secret", s)
-        }),
-        encoding_aes_key: optional(
-            &mut errors,
-            &f.get("encoding_aes_key"),
-            parse_encoding_aes_key,
-        ),
-        mini_app_id: optional(&mut errors, &f.get("mini_app_id"), AppId::parse),
-        mini_app_secret: optional(&mut errors, &f.get("mini_app_secret"), |s| {
-            parse_app_secret("mini_app_secret", s)
-        }),
-    };
-    let secrets_changed: Vec<&str> = [
-        ("app_secret", changes.app_secret.is_some()),
-        ("encoding_aes_key", changes.encoding_aes_key.is_some()),
-        ("mini_app_secret", changes.mini_app_secret.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, changed)| changed.then_some(name))
-    .collect();
-    if errors.is_empty() {
-        match kaika_core::accounts::update(&state.db, &state.master_key, &app_id, changes).await {
-            Ok(after) => {
-                state.clients.forget(&app_id);
-                let mut after_json = summary_json(&after);
-                after_json["secrets_replaced"] = serde_json::json!(secrets_changed);
-                admin
-                    .audit(
-                        &state,
-                        "account.update",
-                        format!("account:{app_id}"),
-                        Some(summary_json(&before)),
-                        Some(after_json),
-                    )
-                    .await?;
-                return Ok(see_other(&format!(
-                    "/admin/accounts/{app_id}?done=account_saved"
-                )));
-            }
-            Err(err) => {
-                collect::<()>(&mut errors, Err(err));
-            }
+    let form = typed(&f);
+    let (db, key, by) = (&state.db, &state.master_key, admin.by());
+    match accounts::update_from_form(db, key, &app_id, &form, &by).await? {
+        Ok(_) => {
+            state.clients.forget(&app_id);
+            Ok(see_other(&format!(
+                "/admin/accounts/{app_id}?done=account_saved"
+            )))
+        }
+        Err(problems) => {
+            let errors = messages(&admin.tr, problems);
+            let mut page = edit_page(&state, &req, &admin, &app_id, None, errors, None).await?;
+            (page.name, page.callback_token) = (form.name, form.callback_token);
+            page.message_mode = form.message_mode;
+            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
-    let mut page = edit_page(&state, &req, &admin, &app_id, None, errors, None).await?;
-    page.name = f.get("name");
-    page.callback_token = f.get("callback_token");
-    page.message_mode = f.get("message_mode");
-    render(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 /// `POST /admin/accounts/{app_id}/test`: fetches an access token with the stored AppSecret.
@@ -391,12 +272,8 @@ pub async fn test_connection(
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
     state.clients.forget(&app_id);
-    let result = match state.clients.official_account(&app_id).await {
-        Ok(client) => client.fetch_token().await.map_err(CoreError::from),
-        Err(err) => Err(err),
-    };
-    let outcome = match result {
-        Ok(_) => (true, admin.tr.t("account.test_ok").to_owned()),
+    let outcome = match state.clients.fetch_token(&app_id).await {
+        Ok(()) => (true, admin.tr.t("account.test_ok").to_owned()),
         Err(err) => (
             false,
             format!("{}: {err}", admin.tr.t("account.test_failed")),

@@ -6,9 +6,8 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use kaika_core::api_keys::{self, Scope};
 use kaika_core::entity::api_keys as api_key_rows;
-use kaika_core::CoreError;
 
-use super::{fmt_time, render, see_other, Chrome, Done, FieldErrors};
+use super::{fmt_time, messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
@@ -77,42 +76,19 @@ pub async fn create(
     let f = Fields::from_pairs(pairs);
     admin.check_csrf(&f.get("csrf"))?;
     let name = f.get("name");
-    let mut errors = FieldErrors::new();
-    if scopes.is_empty() {
-        errors.insert(
-            "scopes".into(),
-            admin.tr.t("api_keys.err_scopes").to_owned(),
-        );
-    } else {
-        match api_keys::create(&state.db, &name, &scopes, &admin.actor()).await {
-            Ok(created) => {
-                admin
-                    .audit(
-                        &state,
-                        "api_key.create",
-                        format!("api_key:{}", created.row.id),
-                        None,
-                        Some(serde_json::json!({
-                            "name": created.row.name,
-                            "prefix": created.row.key_prefix,
-                            "scopes": created.row.scopes,
-                        })),
-                    )
-                    .await?;
-                let mut p = page(&state, &admin, Some("api_key_created")).await?;
-                p.created = Some(created.key);
-                return render(&p, StatusCode::OK);
-            }
-            Err(CoreError::Invalid { .. }) => {
-                errors.insert("name".into(), admin.tr.t("api_keys.err_name").to_owned());
-            }
-            Err(err) => return Err(err.into()),
+    match api_keys::create_from_form(&state.db, &name, &scopes, &admin.by()).await? {
+        Ok(created) => {
+            let mut p = page(&state, &admin, Some("api_key_created")).await?;
+            p.created = Some(created.key);
+            render(&p, StatusCode::OK)
+        }
+        Err(problems) => {
+            let mut p = page(&state, &admin, None).await?;
+            p.errors = messages(&admin.tr, problems);
+            p.name = name;
+            render(&p, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
-    let mut p = page(&state, &admin, None).await?;
-    p.errors = errors;
-    p.name = name;
-    render(&p, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 /// `POST /admin/api-keys/{id}/revoke`.

@@ -7,8 +7,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use kaika_core::accounts::{self, AccountSummary};
 use kaika_core::golive::{self, CheckLine};
-use kaika_core::whitelist::{self, TestWhitelist, MAX_TESTERS};
-use kaika_core::CoreError;
+use kaika_core::whitelist::{self, Unsaved, WhitelistForm, MAX_TESTERS};
 
 use super::{fmt_time, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
@@ -67,27 +66,6 @@ pub struct RefusalRow {
     pub last_at: String,
     /// The last refusal's message.
     pub last_message: String,
-}
-
-/// The whitelist form's texts, one entry per line.
-#[derive(Debug, Clone, Default)]
-pub struct WhitelistForm {
-    /// Official-account openids.
-    pub openids: String,
-    /// WeChat IDs.
-    pub usernames: String,
-    /// Mini-program openids of the same testers.
-    pub mini_openids: String,
-}
-
-impl From<&TestWhitelist> for WhitelistForm {
-    fn from(list: &TestWhitelist) -> Self {
-        Self {
-            openids: list.openids.join("\n"),
-            usernames: list.usernames.join("\n"),
-            mini_openids: list.mini_openids.join("\n"),
-        }
-    }
 }
 
 /// `GET /admin/accounts/{app_id}/go-live`.
@@ -194,6 +172,22 @@ pub async fn show(
     render(&page, StatusCode::OK)
 }
 
+/// What the page says when the whitelist was not saved, and the status to say it with.
+fn unsaved_errors(admin: &Admin, unsaved: Unsaved) -> (FieldErrors, StatusCode) {
+    let (field, text, status) = match unsaved {
+        Unsaved::Entries(field) => {
+            let max = [("max", MAX_TESTERS.to_string())];
+            let text = admin.tr.fmt("golive.err_entries", &max);
+            (field, text, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Unsaved::Refused(err) => {
+            let text = format!("{}: {err}", admin.tr.t("golive.whitelist_refused"));
+            ("form", text, StatusCode::BAD_GATEWAY)
+        }
+    };
+    (FieldErrors::from([(field.to_owned(), text)]), status)
+}
+
 /// `POST /admin/accounts/{app_id}/whitelist`: sends the testers to WeChat (`card/testwhitelist/set`)
 /// and stores them; operators and owners.
 pub async fn set_whitelist(
@@ -211,54 +205,15 @@ pub async fn set_whitelist(
         usernames: f.raw("usernames"),
         mini_openids: f.raw("mini_openids"),
     };
-    let mut errors = FieldErrors::new();
-    let status = match TestWhitelist::parse(&typed.openids, &typed.usernames, &typed.mini_openids) {
-        Ok(list) => {
-            let before = whitelist::load(&state.db, account.id).await?;
-            let sent = match state.clients.official_account(&app_id).await {
-                Ok(client) => whitelist::set(&state.db, &client, account.id, &list).await,
-                Err(err) => Err(err),
-            };
-            match sent {
-                Ok(()) => {
-                    admin
-                        .audit(
-                            &state,
-                            "account.whitelist",
-                            format!("account:{app_id}"),
-                            serde_json::to_value(&before).ok(),
-                            serde_json::to_value(&list).ok(),
-                        )
-                        .await?;
-                    return Ok(see_other(&format!(
-                        "/admin/accounts/{app_id}/go-live?done=whitelist_saved"
-                    )));
-                }
-                Err(err @ CoreError::Database(_)) => return Err(err.into()),
-                Err(err) => {
-                    errors.insert(
-                        "form".into(),
-                        format!("{}: {err}", admin.tr.t("golive.whitelist_refused")),
-                    );
-                    StatusCode::BAD_GATEWAY
-                }
+    let by = admin.by();
+    let (errors, status) =
+        match whitelist::save(&state.db, &state.clients, &account, &typed, &by).await? {
+            Ok(_) => {
+                let done = format!("/admin/accounts/{app_id}/go-live?done=whitelist_saved");
+                return Ok(see_other(&done));
             }
-        }
-        Err(CoreError::Invalid { field, .. }) => {
-            let field = match field {
-                "openids" | "usernames" | "mini_openids" => field,
-                _ => "form",
-            };
-            errors.insert(
-                field.to_owned(),
-                admin
-                    .tr
-                    .fmt("golive.err_entries", &[("max", MAX_TESTERS.to_string())]),
-            );
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        Err(err) => return Err(err.into()),
-    };
+            Err(unsaved) => unsaved_errors(&admin, unsaved),
+        };
     let page = page(&state, &admin, account, None, Some(typed), errors).await?;
     render(&page, status)
 }

@@ -8,14 +8,13 @@ use askama::Template;
 use chrono::NaiveDate;
 use futures::stream;
 use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
-use kaika_core::ledger::{self, LedgerKind, NewEntry, Reason};
+use kaika_core::ledger::{self, AdjustForm};
 use kaika_core::member_search::MemberFilter;
 use kaika_core::members::Answers;
-use kaika_core::{CoreError, Refusal};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
-use super::{fmt_time, render, see_other, Chrome, Done, FieldErrors};
+use super::{fmt_time, messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
@@ -324,95 +323,23 @@ pub async fn adjust(
     admin.require_operator()?;
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
-    let tr = &admin.tr;
-    let mut errors = FieldErrors::new();
-    let kind = match f.get("kind").as_str() {
-        "balance" => LedgerKind::Balance,
-        _ => LedgerKind::Points,
+    let form = AdjustForm {
+        kind: f.get("kind"),
+        direction: f.get("direction"),
+        amount: f.get("amount"),
+        reason: f.get("reason"),
+        note: f.get("note"),
+        nonce: f.get("nonce"),
     };
-    let sign = if f.get("direction") == "debit" { -1 } else { 1 };
-    let amount = match kind {
-        LedgerKind::Points => f.get("amount").parse::<i64>().ok().filter(|n| *n > 0),
-        LedgerKind::Balance => ledger::parse_yuan(&f.get("amount")).filter(|cents| *cents > 0),
-    };
-    let reason = match f.get("reason").as_str() {
-        "purchase" => Reason::Purchase,
-        "redemption" => Reason::Redemption,
-        _ => Reason::Adjustment,
-    };
-    let note = f.get("note");
-    match amount.map(|amount| state.settings.ledger.check(kind, amount)) {
-        None => {
-            errors.insert("amount".into(), tr.t("member.err_amount").to_owned());
-        }
-        Some(Err(_)) => {
-            errors.insert(
-                "amount".into(),
-                tr.t(&Refusal::AmountTooLarge.i18n_key()).to_owned(),
-            );
-        }
-        Some(Ok(())) => {}
-    }
-    if note.is_empty() {
-        errors.insert("note".into(), tr.t("member.err_note").to_owned());
-    } else if note.chars().count() > 200 {
-        errors.insert(
-            "note".into(),
-            super::too_long(tr, 200, note.chars().count()),
-        );
-    }
-    let nonce = f.get("nonce");
-    if let (Some(amount), true) = (amount, errors.is_empty()) {
-        let entry = NewEntry {
-            member_id: *id,
-            kind,
-            amount: sign * amount,
-            reason,
-            note: Some(note.clone()),
-            actor: admin.actor(),
-            idempotency_key: format!("admin:{nonce}"),
-        };
-        match ledger::record(&state.db, &entry).await {
-            Ok(recorded) => {
-                if !recorded.replayed {
-                    admin
-                        .audit(
-                            &state,
-                            "member.ledger",
-                            format!("member:{id}"),
-                            Some(serde_json::json!({ kind.as_str(): recorded.entry.resulting_total - recorded.entry.amount })),
-                            Some(serde_json::json!({
-                                kind.as_str(): recorded.entry.resulting_total,
-                                "amount": recorded.entry.amount,
-                                "reason": recorded.entry.reason,
-                                "note": note,
-                                "entry": recorded.entry.id,
-                            })),
-                        )
-                        .await?;
-                }
-                return Ok(see_other(&format!("/admin/members/{id}?done=ledger_saved")));
-            }
-            Err(CoreError::Refused { refusal, .. }) => {
-                errors.insert("amount".into(), tr.t(&refusal.i18n_key()).to_owned());
-            }
-            Err(CoreError::Invalid { message, .. }) => {
-                let key = format!("member.err_{message}");
-                let text = tr.t(&key);
-                errors.insert(
-                    "amount".into(),
-                    if text == key {
-                        message
-                    } else {
-                        text.to_owned()
-                    },
-                );
-            }
-            Err(err) => return Err(err.into()),
+    let limits = &state.settings.ledger;
+    match ledger::adjust(&state.db, limits, *id, &form, &admin.by()).await? {
+        Ok(_) => Ok(see_other(&format!("/admin/members/{id}?done=ledger_saved"))),
+        Err(problems) => {
+            let errors = messages(&admin.tr, problems);
+            let page = member_page(&state, &admin, *id, None, errors).await?;
+            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
-    let page = member_page(&state, &admin, *id, None, errors).await?;
-    render(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 fn csv_field(text: &str) -> String {

@@ -22,6 +22,7 @@ use actix_web::HttpResponse;
 use askama::Template;
 use kaika_core::admin_users::Role;
 use kaika_core::problems::{Problem, Problems};
+use kaika_core::Refusal;
 use serde::Deserialize;
 
 use crate::auth::Admin;
@@ -191,7 +192,12 @@ pub fn message(tr: &Tr, problem: Problem) -> String {
         Problem::TooManyChoiceQuestions { max, actual } => {
             return tr.fmt("form.err_too_many_rich", &counted(max, actual))
         }
-        Problem::Wechat(text) => return text,
+        Problem::Wechat(text) | Problem::Invalid(text) => return text,
+        Problem::WeakPassword { min } => {
+            return tr.fmt("admins.err_password", &[("min", min.to_string())])
+        }
+        Problem::Refused(refusal) => return tr.t(&refusal.i18n_key()).to_owned(),
+        Problem::AmountTooLarge => return tr.t(&Refusal::AmountTooLarge.i18n_key()).to_owned(),
         Problem::Required => tr.t("err.required"),
         Problem::NotUrl => tr.t("err.url"),
         Problem::NotInPalette => tr.t("card.err_color"),
@@ -209,8 +215,12 @@ pub fn message(tr: &Tr, problem: Problem) -> String {
         Problem::OuterStr => tr.t("channel.err_outer_str"),
         Problem::ChannelExists => tr.t("channel.err_exists"),
         Problem::Amount => tr.t("member.err_amount"),
-        Problem::AmountTooLarge => tr.t("errors.amount_too_large"),
         Problem::NoNote => tr.t("member.err_note"),
+        Problem::AdminExists => tr.t("admins.err_exists"),
+        Problem::NoScopes => tr.t("api_keys.err_scopes"),
+        Problem::MiniProgramHalf => tr.t("account.mini_both"),
+        Problem::AccountExists => tr.t("account.exists"),
+        Problem::KeyName => tr.t("api_keys.err_name"),
     }
     .to_owned()
 }
