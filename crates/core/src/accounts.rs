@@ -322,6 +322,19 @@ pub async fn add(
     Ok(row.insert(db).await?.into())
 }
 
+/// The account a card belongs to.
+pub async fn of_card(
+    db: &impl ConnectionTrait,
+    card: &crate::entity::cards::Model,
+) -> Result<accounts::Model, CoreError> {
+    accounts::Entity::find_by_id(card.account_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("account of card {}", card.id),
+        })
+}
+
 /// Every account, oldest first, without secrets.
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<AccountSummary>, CoreError> {
     let rows = accounts::Entity::find()

@@ -7,12 +7,12 @@ use kaika_wechat::card::{
     ActivateUserFormRequest, FormLink, RichField, RichFieldType, UserForm, UserFormField,
 };
 use kaika_wechat::limits;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::ConnectionTrait;
 
 use crate::audit::Actor;
 use crate::cards;
 use crate::clients::Clients;
-use crate::entity::{accounts, cards as card_rows};
+use crate::entity::cards as card_rows;
 use crate::problems::{check_text, is_http_url, Problem, Problems};
 use crate::CoreError;
 
@@ -361,12 +361,7 @@ pub async fn save(
     design: &Design,
     by: &Actor,
 ) -> Result<Result<(), CoreError>, CoreError> {
-    let account = accounts::Entity::find_by_id(card.account_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| CoreError::NotFound {
-            what: format!("account {}", card.account_id),
-        })?;
+    let account = crate::accounts::of_card(db, card).await?;
     let client = clients.official_account(&account.app_id).await?;
     let request = design.to_request();
     if let Err(err) = cards::set_activation_form(db, &client, card, &request).await {

@@ -8,7 +8,7 @@ use kaika_wechat::client::{WxaCodeImage, WxaCodeRequest};
 
 use crate::audit::Actor;
 use crate::clients::Clients;
-use crate::entity::{accounts, cards, channels};
+use crate::entity::{cards, channels};
 use crate::problems::{check_text, Problem, Problems};
 use crate::CoreError;
 
@@ -217,12 +217,7 @@ pub async fn mini_program_code(
     card: &cards::Model,
     channel: &channels::Model,
 ) -> Result<WxaCodeImage, CoreError> {
-    let account = accounts::Entity::find_by_id(card.account_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| CoreError::NotFound {
-            what: format!("account {}", card.account_id),
-        })?;
+    let account = crate::accounts::of_card(db, card).await?;
     let client = clients.mini_program(&account.app_id).await?;
     Ok(client
         .wxa_code_unlimited(&WxaCodeRequest {

@@ -28,7 +28,7 @@ use sea_orm::{
 };
 
 use crate::clients::Clients;
-use crate::entity::{accounts, cards, ledger_entries, members, outbox};
+use crate::entity::{cards, ledger_entries, members, outbox};
 use crate::jobs::{self, Backoff, Claimed, Finished, Lease, Queue, Retry};
 use crate::CoreError;
 
@@ -398,12 +398,7 @@ impl Worker {
             .ok_or_else(|| CoreError::NotFound {
                 what: format!("member {} or its card", job.member_id),
             })?;
-        let account = accounts::Entity::find_by_id(card.account_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| CoreError::NotFound {
-                what: format!("account of card {}", card.id),
-            })?;
+        let account = crate::accounts::of_card(&self.db, &card).await?;
         let client = self.clients.official_account(&account.app_id).await?;
         let request = request_for(job, &card.wechat_card_id, &member.code);
         Ok(client.update_member_user(&request).await?)

@@ -20,7 +20,7 @@ use crate::clients::Clients;
 use crate::entity::reconciliation;
 use crate::entity::reconciliation_items as items;
 use crate::entity::wechat_card_activity as card_activity;
-use crate::entity::{accounts, cards, members, outbox as outbox_entity};
+use crate::entity::{cards, members, outbox as outbox_entity};
 use crate::outbox::{self, RemoteTotals};
 use crate::CoreError;
 
@@ -253,12 +253,7 @@ async fn reconcile_card(
     card: &cards::Model,
     options: &Options,
 ) -> Result<Vec<Finding>, CoreError> {
-    let account = accounts::Entity::find_by_id(card.account_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| CoreError::NotFound {
-            what: format!("account of card {}", card.id),
-        })?;
+    let account = crate::accounts::of_card(db, card).await?;
     let client = clients.official_account(&account.app_id).await?;
     let active = members::Entity::find_for_card(card.id)
         .filter(members::Column::Status.eq("active"))

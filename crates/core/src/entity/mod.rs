@@ -28,6 +28,26 @@ pub mod wechat_events;
 use sea_orm::entity::prelude::DateTimeUtc;
 use sea_orm::ActiveValue;
 
+/// Implements `ActiveModelBehavior` for an entity whose only hook is [`stamp`]:
+/// `stamped!(created_at)` for append-only tables, `stamped!(created_at, updated_at)` for the others.
+macro_rules! stamped {
+    ($created:ident $(, $updated:ident)?) => {
+        #[async_trait::async_trait]
+        impl ActiveModelBehavior for ActiveModel {
+            async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+            where
+                C: ConnectionTrait,
+            {
+                super::stamp(insert, &mut self.$created, super::stamped!(@updated self $(, $updated)?));
+                Ok(self)
+            }
+        }
+    };
+    (@updated $self:ident) => { None };
+    (@updated $self:ident, $updated:ident) => { Some(&mut $self.$updated) };
+}
+pub(crate) use stamped;
+
 /// Stamps a row saved through its `ActiveModel` (`insert`, `update`, `save`): `created_at` when it is
 /// inserted, `updated_at` (for tables that have one) on every save. The one place these columns are
 /// written for such rows; statements that bypass `ActiveModelBehavior` (`Entity::insert` upserts, bulk
