@@ -270,6 +270,45 @@ pub async fn create(
     Ok(Ok(card))
 }
 
+/// An image an admin chose for a card's logo or face.
+#[derive(Debug, Clone)]
+pub struct CardImage {
+    /// The browser's file name.
+    pub file_name: String,
+    /// Its declared type.
+    pub content_type: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a chosen image is not on WeChat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageProblem {
+    /// Larger than the admin accepts (it was not read).
+    TooLarge,
+    /// Neither PNG nor JPEG.
+    NotPngOrJpeg,
+    /// WeChat refused the upload, as it said.
+    Upload(String),
+}
+
+/// Puts an image on WeChat (`media/uploadimg`) through the account `app_id`: its URL, or why not. The
+/// outer error is the account's client's.
+pub async fn upload_image(
+    clients: &Clients,
+    app_id: &str,
+    image: CardImage,
+) -> Result<Result<String, ImageProblem>, CoreError> {
+    if !matches!(image.content_type.as_str(), "image/png" | "image/jpeg") {
+        return Ok(Err(ImageProblem::NotPngOrJpeg));
+    }
+    let client = clients.official_account(app_id).await?;
+    Ok(client
+        .upload_image(&image.file_name, &image.content_type, image.bytes)
+        .await
+        .map_err(|err| ImageProblem::Upload(err.to_string())))
+}
+
 /// Sets a card's welcome bonus (points credited at activation) from what the admin typed, and audits
 /// it; a value that is not a whole number from 0 to 100 000 000 is the inner error.
 pub async fn set_welcome_bonus(

@@ -1,12 +1,16 @@
 //! Finding members: the admin's filters (name, mobile prefix, number, code, openid, card, channel,
 //! status), pages and export batches, and lookups by id.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
-use crate::entity::members;
+use crate::audit::Actor;
+use crate::entity::{cards, members};
 use crate::CoreError;
 
 /// The member list's filters.
@@ -113,6 +117,106 @@ pub async fn batch(
         .limit(limit)
         .all(db)
         .await?)
+}
+
+/// A member found, with its card's title (empty when the card is gone).
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The member.
+    pub member: members::Model,
+    /// Its card's title.
+    pub card_title: String,
+}
+
+/// A page of the admin's member list.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    /// The members of the page, newest first.
+    pub found: Vec<Found>,
+    /// Whether another page follows.
+    pub more: bool,
+    /// Every card, oldest first (the list filters by card).
+    pub cards: Vec<cards::Model>,
+}
+
+/// A page of the members matching a filter ([`search`]) with their cards' titles.
+pub async fn list_page(
+    db: &impl ConnectionTrait,
+    filter: &MemberFilter,
+    page: u64,
+    per_page: u64,
+) -> Result<ListPage, CoreError> {
+    let (rows, more) = search(db, filter, page, per_page).await?;
+    let cards = cards::Entity::find()
+        .order_by_asc(cards::Column::Id)
+        .all(db)
+        .await?;
+    let titles: HashMap<i64, String> = cards.iter().map(|c| (c.id, c.title.clone())).collect();
+    Ok(ListPage {
+        found: with_titles(rows, &titles),
+        more,
+        cards,
+    })
+}
+
+fn with_titles(rows: Vec<members::Model>, titles: &HashMap<i64, String>) -> Vec<Found> {
+    rows.into_iter()
+        .map(|member| Found {
+            card_title: titles.get(&member.card_id).cloned().unwrap_or_default(),
+            member,
+        })
+        .collect()
+}
+
+/// Members exported per batch.
+const EXPORT_BATCH: u64 = 500;
+
+/// An audited export of the members matching a filter, read batch by batch ([`Export::next_batch`]) so
+/// that it streams in constant memory.
+#[derive(Debug)]
+pub struct Export {
+    db: DatabaseConnection,
+    filter: MemberFilter,
+    titles: HashMap<i64, String>,
+    before: Option<i64>,
+}
+
+/// Starts an export and audits it as `members.export`: `params` is the list's query string, `masked`
+/// whether personal data is masked in it.
+pub async fn export(
+    db: &DatabaseConnection,
+    filter: MemberFilter,
+    params: String,
+    masked: bool,
+    by: &Actor,
+) -> Result<Export, CoreError> {
+    let details = serde_json::json!({"filter": params, "masked": masked});
+    by.record(db, "members.export", "members".into(), None, Some(details))
+        .await?;
+    let titles = cards::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.title))
+        .collect();
+    Ok(Export {
+        db: db.clone(),
+        filter,
+        titles,
+        before: None,
+    })
+}
+
+impl Export {
+    /// The next members, newest first; `None` after the last.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<Found>>, CoreError> {
+        let rows = batch(&self.db, &self.filter, self.before, EXPORT_BATCH).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        self.before = rows.last().map(|r| r.id);
+        Ok(Some(with_titles(rows, &self.titles)))
+    }
 }
 
 /// One member.

@@ -27,6 +27,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use crate::audit::Actor;
 use crate::clients::Clients;
 use crate::entity::{cards, ledger_entries, members, outbox};
 use crate::jobs::{self, Backoff, Claimed, Finished, Lease, Queue, Retry};
@@ -499,6 +500,31 @@ pub async fn retry_job(db: &impl ConnectionTrait, job_id: i64) -> Result<bool, C
         });
     }
     Ok(done.rows_affected > 0)
+}
+
+/// An admin's retry of one job ([`retry_job`]), audited as `outbox.retry` when the job was put back.
+/// `None` when there is no such job; `Some(false)` when it is being sent or already sent.
+pub async fn retry_audited(
+    db: &impl ConnectionTrait,
+    job_id: i64,
+    by: &Actor,
+) -> Result<Option<bool>, CoreError> {
+    let Some(before) = outbox::Entity::find_by_id(job_id).one(db).await? else {
+        return Ok(None);
+    };
+    let retried = retry_job(db, job_id).await?;
+    if retried {
+        let before = serde_json::json!({
+            "status": before.status,
+            "attempts": before.attempts,
+            "last_error": before.last_error,
+        });
+        let after = serde_json::json!({"status": STATUS_PENDING, "attempts": 0});
+        let target = format!("outbox:{job_id}");
+        by.record(db, "outbox.retry", target, Some(before), Some(after))
+            .await?;
+    }
+    Ok(Some(retried))
 }
 
 #[cfg(test)]

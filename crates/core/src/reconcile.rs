@@ -475,6 +475,59 @@ pub async fn items(db: &impl ConnectionTrait, run_id: i64) -> Result<Vec<items::
         .await?)
 }
 
+/// What the sync page shows: the jobs not on the cards yet and the last reconciliation.
+#[derive(Debug, Clone)]
+pub struct SyncState {
+    /// How many jobs have each status.
+    pub counts: Vec<(String, u64)>,
+    /// Failed, then pending, then sending jobs (newest first within each), with their member's code.
+    pub jobs: Vec<(outbox_entity::Model, String)>,
+    /// The last run.
+    pub run: Option<reconciliation::Model>,
+    /// The members of that run that were not in sync.
+    pub drift: Vec<items::Model>,
+}
+
+/// Reads the sync page: at most `jobs_per_status` jobs of each open status and the last run.
+pub async fn sync_state(
+    db: &impl ConnectionTrait,
+    jobs_per_status: u64,
+) -> Result<SyncState, CoreError> {
+    let mut rows = Vec::new();
+    for status in [
+        outbox::STATUS_FAILED,
+        outbox::STATUS_PENDING,
+        outbox::STATUS_SENDING,
+    ] {
+        let filter = outbox::JobFilter {
+            status: Some(status.to_owned()),
+            member_id: None,
+            limit: Some(jobs_per_status),
+        };
+        rows.extend(outbox::list(db, &filter).await?);
+    }
+    let member_ids: Vec<i64> = rows.iter().map(|j| j.member_id).collect();
+    let codes = crate::member_search::codes(db, &member_ids).await?;
+    let jobs = rows
+        .into_iter()
+        .map(|job| {
+            let code = codes.get(&job.member_id).cloned().unwrap_or_default();
+            (job, code)
+        })
+        .collect();
+    let run = runs(db, 1).await?.into_iter().next();
+    let drift = match &run {
+        Some(run) => items(db, run.id).await?,
+        None => Vec::new(),
+    };
+    Ok(SyncState {
+        counts: outbox::count_by_status(db).await?,
+        jobs,
+        run,
+        drift,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

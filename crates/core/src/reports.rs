@@ -1,6 +1,8 @@
 //! The numbers admins read: the dashboard's headline counts and the activation funnel per day and per
 //! channel.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
@@ -8,7 +10,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::entity::{cards, channel_daily_stats, members};
+use crate::entity::{cards, channel_daily_stats, channels, members};
 use crate::CoreError;
 
 /// The dashboard's headline numbers.
@@ -140,4 +142,110 @@ pub async fn channel_funnels(
         .into_iter()
         .map(|(card, outer, a, b, c, d)| to_funnel(((card, outer), a, b, c, d)))
         .collect())
+}
+
+/// The funnel of one channel of one card, with the names the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelFunnel {
+    /// The card's title (empty when the card is gone).
+    pub card_title: String,
+    /// The channel's name, `None` when no channel row has this tag.
+    pub name: Option<String>,
+    /// The channel tag (`outer_str`, empty for cards taken without one).
+    pub outer_str: String,
+    /// Its funnel over all days.
+    pub funnel: Funnel,
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    /// The headline numbers.
+    pub numbers: DashboardNumbers,
+    /// Each channel's funnel, most claims first.
+    pub channels: Vec<ChannelFunnel>,
+    /// The last day of `days` (today, UTC).
+    pub today: NaiveDate,
+    /// The funnel per day of the last [`DASHBOARD_DAYS`] days, oldest first.
+    pub days: Vec<(NaiveDate, Funnel)>,
+    /// Cards waiting for WeChat's review.
+    pub pending_cards: Vec<cards::Model>,
+    /// Events that failed.
+    pub failed_events: u64,
+    /// Events that wait for the worker.
+    pub pending_events: u64,
+    /// Outbox jobs not yet on the card (pending, sending or failed).
+    pub unsynced_jobs: u64,
+    /// Outbox jobs that gave up.
+    pub failed_jobs: u64,
+    /// Activations waiting on WeChat.
+    pub waiting_activations: u64,
+    /// Activations that failed.
+    pub failed_activations: u64,
+    /// Members with a claimed card not yet activated.
+    pub claimed_members: u64,
+}
+
+/// Days the dashboard's chart covers, today included.
+pub const DASHBOARD_DAYS: u32 = 30;
+
+/// Reads everything the dashboard shows.
+pub async fn dashboard(db: &impl ConnectionTrait) -> Result<Dashboard, CoreError> {
+    let today = Utc::now().date_naive();
+    let since = today - Duration::days(i64::from(DASHBOARD_DAYS) - 1);
+    let events = crate::events::count_by_status(db).await?;
+    let jobs = crate::outbox::count_by_status(db).await?;
+    let sum_of = |counts: &[(String, u64)], wanted: &[&str]| -> u64 {
+        counts
+            .iter()
+            .filter(|(s, _)| wanted.contains(&s.as_str()))
+            .map(|(_, n)| *n)
+            .sum()
+    };
+    Ok(Dashboard {
+        numbers: dashboard_numbers(db).await?,
+        channels: named_channel_funnels(db).await?,
+        today,
+        days: daily_funnel(db, since, None).await?,
+        pending_cards: cards::Entity::find()
+            .filter(cards::Column::ReviewStatus.eq("pending"))
+            .order_by_asc(cards::Column::Id)
+            .all(db)
+            .await?,
+        failed_events: sum_of(&events, &["failed"]),
+        pending_events: sum_of(&events, &["pending"]),
+        unsynced_jobs: sum_of(&jobs, &["pending", "sending", "failed"]),
+        failed_jobs: sum_of(&jobs, &["failed"]),
+        waiting_activations: crate::activation::count_waiting_on_wechat(db).await?,
+        failed_activations: crate::activation::count_failed(db).await?,
+        claimed_members: crate::members::count_claimed(db).await?,
+    })
+}
+
+/// Every channel's funnel with its card's title and its name, most claims first.
+async fn named_channel_funnels(db: &impl ConnectionTrait) -> Result<Vec<ChannelFunnel>, CoreError> {
+    let titles: HashMap<i64, String> = cards::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.title))
+        .collect();
+    let names: HashMap<(i64, String), String> = channels::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| ((c.card_id, c.outer_str), c.name))
+        .collect();
+    let mut rows: Vec<ChannelFunnel> = channel_funnels(db)
+        .await?
+        .into_iter()
+        .map(|((card_id, outer_str), funnel)| ChannelFunnel {
+            card_title: titles.get(&card_id).cloned().unwrap_or_default(),
+            name: names.get(&(card_id, outer_str.clone())).cloned(),
+            outer_str,
+            funnel,
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.funnel.claimed));
+    Ok(rows)
 }

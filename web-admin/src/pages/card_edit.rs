@@ -143,33 +143,46 @@ pub async fn edit(
     let fields = read_multipart(payload).await?;
     admin.check_csrf(&fields.get("csrf"))?;
     let start = card_face::start_edit(&state.db, &state.clients, *id).await?;
-    let mut form = card_edit(&fields);
-    let mut errors = upload_images(&state, &admin, &start.app_id, &fields, &mut form).await?;
     let preview = fields.get("action") == "preview";
-    if !preview {
-        errors.extend(messages(&admin.tr, form.check()));
-    }
+    let (form, errors) = posted_edit(&state, &admin, &start, &fields, preview).await?;
     let mut page = edit_page(&state, &admin, &start, form, errors).await?;
-    if preview || !page.errors.is_empty() {
-        let status = if preview {
-            StatusCode::OK
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        return render(&page, status);
+    if preview {
+        return render(&page, StatusCode::OK);
+    } else if !page.errors.is_empty() {
+        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
     match card_face::update(&state.db, &state.clients, &start, &page.form, &admin.by()).await? {
-        Ok((card, send_check)) => {
-            let done = if send_check {
-                "done=card_updated_review"
-            } else {
-                "done=card_updated"
-            };
-            Ok(see_other(&format!("/admin/cards/{}?{done}", card.id)))
-        }
+        Ok((card, send_check)) => Ok(see_other(&updated(card.id, send_check))),
         Err(err) => {
             page.errors.insert("form".into(), err.to_string());
             render(&page, StatusCode::BAD_GATEWAY)
         }
     }
+}
+
+/// The edit form as posted with its images uploaded, and what is wrong with it (a preview is not
+/// checked).
+async fn posted_edit(
+    state: &AdminState,
+    admin: &Admin,
+    start: &EditStart,
+    fields: &Fields,
+    preview: bool,
+) -> Result<(CardEdit, FieldErrors), AdminError> {
+    let mut form = card_edit(fields);
+    let mut errors = upload_images(state, admin, &start.app_id, fields, &mut form).await?;
+    if !preview {
+        errors.extend(messages(&admin.tr, form.check()));
+    }
+    Ok((form, errors))
+}
+
+/// Where an edited card goes next, saying whether WeChat reviews the change.
+fn updated(card_id: i64, send_check: bool) -> String {
+    let done = if send_check {
+        "done=card_updated_review"
+    } else {
+        "done=card_updated"
+    };
+    format!("/admin/cards/{card_id}?{done}")
 }

@@ -10,8 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 use kaika_core::accounts::{self, AccountSummary};
-
-use kaika_core::card_face::{self, CardFace, NewCardForm};
+use kaika_core::card_face::{self, CardFace, CardImage, ImageProblem, NewCardForm};
 use kaika_core::cards::{self as card_use_cases, ReviewCheck};
 use kaika_core::entity::cards;
 use kaika_core::CoreError;
@@ -20,7 +19,8 @@ use sea_orm::{EntityTrait, QueryOrder};
 use super::{base_url, message, messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
-use crate::forms::{read_multipart, Fields, MAX_IMAGE_BYTES};
+use crate::forms::{read_multipart, Fields, Upload, MAX_IMAGE_BYTES};
+use crate::i18n::Tr;
 use crate::state::AdminState;
 
 /// `GET /admin/cards`.
@@ -166,44 +166,62 @@ pub(super) async fn upload_image(
     url: &mut String,
     errors: &mut FieldErrors,
 ) -> Result<(), AdminError> {
-    if fields.oversized.as_deref() == Some(field) {
-        errors.insert(
-            field.into(),
-            admin.tr.fmt(
-                &format!("card.err_{field}_size"),
-                &[("max", (MAX_IMAGE_BYTES / 1024).to_string())],
-            ),
-        );
-        return Ok(());
-    }
-    let Some(upload) = fields.upload(field) else {
-        return Ok(());
+    let uploaded = match fields.upload(field) {
+        _ if fields.oversized.as_deref() == Some(field) => Err(ImageProblem::TooLarge),
+        None => return Ok(()),
+        Some(upload) => card_face::upload_image(&state.clients, app_id, image_of(upload)).await?,
     };
-    if !matches!(upload.content_type.as_str(), "image/png" | "image/jpeg") {
-        errors.insert(
-            field.into(),
-            admin.tr.t(&format!("card.err_{field}_type")).to_owned(),
-        );
-        return Ok(());
-    }
-    let client = state.clients.official_account(app_id).await?;
-    match client
-        .upload_image(
-            &upload.file_name,
-            &upload.content_type,
-            upload.bytes.clone(),
-        )
-        .await
-    {
+    match uploaded {
         Ok(uploaded) => *url = uploaded,
-        Err(err) => {
-            errors.insert(
-                field.into(),
-                format!("{}: {err}", admin.tr.t("card.err_upload")),
-            );
+        Err(problem) => {
+            errors.insert(field.into(), image_message(&admin.tr, field, problem));
         }
     }
     Ok(())
+}
+
+fn image_of(upload: &Upload) -> CardImage {
+    CardImage {
+        file_name: upload.file_name.clone(),
+        content_type: upload.content_type.clone(),
+        bytes: upload.bytes.clone(),
+    }
+}
+
+fn image_message(tr: &Tr, field: &str, problem: ImageProblem) -> String {
+    match problem {
+        ImageProblem::TooLarge => tr.fmt(
+            &format!("card.err_{field}_size"),
+            &[("max", (MAX_IMAGE_BYTES / 1024).to_string())],
+        ),
+        ImageProblem::NotPngOrJpeg => tr.t(&format!("card.err_{field}_type")).to_owned(),
+        ImageProblem::Upload(err) => format!("{}: {err}", tr.t("card.err_upload")),
+    }
+}
+
+/// The create form as posted, its account when it names one, and the logo uploaded (or why not).
+async fn posted_card_form(
+    state: &AdminState,
+    admin: &Admin,
+    fields: &Fields,
+) -> Result<(NewCardForm, Option<AccountSummary>, FieldErrors), AdminError> {
+    let mut form = new_card_form(fields);
+    let account = card_face::account_of(&state.db, &form).await?;
+    let mut upload_errors = FieldErrors::new();
+    if account.is_some() {
+        let (app_id, logo) = (form.account.clone(), &mut form.face.logo_url);
+        upload_image(
+            state,
+            admin,
+            &app_id,
+            fields,
+            "logo",
+            logo,
+            &mut upload_errors,
+        )
+        .await?;
+    }
+    Ok((form, account, upload_errors))
 }
 
 /// `POST /admin/cards` (multipart: the logo travels with the form). `action=preview` only redraws the
@@ -216,22 +234,7 @@ pub async fn create(
     admin.require_operator()?;
     let fields = read_multipart(payload).await?;
     admin.check_csrf(&fields.get("csrf"))?;
-    let mut form = new_card_form(&fields);
-    let account = card_face::account_of(&state.db, &form).await?;
-    let mut upload_errors = FieldErrors::new();
-    if account.is_some() {
-        let (app_id, logo) = (form.account.clone(), &mut form.face.logo_url);
-        upload_image(
-            &state,
-            &admin,
-            &app_id,
-            &fields,
-            "logo",
-            logo,
-            &mut upload_errors,
-        )
-        .await?;
-    }
+    let (form, account, upload_errors) = posted_card_form(&state, &admin, &fields).await?;
     if fields.get("action") == "preview" {
         let page = form_page(&state, &admin, form, upload_errors).await?;
         return render(&page, StatusCode::OK);
@@ -244,12 +247,14 @@ pub async fn create(
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
     match card_face::create(&state.db, &state.clients, &account, &form, &admin.by()).await? {
-        Ok(card) => Ok(see_other(&format!(
-            "/admin/cards/{}/form?done=card_created",
-            card.id
-        ))),
+        Ok(card) => Ok(see_other(&created(card.id))),
         Err(err) => create_refused(&state, &admin, form, errors, err).await,
     }
+}
+
+/// Where a new card goes next: its activation form.
+fn created(card_id: i64) -> String {
+    format!("/admin/cards/{card_id}/form?done=card_created")
 }
 
 /// The create form sent back with why the card was not created: a missing stored-value permission
@@ -335,28 +340,30 @@ pub async fn refresh_review(
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
     let mut page = card_page(&state, &admin, *id, None).await?;
-    let app_id = page
-        .account
-        .as_ref()
-        .ok_or(AdminError::NotFound)?
-        .app_id
-        .clone();
-    let found =
-        match card_use_cases::refresh_review_of(&state.db, &state.clients, &app_id, &page.card)
-            .await
-        {
-            Ok(ReviewCheck::Pending) => "done=review_pending",
-            Ok(ReviewCheck::Approved) => "done=review_approved",
-            Ok(ReviewCheck::Refused(_)) => "done=review_refused",
-            Ok(ReviewCheck::Other(_)) => "done=review_other",
-            Err(err @ CoreError::Database(_)) => return Err(err.into()),
-            Err(err) => {
-                let failed = format!("{}: {err}", admin.tr.t("card.refresh_failed"));
-                page.errors.insert("refresh".into(), failed);
-                return render(&page, StatusCode::BAD_GATEWAY);
-            }
-        };
-    Ok(see_other(&format!("/admin/cards/{id}?{found}")))
+    let account = page.account.as_ref().ok_or(AdminError::NotFound)?;
+    let app_id = account.app_id.clone();
+    match card_use_cases::refresh_review_of(&state.db, &state.clients, &app_id, &page.card).await {
+        Ok(check) => Ok(see_other(&format!(
+            "/admin/cards/{id}?{}",
+            review_done(&check)
+        ))),
+        Err(err @ CoreError::Database(_)) => Err(err.into()),
+        Err(err) => {
+            let failed = format!("{}: {err}", admin.tr.t("card.refresh_failed"));
+            page.errors.insert("refresh".into(), failed);
+            render(&page, StatusCode::BAD_GATEWAY)
+        }
+    }
+}
+
+/// The message of what the refresh found.
+fn review_done(check: &ReviewCheck) -> &'static str {
+    match check {
+        ReviewCheck::Pending => "done=review_pending",
+        ReviewCheck::Approved => "done=review_approved",
+        ReviewCheck::Refused(_) => "done=review_refused",
+        ReviewCheck::Other(_) => "done=review_other",
+    }
 }
 
 /// `POST /admin/cards/{id}`: the welcome bonus (a local setting, credited at activation).

@@ -1,15 +1,14 @@
 //! The dashboard: members, activations, activation rate per channel, the daily chart, what needs
 //! attention.
 
-use std::collections::HashMap;
-
 use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
-use chrono::Utc;
-use kaika_core::entity::{cards, channels};
-use kaika_core::reports::{DashboardNumbers, Funnel};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use chrono::NaiveDate;
+use kaika_core::entity::cards;
+use kaika_core::reports::{
+    self, ChannelFunnel, Dashboard, DashboardNumbers, Funnel, DASHBOARD_DAYS,
+};
 
 use super::{Chrome, Done};
 use crate::auth::Admin;
@@ -63,81 +62,49 @@ pub async fn show(
     admin: Admin,
     done: web::Query<Done>,
 ) -> Result<DashboardPage, AdminError> {
-    let db = &state.db;
-    let numbers = kaika_core::reports::dashboard_numbers(db).await?;
-    let card_rows = cards::Entity::find()
-        .order_by_asc(cards::Column::Id)
-        .all(db)
-        .await?;
-    let titles: HashMap<i64, String> = card_rows.iter().map(|c| (c.id, c.title.clone())).collect();
-    let names: HashMap<(i64, String), String> = channels::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| ((c.card_id, c.outer_str), c.name))
-        .collect();
-    let mut rates: Vec<ChannelRate> = kaika_core::reports::channel_funnels(db)
-        .await?
-        .into_iter()
-        .map(|((card_id, outer_str), funnel)| ChannelRate {
-            card: titles.get(&card_id).cloned().unwrap_or_default(),
-            name: names
-                .get(&(card_id, outer_str.clone()))
-                .cloned()
-                .unwrap_or_else(|| {
-                    if outer_str.is_empty() {
-                        admin.tr.t("dashboard.no_channel").to_owned()
-                    } else {
-                        outer_str.clone()
-                    }
-                }),
-            outer_str,
-            funnel,
-        })
-        .collect();
-    rates.sort_by_key(|r| std::cmp::Reverse(r.funnel.claimed));
-    let today = Utc::now().date_naive();
-    let since = today - chrono::Duration::days(29);
-    let bars: Vec<Bar> = kaika_core::reports::daily_funnel(db, since, None)
-        .await?
-        .into_iter()
-        .map(|(day, f)| Bar {
-            day,
-            claimed: f.claimed,
-            activated: f.activated,
-        })
-        .collect();
-    let events = kaika_core::events::count_by_status(db).await?;
-    let count = |status: &str| {
-        events
-            .iter()
-            .find(|(s, _)| s == status)
-            .map_or(0, |(_, n)| *n)
-    };
-    let jobs = kaika_core::outbox::count_by_status(db).await?;
-    let jobs_with = |wanted: &[&str]| {
-        jobs.iter()
-            .filter(|(s, _)| wanted.contains(&s.as_str()))
-            .map(|(_, n)| *n)
-            .sum::<u64>()
-    };
-    let pending_cards = cards::Entity::find()
-        .filter(cards::Column::ReviewStatus.eq("pending"))
-        .order_by_asc(cards::Column::Id)
-        .all(db)
-        .await?;
-    Ok(DashboardPage {
-        chrome: Chrome::load(&state, &admin, "dashboard", done.done.as_deref()).await?,
-        numbers,
-        rates,
-        chart: chart::daily(today, 30, &bars),
-        pending_cards,
-        failed_events: count("failed"),
-        pending_events: count("pending"),
-        unsynced_jobs: jobs_with(&["pending", "sending", "failed"]),
-        failed_jobs: jobs_with(&["failed"]),
-        waiting_activations: kaika_core::activation::count_waiting_on_wechat(db).await?,
-        failed_activations: kaika_core::activation::count_failed(db).await?,
-        claimed_members: kaika_core::members::count_claimed(db).await?,
-    })
+    let dashboard = reports::dashboard(&state.db).await?;
+    let chrome = Chrome::load(&state, &admin, "dashboard", done.done.as_deref()).await?;
+    Ok(DashboardPage::new(chrome, dashboard))
+}
+
+impl DashboardPage {
+    fn new(chrome: Chrome, d: Dashboard) -> Self {
+        let bars: Vec<Bar> = d.days.iter().map(bar).collect();
+        Self {
+            rates: d.channels.into_iter().map(|c| rate(&chrome, c)).collect(),
+            chart: chart::daily(d.today, DASHBOARD_DAYS, &bars),
+            chrome,
+            numbers: d.numbers,
+            pending_cards: d.pending_cards,
+            failed_events: d.failed_events,
+            pending_events: d.pending_events,
+            unsynced_jobs: d.unsynced_jobs,
+            failed_jobs: d.failed_jobs,
+            waiting_activations: d.waiting_activations,
+            failed_activations: d.failed_activations,
+            claimed_members: d.claimed_members,
+        }
+    }
+}
+
+/// A channel's line; a tag without a channel row is shown as itself, no tag as "no channel".
+fn rate(chrome: &Chrome, c: ChannelFunnel) -> ChannelRate {
+    let name = c.name.unwrap_or_else(|| match c.outer_str.as_str() {
+        "" => chrome.t("dashboard.no_channel").to_owned(),
+        tag => tag.to_owned(),
+    });
+    ChannelRate {
+        card: c.card_title,
+        name,
+        outer_str: c.outer_str,
+        funnel: c.funnel,
+    }
+}
+
+fn bar((day, funnel): &(NaiveDate, Funnel)) -> Bar {
+    Bar {
+        day: *day,
+        claimed: funnel.claimed,
+        activated: funnel.activated,
+    }
 }

@@ -42,46 +42,47 @@ fn design_of_fields(f: &Fields) -> Design {
     }
 }
 
-/// The fields of one part of the preview.
+/// The fields of one part of the preview: common fields, custom questions, then choice questions.
 fn preview(design: &Design, place: Place) -> Vec<PreviewField> {
-    let mut out: Vec<PreviewField> = design
-        .common
-        .iter()
-        .filter(|(_, p)| *p == place)
-        .map(|(name, _)| PreviewField {
-            label_key: format!("flag.{name}"),
-            label: String::new(),
-            kind: "text",
-            options: Vec::new(),
-        })
-        .collect();
     let custom = match place {
         Place::Required => &design.custom_required,
         _ => &design.custom_optional,
     };
-    out.extend(lines(custom).into_iter().map(|label| PreviewField {
+    let common = design.common.iter().filter(|(_, p)| *p == place);
+    let rich = design.rich.iter().filter(|r| r.place == place);
+    common
+        .map(|(name, _)| PreviewField::text(format!("flag.{name}"), String::new()))
+        .chain(
+            lines(custom)
+                .into_iter()
+                .map(|label| PreviewField::text(String::new(), label)),
+        )
+        .chain(rich.filter(|r| !r.name.is_empty()).map(choice_field))
+        .collect()
+}
+
+fn choice_field(r: &RichSlot) -> PreviewField {
+    PreviewField {
         label_key: String::new(),
-        label,
-        kind: "text",
-        options: Vec::new(),
-    }));
-    out.extend(
-        design
-            .rich
-            .iter()
-            .filter(|r| r.place == place && !r.name.is_empty())
-            .map(|r| PreviewField {
-                label_key: String::new(),
-                label: r.name.clone(),
-                kind: match r.kind.as_str() {
-                    "FORM_FIELD_SELECT" => "select",
-                    "FORM_FIELD_CHECK_BOX" => "checkbox",
-                    _ => "radio",
-                },
-                options: r.options(),
-            }),
-    );
-    out
+        label: r.name.clone(),
+        kind: match r.kind.as_str() {
+            "FORM_FIELD_SELECT" => "select",
+            "FORM_FIELD_CHECK_BOX" => "checkbox",
+            _ => "radio",
+        },
+        options: r.options(),
+    }
+}
+
+impl PreviewField {
+    fn text(label_key: String, label: String) -> Self {
+        Self {
+            label_key,
+            label,
+            kind: "text",
+            options: Vec::new(),
+        }
+    }
 }
 
 /// One field of the preview.
@@ -176,22 +177,24 @@ pub async fn save(
     let card = find_card(&state, *id).await?;
     let design = design_of_fields(&f);
     let mut errors = messages(&admin.tr, design.check());
-    if f.get("action") == "preview" {
-        let page = page(&state, &admin, card, design, errors, None).await?;
-        return render(&page, StatusCode::OK);
-    }
-    if errors.is_empty() {
+    let preview = f.get("action") == "preview";
+    if !preview && errors.is_empty() {
         let by = admin.by();
         match activation_form::save(&state.db, &state.clients, &card, &design, &by).await? {
-            Ok(()) => {
-                let done = format!("/admin/cards/{}/form?done=form_saved", card.id);
-                return Ok(see_other(&done));
-            }
-            Err(err) => {
-                errors.insert("form".into(), err.to_string());
-            }
-        }
+            Ok(()) => return Ok(see_other(&saved(card.id))),
+            Err(err) => errors.insert("form".into(), err.to_string()),
+        };
     }
     let page = page(&state, &admin, card, design, errors, None).await?;
-    render(&page, StatusCode::UNPROCESSABLE_ENTITY)
+    let status = if preview {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(&page, status)
+}
+
+/// Where a saved form goes next: the designer again.
+fn saved(card_id: i64) -> String {
+    format!("/admin/cards/{card_id}/form?done=form_saved")
 }

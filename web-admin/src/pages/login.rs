@@ -71,60 +71,61 @@ pub async fn submit(
     state: web::Data<AdminState>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AdminError> {
-    let tr = lang_of(&req);
+    check_login_csrf(&req, &form.csrf)?;
+    let attempt = attempt(&req, form.into_inner());
+    let username = attempt.username.clone();
+    let (throttle, sessions) = (state.settings.throttle, state.settings.sessions);
+    let (status, key) = match log_in(&state.db, throttle, sessions, attempt).await? {
+        LoginOutcome::Locked => (StatusCode::TOO_MANY_REQUESTS, "login.locked"),
+        LoginOutcome::Failed => (StatusCode::UNAUTHORIZED, "login.failed"),
+        LoginOutcome::LoggedIn { session, .. } => {
+            return logged_in(&req, &state, session.token);
+        }
+    };
+    let error = lang_of(&req).t(key).to_owned();
+    login_page(&req, status, username, Some(error))
+}
+
+/// The login form carries the token of its page's cookie (there is no session yet).
+fn check_login_csrf(req: &HttpRequest, posted: &str) -> Result<(), AdminError> {
     let cookie_token = req
         .cookie(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_owned())
         .unwrap_or_default();
-    if cookie_token.is_empty() || !same_token(&cookie_token, &form.csrf) {
+    if cookie_token.is_empty() || !same_token(&cookie_token, posted) {
         return Err(AdminError::Csrf);
     }
-    let username = form.username.trim().to_owned();
-    let attempt = LoginAttempt {
-        username: username.clone(),
-        password: form.password.clone(),
-        ip: client_ip(&req),
+    Ok(())
+}
+
+fn attempt(req: &HttpRequest, form: LoginForm) -> LoginAttempt {
+    LoginAttempt {
+        username: form.username.trim().to_owned(),
+        password: form.password,
+        ip: client_ip(req),
         user_agent: req
             .headers()
             .get("user-agent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         previous_session: req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()),
-    };
-    let session = match log_in(
-        &state.db,
-        state.settings.throttle,
-        state.settings.sessions,
-        attempt,
-    )
-    .await?
-    {
-        LoginOutcome::Locked => {
-            return login_page(
-                &req,
-                StatusCode::TOO_MANY_REQUESTS,
-                username,
-                Some(tr.t("login.locked").to_owned()),
-            )
-        }
-        LoginOutcome::Failed => {
-            return login_page(
-                &req,
-                StatusCode::UNAUTHORIZED,
-                username,
-                Some(tr.t("login.failed").to_owned()),
-            )
-        }
-        LoginOutcome::LoggedIn { session, .. } => session,
-    };
+    }
+}
+
+/// To the dashboard with the session's cookie; the login page's token is spent.
+fn logged_in(
+    req: &HttpRequest,
+    state: &AdminState,
+    token: String,
+) -> Result<HttpResponse, AdminError> {
     let mut response = see_other("/admin");
-    let mut cookie = admin_cookie(&req, SESSION_COOKIE, session.token);
+    let mut cookie = admin_cookie(req, SESSION_COOKIE, token);
     cookie.set_max_age(actix_web::cookie::time::Duration::seconds(
         state.settings.sessions.absolute.num_seconds(),
     ));
     response
         .add_cookie(&cookie)
-        .and_then(|()| response.add_cookie(&removal_cookie(&req, LOGIN_CSRF_COOKIE)))
+        .and_then(|()| response.add_cookie(&removal_cookie(req, LOGIN_CSRF_COOKIE)))
         .map_err(|e| AdminError::Internal(e.to_string()))?;
     Ok(response)
 }

@@ -6,10 +6,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::NaiveDate;
-use futures::stream;
+use futures::{future, stream, Stream, StreamExt};
 use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
 use kaika_core::ledger::{self, AdjustForm};
-use kaika_core::member_search::MemberFilter;
+use kaika_core::member_search::{self, Export, Found, MemberFilter};
 use kaika_core::members::Answers;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
@@ -172,32 +172,21 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let query = query.into_inner();
     let page = query.page.unwrap_or(0);
-    let (rows, more) =
-        kaika_core::member_search::search(&state.db, &query.filter(), page, PER_PAGE).await?;
-    let cards = cards::Entity::find()
-        .order_by_asc(cards::Column::Id)
-        .all(&state.db)
-        .await?;
+    let found = member_search::list_page(&state.db, &query.filter(), page, PER_PAGE).await?;
     let see = admin.user.role.sees_personal_data();
-    let lines = rows
-        .iter()
-        .map(|r| {
-            let card = cards
-                .iter()
-                .find(|c| c.id == r.card_id)
-                .map_or("", |c| c.title.as_str());
-            line(r, card, see)
-        })
-        .collect();
     let page_struct = MembersPage {
         chrome: Chrome::load(&state, &admin, "members", query.done.as_deref()).await?,
         query,
-        lines,
-        cards,
+        lines: found.found.iter().map(|f| found_line(f, see)).collect(),
+        cards: found.cards,
         page,
-        more,
+        more: found.more,
     };
     render(&page_struct, StatusCode::OK)
+}
+
+fn found_line(found: &Found, see: bool) -> MemberLine {
+    line(&found.member, &found.card_title, see)
 }
 
 /// `GET /admin/members/{id}`.
@@ -373,6 +362,9 @@ fn csv_line(l: &MemberLine) -> String {
         + "\r\n"
 }
 
+/// The export's first line: a BOM (so that spreadsheets read UTF-8) and the column names.
+const CSV_HEADER: &str = "\u{feff}id,membership_number,name,mobile,code,card,channel,status,points,balance,created_at\r\n";
+
 /// `GET /admin/members/export.csv?…`: the filtered list, streamed in batches, masked unless the role
 /// may see personal data; the export itself is audited.
 pub async fn export(
@@ -380,75 +372,34 @@ pub async fn export(
     admin: Admin,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    let filter = query.filter();
     let see = admin.user.role.sees_personal_data();
-    admin
-        .audit(
-            &state,
-            "members.export",
-            "members".into(),
-            None,
-            Some(serde_json::json!({"filter": query.params(), "masked": !see})),
-        )
-        .await?;
-    let titles: Vec<(i64, String)> = cards::Entity::find()
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.title))
-        .collect();
-    let header_line = "\u{feff}id,membership_number,name,mobile,code,card,channel,status,points,balance,created_at\r\n";
-    let db = state.db.clone();
-    struct Cursor {
-        before: Option<i64>,
-        started: bool,
-        done: bool,
-    }
-    let body = stream::unfold(
-        Cursor {
-            before: None,
-            started: false,
-            done: false,
-        },
-        move |mut cursor| {
-            let db = db.clone();
-            let filter = filter.clone();
-            let titles = titles.clone();
-            async move {
-                if cursor.done {
-                    return None;
-                }
-                if !cursor.started {
-                    cursor.started = true;
-                    return Some((Ok::<_, AdminError>(web::Bytes::from(header_line)), cursor));
-                }
-                match kaika_core::member_search::batch(&db, &filter, cursor.before, 500).await {
-                    Ok(rows) if rows.is_empty() => None,
-                    Ok(rows) => {
-                        cursor.before = rows.last().map(|r| r.id);
-                        let mut chunk = String::new();
-                        for r in &rows {
-                            let card = titles
-                                .iter()
-                                .find(|(id, _)| *id == r.card_id)
-                                .map_or("", |(_, t)| t.as_str());
-                            chunk.push_str(&csv_line(&line(r, card, see)));
-                        }
-                        Some((Ok(web::Bytes::from(chunk)), cursor))
-                    }
-                    Err(err) => {
-                        cursor.done = true;
-                        Some((Err(AdminError::from(err)), cursor))
-                    }
-                }
-            }
-        },
-    );
+    let (filter, params) = (query.filter(), query.params());
+    let export = member_search::export(&state.db, filter, params, !see, &admin.by()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"kaika-members.csv\"",
         ))
-        .streaming(body))
+        .streaming(csv_body(export, see)))
+}
+
+/// The header, then one chunk per batch; a failed batch ends the body with its error.
+fn csv_body(export: Export, see: bool) -> impl Stream<Item = Result<web::Bytes, AdminError>> {
+    let header = stream::once(future::ready(Ok(web::Bytes::from(CSV_HEADER))));
+    let lines = stream::unfold(Some(export), move |export| async move {
+        let mut export = export?;
+        match export.next_batch().await {
+            Ok(None) => None,
+            Ok(Some(batch)) => {
+                let chunk: String = batch
+                    .iter()
+                    .map(|f| csv_line(&found_line(f, see)))
+                    .collect();
+                Some((Ok(web::Bytes::from(chunk)), Some(export)))
+            }
+            Err(err) => Some((Err(AdminError::from(err)), None)),
+        }
+    });
+    header.chain(lines)
 }

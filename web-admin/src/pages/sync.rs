@@ -1,17 +1,14 @@
 //! Ledger sync and reconciliation: the outbox jobs that are not sent yet or gave up, each with its
 //! error and a retry button, and the last reconciliation with the members whose card drifted.
 
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use kaika_core::entity::outbox as outbox_rows;
 use kaika_core::entity::reconciliation;
 use kaika_core::entity::reconciliation_items as items;
-use kaika_core::outbox::{self, JobFilter};
+use kaika_core::outbox;
 use kaika_core::reconcile;
-use sea_orm::EntityTrait;
 
 use super::{fmt_time, render, see_other, Chrome, Done};
 use crate::auth::Admin;
@@ -91,55 +88,32 @@ pub async fn show(
     admin: Admin,
     done: web::Query<Done>,
 ) -> Result<HttpResponse, AdminError> {
+    let sync = reconcile::sync_state(&state.db, JOBS_PER_STATUS).await?;
     let chrome = Chrome::load(&state, &admin, "sync", done.done.as_deref()).await?;
-    let mut rows = Vec::new();
-    for status in [
-        outbox::STATUS_FAILED,
-        outbox::STATUS_PENDING,
-        outbox::STATUS_SENDING,
-    ] {
-        rows.extend(
-            outbox::list(
-                &state.db,
-                &JobFilter {
-                    status: Some(status.to_owned()),
-                    member_id: None,
-                    limit: Some(JOBS_PER_STATUS),
-                },
-            )
-            .await?,
-        );
-    }
-    let member_ids: Vec<i64> = rows.iter().map(|j| j.member_id).collect();
-    let codes: HashMap<i64, String> =
-        kaika_core::member_search::codes(&state.db, &member_ids).await?;
     let see = admin.user.role.sees_personal_data();
-    let jobs = rows
+    let jobs = sync
+        .jobs
         .into_iter()
-        .map(|job| {
-            let code = codes.get(&job.member_id).cloned().unwrap_or_default();
-            JobLine {
-                code: if see { code } else { mask::tail(&code) },
-                change: change(&chrome, &job),
-                next_attempt: fmt_time(&job.next_attempt_at),
-                job,
-            }
-        })
+        .map(|(job, code)| job_line(&chrome, job, code, see))
         .collect();
-    let run = reconcile::runs(&state.db, 1).await?.into_iter().next();
-    let drift = match &run {
-        Some(run) => reconcile::items(&state.db, run.id).await?,
-        None => Vec::new(),
-    };
     let page = SyncPage {
         chrome,
-        counts: outbox::count_by_status(&state.db).await?,
+        counts: sync.counts,
         jobs,
-        run,
-        drift,
+        run: sync.run,
+        drift: sync.drift,
         see,
     };
     render(&page, StatusCode::OK)
+}
+
+fn job_line(chrome: &Chrome, job: outbox_rows::Model, code: String, see: bool) -> JobLine {
+    JobLine {
+        code: if see { code } else { mask::tail(&code) },
+        change: change(chrome, &job),
+        next_attempt: fmt_time(&job.next_attempt_at),
+        job,
+    }
 }
 
 /// `POST /admin/sync/jobs/{id}/retry`: a failed (or waiting) job is sent again at the worker's next
@@ -153,26 +127,9 @@ pub async fn retry(
     admin.require_operator()?;
     let f = Fields::from_pairs(form.into_inner());
     admin.check_csrf(&f.get("csrf"))?;
-    let before = outbox_rows::Entity::find_by_id(*id)
-        .one(&state.db)
+    let retried = outbox::retry_audited(&state.db, *id, &admin.by())
         .await?
         .ok_or(AdminError::NotFound)?;
-    let retried = kaika_core::outbox::retry_job(&state.db, *id).await?;
-    if retried {
-        admin
-            .audit(
-                &state,
-                "outbox.retry",
-                format!("outbox:{id}"),
-                Some(serde_json::json!({
-                    "status": before.status,
-                    "attempts": before.attempts,
-                    "last_error": before.last_error,
-                })),
-                Some(serde_json::json!({"status": outbox::STATUS_PENDING, "attempts": 0})),
-            )
-            .await?;
-    }
     Ok(see_other(if retried {
         "/admin/sync?done=job_retried"
     } else {
