@@ -72,10 +72,15 @@ impl utoipa::Modify for SessionScheme {
     }
 }
 
-pub(crate) async fn openapi() -> HttpResponse {
+/// The whole OpenAPI document: the mini-program API and the integration API.
+pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::integration::IntegrationDoc::openapi());
-    HttpResponse::Ok().json(doc)
+    doc
+}
+
+pub(crate) async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(document())
 }
 
 /// The logged-in mini-program user, from `Authorization: Bearer <token>`.

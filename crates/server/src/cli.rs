@@ -79,6 +79,8 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::ledger_cli::OutboxAction,
     },
+    /// Print the OpenAPI document of `/api/v1` (JSON), as `GET /api/v1/openapi.json` serves it.
+    Openapi,
 }
 
 /// `kaika migrate …`

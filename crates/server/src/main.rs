@@ -44,6 +44,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconcile(args) => kaika_server::ledger_cli::reconcile(&settings, args).await,
         Command::ApiKey { action } => kaika_server::ledger_cli::api_key(&settings, action).await,
         Command::Outbox { action } => kaika_server::ledger_cli::outbox(&settings, action).await,
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&kaika_server::api::document())?
+            );
+            Ok(())
+        }
     }
 }
 
