@@ -71,22 +71,36 @@ impl DatabaseUrl {
         &self.url
     }
 
-    /// The URL with any password replaced by `***`, for logs and messages.
+    /// The URL with any password replaced by `***`, for logs and messages: the one in the user info
+    /// (`postgres://user:secret@host`) and any `password=` query parameter.
     pub fn redacted(&self) -> String {
-        match (self.url.find("://"), self.url.rfind('@')) {
+        let (base, query) = match self.url.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (self.url.as_str(), None),
+        };
+        let mut out = match (base.find("://"), base.rfind('@')) {
             (Some(scheme_end), Some(at)) if at > scheme_end => {
-                let userinfo = &self.url[scheme_end + 3..at];
-                match userinfo.split_once(':') {
-                    Some((user, _)) => format!(
-                        "{}://{user}:***{}",
-                        &self.url[..scheme_end],
-                        &self.url[at..]
-                    ),
-                    None => self.url.clone(),
+                match base[scheme_end + 3..at].split_once(':') {
+                    Some((user, _)) => {
+                        format!("{}://{user}:***{}", &base[..scheme_end], &base[at..])
+                    }
+                    None => base.to_owned(),
                 }
             }
-            _ => self.url.clone(),
+            _ => base.to_owned(),
+        };
+        if let Some(query) = query {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            out.push('?');
+            out.push_str(&pairs.join("&"));
         }
+        out
     }
 
     /// For SQLite files: the directory that must exist before the database file can be created.
@@ -220,6 +234,15 @@ mod tests {
         let url = DatabaseUrl::parse("postgres://kaika:hunter2@db:5432/kaika").unwrap();
         assert_eq!(url.redacted(), "postgres://kaika:***@db:5432/kaika");
         assert!(!format!("{url:?}").contains("hunter2"));
+        let url =
+            DatabaseUrl::parse("postgres://db/kaika?user=kaika&Password=hunter2&sslmode=require")
+                .unwrap();
+        assert_eq!(
+            url.redacted(),
+            "postgres://db/kaika?user=kaika&Password=***&sslmode=require"
+        );
+        let url = DatabaseUrl::parse("postgres://kaika:a@b@db/kaika?password=c").unwrap();
+        assert_eq!(url.redacted(), "postgres://kaika:***@db/kaika?password=***");
     }
 
     #[test]

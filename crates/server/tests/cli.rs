@@ -111,6 +111,23 @@ async fn migrate_goes_up_down_and_up_with_status() {
 }
 
 #[tokio::test]
+async fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let cli = Cli::new().await;
+    let output = cli
+        .command(&["migrate", "up"])
+        .env("KAIKA__LOG__LEVEL", "debug")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let log = stderr(&output);
+    assert!(!log.trim().is_empty(), "the debug level logs something");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escape in a piped log: {log:?}"
+    );
+}
+
+#[tokio::test]
 async fn account_add_reads_secrets_from_stdin_and_list_never_shows_them() {
     let cli = Cli::new().await;
     let added = cli.run_with_stdin(
