@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kaika_server::cli::{Cli, Command};
+use kaika_server::cli::{Cli, Command, ServeArgs};
 use kaika_server::config::{LogFormat, Settings};
+use kaika_server::startup::Migrations;
 use kaika_server::{app, commands, sandbox, startup, telemetry};
 
 #[actix_web::main]
@@ -26,12 +27,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         settings.log_format = LogFormat::Json;
     }
     telemetry::init(settings.log_format, &settings.log_level);
-    match cli.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { listen } => {
-            if let Some(listen) = listen {
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
+    {
+        Command::Serve(args) => {
+            if let Some(listen) = args.listen {
                 settings.listen = listen;
             }
-            serve(settings).await
+            let migrations = if args.no_migrate {
+                Migrations::RequireCurrent
+            } else {
+                Migrations::Apply
+            };
+            serve(settings, migrations).await
         }
         Command::Migrate { action } => commands::migrate(&settings, action).await,
         Command::Account { action } => commands::account(&settings, action).await,
@@ -47,8 +56,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let ctx = startup::prepare(&settings).await?;
+async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()> {
+    let ctx = startup::prepare_with(&settings, migrations).await?;
     kaika_server::admin_cli::ensure_first_owner(&ctx).await?;
     let sandbox = sandbox::wanted(&ctx, settings.sandbox_enabled)
         .await?
