@@ -7,7 +7,7 @@ use crate::error::api_route;
 use crate::sandbox::Sandbox;
 use crate::{activate_page, api, callback, error, integration, probes, sandbox};
 
-/// Registers every route: health and metrics, the WeChat callback, the integration API, the
+/// Registers every route: the probes (liveness, readiness, metrics), the WeChat callback, the integration API, the
 /// mini-program API, the after-submit page, the admin and, in sandbox mode, the simulator and the demo.
 pub fn configure(
     cfg: &mut web::ServiceConfig,
@@ -15,6 +15,7 @@ pub fn configure(
     sandbox: Option<&Sandbox>,
 ) {
     cfg.route("/healthz", web::get().to(probes::healthz))
+        .route("/readyz", web::get().to(probes::readyz))
         .route("/metrics", web::get().to(probes::metrics_text))
         .service(
             web::resource("/wechat/{app_id}/callback")

@@ -57,7 +57,7 @@ async fn three_instances_started_together_on_an_empty_database_all_become_health
         .map(|i| setup.serve(&format!("kaika-{i}"), &[], &info))
         .collect();
     for server in &mut servers {
-        server.wait_for("/healthz", START).await;
+        server.wait_for("/readyz", START).await;
     }
     for server in &mut servers {
         assert!(server.running(), "{}", server.log());
@@ -140,6 +140,6 @@ async fn migrate_up_as_its_own_step_then_serve_no_migrate_starts() {
     );
 
     let mut server = setup.serve("kaika", &["--no-migrate"], &[]);
-    server.wait_for("/healthz", START).await;
+    server.wait_for("/readyz", START).await;
     assert_eq!(applied_versions(&test_db).await, every_migration());
 }
