@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// `kaika migrate up` in a separate step).
     #[arg(long)]
     pub no_migrate: bool,
+    /// What this process does: web (HTTP only), worker (background workers, HTTP only for the probes)
+    /// or all (overrides server.role; default all).
+    #[arg(long, value_enum, value_name = "ROLE")]
+    pub role: Option<crate::config::Role>,
 }
 
 /// The subcommands.

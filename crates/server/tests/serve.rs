@@ -37,7 +37,7 @@ async fn healthz_is_liveness_and_stays_ok_when_the_database_is_gone() {
 
 #[tokio::test]
 async fn readyz_answers_503_naming_a_pending_migration() {
-    use kaika_core::migration::{MigrationName as _, Migrator, MigratorTrait};
+    use kaika_core::migration::{Migrator, MigratorTrait};
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     Migrator::down(&app.test_db.db, Some(1)).await.unwrap();
