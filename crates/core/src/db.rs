@@ -103,6 +103,16 @@ impl DatabaseUrl {
         out
     }
 
+    /// For SQLite files: the database file (`None` for `:memory:` and PostgreSQL).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let path = self.url.strip_prefix("sqlite:")?.trim_start_matches("//");
+        let path = path.split('?').next()?;
+        (path != ":memory:" && !path.is_empty()).then(|| PathBuf::from(path))
+    }
+
     /// For SQLite files: the directory that must exist before the database file can be created.
     pub fn sqlite_parent_dir(&self) -> Option<PathBuf> {
         if self.backend != Backend::Sqlite {

@@ -94,7 +94,11 @@ pub async fn seed_members(
                     ],
                     "custom_field_list": [],
                 });
-                let status = if r % 50 == 0 { "deleted" } else { "active" };
+                let status = if r.is_multiple_of(50) {
+                    "deleted"
+                } else {
+                    "active"
+                };
                 members::ActiveModel {
                     card_id: Set(card.id),
                     code: Set(format!("9{seq:011}")),

@@ -93,6 +93,8 @@ pub struct RoundReport {
     pub failed: usize,
     /// Jobs whose claim was lost to another worker before the outcome was recorded.
     pub lost: usize,
+    /// Jobs given back unfinished because the worker was stopping.
+    pub released: usize,
 }
 
 impl RoundReport {
@@ -103,6 +105,7 @@ impl RoundReport {
         self.retrying += other.retrying;
         self.failed += other.failed;
         self.lost += other.lost;
+        self.released += other.released;
     }
 
     /// Counts one job's outcome.
@@ -316,6 +319,63 @@ impl<E: EntityTrait> Queue<E> {
         } else {
             Finished::Failed
         })
+    }
+}
+
+impl<E: EntityTrait> Queue<E> {
+    /// Gives back the jobs of `held` (id and token) that their token still holds: pending again, due at
+    /// once, no lease, so another process takes them without waiting for the lease to run out. For a
+    /// worker stopping mid-round; returns how many were given back.
+    pub(crate) async fn release(
+        &self,
+        db: &impl ConnectionTrait,
+        held: &[(i64, String)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, DbErr> {
+        let mut released = 0;
+        for (id, token) in held {
+            let update = E::update_many()
+                .col_expr(self.status, Expr::value(self.pending))
+                .col_expr(self.next_attempt_at, Expr::value(now))
+                .col_expr(self.updated_at, Expr::value(now));
+            let done = self
+                .lease
+                .end(update, false)
+                .filter(self.id.eq(*id))
+                .filter(self.lease.held_by(token))
+                .filter(self.status.eq(self.running))
+                .exec(db)
+                .await?;
+            released += usize::try_from(done.rows_affected).unwrap_or(0);
+        }
+        Ok(released)
+    }
+}
+
+/// Runs `round` unless `cut` comes first; then the round's tasks are dropped (aborted at their next
+/// await) and the jobs of `held` that are still held are given back ([`Queue::release`]).
+pub(crate) async fn round_until<E: EntityTrait>(
+    name: &'static str,
+    queue: &Queue<E>,
+    db: &impl ConnectionTrait,
+    held: Vec<(i64, String)>,
+    round: impl Future<Output = RoundReport>,
+    cut: impl Future<Output = ()>,
+) -> Result<RoundReport, CoreError> {
+    tokio::select! {
+        report = round => Ok(report),
+        () = cut => {
+            let released = queue.release(db, &held, Utc::now()).await?;
+            tracing::warn!(
+                released,
+                "{name} worker stopped before its round ended: gave back the jobs it still held"
+            );
+            Ok(RoundReport {
+                claimed: held.len(),
+                released,
+                ..RoundReport::default()
+            })
+        }
     }
 }
 

@@ -51,7 +51,8 @@ impl std::fmt::Debug for Running {
     }
 }
 
-/// Binds the listen address and builds the server (not yet polled). With a sandbox, the simulator is
+/// Binds the listen address and builds the server (not yet polled): every route, or only the probes
+/// for a `worker` process. With a sandbox, the simulator is
 /// mounted at `/sim` and the demo journey at `/sandbox`.
 pub fn start(
     settings: &Settings,
@@ -68,6 +69,7 @@ pub fn start(
         ingest: settings.events.ingest(),
     });
     let ledger_limits = web::Data::new(settings.ledger);
+    let serves_http = settings.role.serves_http();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(ctx.clone())
@@ -77,7 +79,14 @@ pub fn start(
             .app_data(json_config())
             .wrap(from_fn(metrics::record))
             .wrap(tracing_actix_web::TracingLogger::default())
-            .configure(|cfg| crate::routes::configure(cfg, &admin_state, sandbox.as_ref()))
+            .configure(|cfg| {
+                if serves_http {
+                    crate::routes::configure(cfg, &admin_state, sandbox.as_ref());
+                } else {
+                    crate::routes::configure_probes(cfg);
+                    cfg.default_service(web::to(crate::error::not_found));
+                }
+            })
     })
     .shutdown_timeout(settings.shutdown_timeout.as_secs());
     if settings.workers > 0 {

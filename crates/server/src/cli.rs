@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Kaika (开卡): self-hosted WeChat member cards.
 #[derive(Debug, Parser)]
@@ -20,15 +20,27 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `kaika serve`'s options.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (overrides server.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Do not migrate: refuse to start while a migration is pending (for deployments that run
+    /// `kaika migrate up` in a separate step).
+    #[arg(long)]
+    pub no_migrate: bool,
+    /// What this process does: web (HTTP only), worker (background workers, HTTP only for the probes)
+    /// or all (overrides server.role; default all).
+    #[arg(long, value_enum, value_name = "ROLE")]
+    pub role: Option<crate::config::Role>,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply migrations, then serve HTTP until SIGINT or SIGTERM.
-    Serve {
-        /// The address to listen on (overrides server.listen).
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<SocketAddr>,
-    },
+    Serve(ServeArgs),
     /// Apply, roll back or show database migrations.
     Migrate {
         /// The migration action.

@@ -18,10 +18,12 @@ pub async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Resu
     let db = startup::connect(settings).await?;
     match action {
         MigrateAction::Up { steps } => {
-            Migrator::up(&db, steps)
-                .await
-                .context("migrating up failed")?;
-            println!("migrations applied");
+            let applied = startup::migrate(&db, settings, steps).await?;
+            if applied == 0 {
+                println!("no migration pending");
+            } else {
+                println!("{applied} migration(s) applied");
+            }
         }
         MigrateAction::Down { steps, all } => {
             let steps = if all { None } else { Some(steps.unwrap_or(1)) };

@@ -58,6 +58,8 @@ struct RawServer {
     workers: usize,
     shutdown_timeout_secs: u64,
     public_url: String,
+    role: String,
+    drain_timeout_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +112,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// What a `kaika serve` process does (`server.role`, `kaika serve --role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// HTTP only: no background workers.
+    Web,
+    /// The background workers; HTTP only for the probes.
+    Worker,
+    /// Both.
+    All,
+}
+
+impl Role {
+    /// Whether this process serves the application over HTTP (not only the probes).
+    pub fn serves_http(self) -> bool {
+        matches!(self, Self::Web | Self::All)
+    }
+
+    /// Whether this process runs the background workers.
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Self::Worker | Self::All)
+    }
+}
+
 /// Where the master key comes from.
 #[derive(Debug, Clone)]
 pub enum MasterKeySource {
@@ -134,6 +159,10 @@ pub struct Settings {
     pub public_url: Option<kaika_core::golive::PublicUrl>,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_timeout: Duration,
+    /// What this process does.
+    pub role: Role,
+    /// Grace period for the workers' round in flight at shutdown.
+    pub drain_timeout: Duration,
     /// The database.
     pub database_url: DatabaseUrl,
     /// Pool settings.
@@ -290,6 +319,18 @@ impl Settings {
                 message: "must be at least 1".into(),
             });
         }
+        let role = match raw.server.role.as_str() {
+            "all" => Role::All,
+            "web" => Role::Web,
+            "worker" => Role::Worker,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "server.role",
+                    env: "KAIKA__SERVER__ROLE",
+                    message: format!("{other:?} is not a role: expected all, web or worker"),
+                })
+            }
+        };
         let sandbox_enabled = match raw.sandbox.mode.as_str() {
             "auto" => true,
             "off" => false,
@@ -337,6 +378,8 @@ impl Settings {
             workers: raw.server.workers,
             public_url,
             shutdown_timeout: Duration::from_secs(raw.server.shutdown_timeout_secs),
+            role,
+            drain_timeout: Duration::from_secs(raw.server.drain_timeout_secs),
             database_url,
             pool: PoolSettings {
                 max_connections: raw.database.max_connections,
@@ -552,6 +595,7 @@ mod tests {
                 "database.url",
             ),
             ("KAIKA__LOG__FORMAT", "xml", "log.format"),
+            ("KAIKA__SERVER__ROLE", "cron", "server.role"),
             ("KAIKA__MASTER_KEY", "too-short", "master_key"),
             (
                 "KAIKA__DATABASE__MAX_CONNECTIONS",

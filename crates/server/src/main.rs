@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kaika_server::cli::{Cli, Command};
+use kaika_server::cli::{Cli, Command, ServeArgs};
 use kaika_server::config::{LogFormat, Settings};
+use kaika_server::startup::Migrations;
 use kaika_server::{app, commands, sandbox, startup, telemetry};
 
 #[actix_web::main]
@@ -26,12 +27,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         settings.log_format = LogFormat::Json;
     }
     telemetry::init(settings.log_format, &settings.log_level);
-    match cli.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { listen } => {
-            if let Some(listen) = listen {
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
+    {
+        Command::Serve(args) => {
+            if let Some(listen) = args.listen {
                 settings.listen = listen;
             }
-            serve(settings).await
+            if let Some(role) = args.role {
+                settings.role = role;
+            }
+            let migrations = if args.no_migrate {
+                Migrations::RequireCurrent
+            } else {
+                Migrations::Apply
+            };
+            serve(settings, migrations).await
         }
         Command::Migrate { action } => commands::migrate(&settings, action).await,
         Command::Account { action } => commands::account(&settings, action).await,
@@ -54,11 +66,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let ctx = startup::prepare(&settings).await?;
+async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()> {
+    let ctx = startup::prepare_with(&settings, migrations).await?;
     kaika_server::admin_cli::ensure_first_owner(&ctx).await?;
-    let sandbox = sandbox::wanted(&ctx, settings.sandbox_enabled)
-        .await?
+    // The sandbox's simulator is served over HTTP: a worker-only process has none to offer.
+    let sandbox = (settings.role.serves_http()
+        && sandbox::wanted(&ctx, settings.sandbox_enabled).await?)
         .then(sandbox::Sandbox::new);
     let running = app::start(&settings, ctx.clone(), sandbox.clone())?;
     let mut base = running.addr;
@@ -67,6 +80,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(
         addr = %running.addr,
+        role = ?settings.role,
         database = %settings.database_url.redacted(),
         "kaika is serving; health at http://{base}/healthz"
     );
@@ -99,22 +113,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             );
         }
     }
-    let redrive =
-        kaika_server::workers::redrive::spawn(ctx.activator.clone(), settings.redrive_interval);
-    let review_poll = kaika_server::workers::review_poll::spawn(
-        ctx.db.clone(),
-        ctx.clients.clone(),
-        settings.review_poll_max_delay,
-    );
-    let outbox_worker = kaika_server::workers::outbox::spawn(&ctx, &settings.outbox);
-    let events_worker = kaika_server::workers::events::spawn(&ctx, &settings.events);
-    running.server.await?;
-    redrive.abort();
-    review_poll.abort();
-    if let Some(outbox_worker) = outbox_worker {
-        outbox_worker.abort();
+    let workers = settings.role.runs_workers().then(|| {
+        let workers = kaika_server::workers::Workers::spawn(&ctx, &settings);
+        workers.stop_on_signal();
+        workers
+    });
+    let served = running.server.await;
+    if let Some(workers) = workers {
+        workers.drain(settings.drain_timeout).await;
     }
-    events_worker.abort();
+    served?;
     tracing::info!("kaika stopped");
     Ok(())
 }

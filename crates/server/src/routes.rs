@@ -7,86 +7,92 @@ use crate::error::api_route;
 use crate::sandbox::Sandbox;
 use crate::{activate_page, api, callback, error, integration, probes, sandbox};
 
-/// Registers every route: health and metrics, the WeChat callback, the integration API, the
+/// Registers the probes alone: all a `worker` process serves (then every other path is a 404).
+pub fn configure_probes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(probes::healthz))
+        .route("/readyz", web::get().to(probes::readyz))
+        .route("/metrics", web::get().to(probes::metrics_text));
+}
+
+/// Registers every route: the probes (liveness, readiness, metrics), the WeChat callback, the integration API, the
 /// mini-program API, the after-submit page, the admin and, in sandbox mode, the simulator and the demo.
 pub fn configure(
     cfg: &mut web::ServiceConfig,
     admin: &kaika_admin::AdminState,
     sandbox: Option<&Sandbox>,
 ) {
-    cfg.route("/healthz", web::get().to(probes::healthz))
-        .route("/metrics", web::get().to(probes::metrics_text))
-        .service(
-            web::resource("/wechat/{app_id}/callback")
-                .route(web::get().to(callback::handshake))
-                .route(web::post().to(callback::receive)),
-        )
-        // Before `/api/v1`: that scope would answer 404 for the paths below it.
-        .service(
-            web::scope("/api/v1/integration")
-                .app_data(crate::error::path_config())
-                .app_data(crate::error::query_config())
-                .service(api_route(
-                    "/members",
-                    Method::GET,
-                    integration::find_members,
-                ))
-                .service(api_route(
-                    "/members/{member_id}",
-                    Method::GET,
-                    integration::get_member,
-                ))
-                .service(api_route(
-                    "/members/{member_id}/credits",
-                    Method::POST,
-                    integration::credit,
-                ))
-                .service(api_route(
-                    "/members/{member_id}/debits",
-                    Method::POST,
-                    integration::debit,
-                ))
-                .service(api_route(
-                    "/members/{member_id}/ledger",
-                    Method::GET,
-                    integration::member_ledger,
-                ))
-                .service(api_route(
-                    "/members/{member_id}/sync",
-                    Method::GET,
-                    integration::member_sync,
-                ))
-                .service(api_route(
-                    "/entries/{entry_id}/reversal",
-                    Method::POST,
-                    integration::reverse,
-                )),
-        )
-        .service(
-            web::scope("/api/v1")
-                .app_data(crate::error::path_config())
-                .app_data(crate::error::query_config())
-                .service(api_route("/openapi.json", Method::GET, api::openapi))
-                .service(api_route("/sessions", Method::POST, api::create_session))
-                .service(api_route("/cards", Method::GET, api::list_cards))
-                .service(api_route(
-                    "/cards/{card_id}/activation-params",
-                    Method::GET,
-                    api::activation_params,
-                ))
-                .service(api_route("/activations", Method::POST, api::activate))
-                .service(api_route("/me/cards", Method::GET, api::my_cards))
-                .service(api_route("/me/cards/{card_id}", Method::GET, api::my_card))
-                .service(api_route(
-                    "/me/cards/{card_id}/ledger",
-                    Method::GET,
-                    api::my_ledger,
-                )),
-        )
-        .route(
-            kaika_core::golive::ACTIVATE_PAGE_PATH,
-            web::get().to(activate_page::activate),
-        );
+    configure_probes(cfg);
+    cfg.service(
+        web::resource("/wechat/{app_id}/callback")
+            .route(web::get().to(callback::handshake))
+            .route(web::post().to(callback::receive)),
+    )
+    // Before `/api/v1`: that scope would answer 404 for the paths below it.
+    .service(
+        web::scope("/api/v1/integration")
+            .app_data(crate::error::path_config())
+            .app_data(crate::error::query_config())
+            .service(api_route(
+                "/members",
+                Method::GET,
+                integration::find_members,
+            ))
+            .service(api_route(
+                "/members/{member_id}",
+                Method::GET,
+                integration::get_member,
+            ))
+            .service(api_route(
+                "/members/{member_id}/credits",
+                Method::POST,
+                integration::credit,
+            ))
+            .service(api_route(
+                "/members/{member_id}/debits",
+                Method::POST,
+                integration::debit,
+            ))
+            .service(api_route(
+                "/members/{member_id}/ledger",
+                Method::GET,
+                integration::member_ledger,
+            ))
+            .service(api_route(
+                "/members/{member_id}/sync",
+                Method::GET,
+                integration::member_sync,
+            ))
+            .service(api_route(
+                "/entries/{entry_id}/reversal",
+                Method::POST,
+                integration::reverse,
+            )),
+    )
+    .service(
+        web::scope("/api/v1")
+            .app_data(crate::error::path_config())
+            .app_data(crate::error::query_config())
+            .service(api_route("/openapi.json", Method::GET, api::openapi))
+            .service(api_route("/sessions", Method::POST, api::create_session))
+            .service(api_route("/cards", Method::GET, api::list_cards))
+            .service(api_route(
+                "/cards/{card_id}/activation-params",
+                Method::GET,
+                api::activation_params,
+            ))
+            .service(api_route("/activations", Method::POST, api::activate))
+            .service(api_route("/me/cards", Method::GET, api::my_cards))
+            .service(api_route("/me/cards/{card_id}", Method::GET, api::my_card))
+            .service(api_route(
+                "/me/cards/{card_id}/ledger",
+                Method::GET,
+                api::my_ledger,
+            )),
+    )
+    .route(
+        kaika_core::golive::ACTIVATE_PAGE_PATH,
+        web::get().to(activate_page::activate),
+    );
     kaika_admin::routes(cfg, admin.clone());
     if let Some(demo) = sandbox {
         cfg.app_data(web::Data::new(demo.clone()))

@@ -8,7 +8,6 @@ use kaika_core::cards::ParamsFlights;
 use kaika_core::clients::Clients;
 use kaika_core::db::{self, Backend};
 use kaika_core::golive::PublicUrl;
-use kaika_core::migration::{Migrator, MigratorTrait};
 use kaika_core::secrets::MasterKey;
 use sea_orm::DatabaseConnection;
 
@@ -95,13 +94,66 @@ fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
-/// Everything `serve` needs: key, database, migrations applied, stored secrets readable with the key.
-pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
-    let master_key = master_key(settings)?;
-    let migrating = connect(settings).await?;
-    Migrator::up(&migrating, None)
+/// What a command does about pending migrations before it works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply them under the migration lock (the default of every command).
+    Apply,
+    /// Refuse to start while any is pending (`kaika serve --no-migrate`).
+    RequireCurrent,
+}
+
+/// Applies the pending migrations (at most `steps`) under the migration lock, and says so in one line
+/// when there were any. Returns how many this process applied.
+pub async fn migrate(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    steps: Option<u32>,
+) -> anyhow::Result<usize> {
+    let applied = kaika_core::migration::up_locked(db, &settings.database_url, steps)
         .await
         .context("cannot apply the database migrations")?;
+    match (applied.first(), applied.last()) {
+        (Some(first), Some(last)) => tracing::info!(
+            applied = applied.len(),
+            "migrated the database: applied {} migration(s), {first} to {last}",
+            applied.len()
+        ),
+        _ => tracing::debug!("the database schema is current: no migration pending"),
+    }
+    Ok(applied.len())
+}
+
+/// Fails with the sentence an operator needs when migrations are pending.
+async fn require_current(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let pending = kaika_core::migration::pending(db)
+        .await
+        .context("cannot read which database migrations are applied")?;
+    if let Some(first) = pending.first() {
+        anyhow::bail!(
+            "{} database migration(s) are pending (first: {first}) and --no-migrate was given: \
+             run `kaika migrate up` first, or start without --no-migrate",
+            pending.len()
+        );
+    }
+    Ok(())
+}
+
+/// Everything a command needs: key, database, migrations applied, stored secrets readable with the key.
+pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
+    prepare_with(settings, Migrations::Apply).await
+}
+
+/// [`prepare`], choosing what to do about pending migrations.
+pub async fn prepare_with(settings: &Settings, migrations: Migrations) -> anyhow::Result<Context> {
+    let master_key = master_key(settings)?;
+    let migrating = connect(settings).await?;
+    match migrations {
+        Migrations::Apply => {
+            migrate(&migrating, settings, None).await?;
+        }
+        Migrations::RequireCurrent => require_current(&migrating).await?,
+    }
     // A pooled connection keeps the schema it read first (SQLite) or its prepared plans (PostgreSQL):
     // statements prepared on it after a migration could miss the columns the migration added. The pool
     // that serves is opened after the migrations.

@@ -5,9 +5,9 @@ mod common;
 use common::TestApp;
 
 #[tokio::test]
-async fn healthz_answers_ok_when_the_database_answers() {
+async fn readyz_answers_ok_when_the_database_answers() {
     let app = TestApp::spawn().await;
-    let response = app.get("/healthz").await;
+    let response = app.get("/readyz").await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
@@ -15,13 +15,40 @@ async fn healthz_answers_ok_when_the_database_answers() {
 }
 
 #[tokio::test]
-async fn healthz_answers_503_when_the_database_is_gone() {
+async fn readyz_answers_503_when_the_database_is_gone() {
     let app = TestApp::spawn().await;
     app.app_db.clone().close().await.unwrap();
-    let response = app.get("/healthz").await;
+    let response = app.get("/readyz").await;
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["database"], "unavailable");
+}
+
+#[tokio::test]
+async fn healthz_is_liveness_and_stays_ok_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    app.app_db.clone().close().await.unwrap();
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_answers_503_naming_a_pending_migration() {
+    use kaika_core::migration::{Migrator, MigratorTrait};
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    Migrator::down(&app.test_db.db, Some(1)).await.unwrap();
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["migrations"], "pending");
+    let last = Migrator::migrations().last().unwrap().name().to_owned();
+    assert_eq!(body["pending"], serde_json::json!([last]), "{body}");
+    assert_eq!(app.get("/healthz").await.status(), 200, "still alive");
 }
 
 #[tokio::test]

@@ -116,6 +116,26 @@ impl Worker {
         )
     }
 
+    /// [`Worker::run_once`] for a process that is stopping: when `cut` completes before the round
+    /// ends, the round is abandoned and the jobs it still holds are given back (pending, no lease), so
+    /// none waits for its lease to run out. A job abandoned mid-call may have reached WeChat and is
+    /// then done again, as after a crash.
+    pub async fn run_once_until(
+        &self,
+        cut: impl std::future::Future<Output = ()>,
+    ) -> Result<RoundReport, CoreError> {
+        let claimed = self.claim().await?;
+        let held = claimed
+            .iter()
+            .map(|claim| (claim.row.id, claim.token.clone()))
+            .collect();
+        let round = jobs::run_round("event", claimed, self.settings.concurrency, |claim| {
+            let worker = self.clone();
+            async move { worker.process(claim).await }
+        });
+        jobs::round_until("event", &QUEUE, &self.db, held, round, cut).await
+    }
+
     /// Runs rounds until none is due; for tests and `kaika events retry --now`.
     pub async fn drain(&self) -> Result<RoundReport, CoreError> {
         jobs::drain(|| self.run_once()).await

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+mod apply;
+
 mod m20261126_000001_accounts;
 mod m20261126_000002_members;
 mod m20261126_000003_events;
@@ -33,4 +35,5 @@ impl MigratorTrait for Migrator {
     }
 }
 
-pub use sea_orm_migration::{MigrationStatus, MigratorTrait};
+pub use apply::{pending, up_locked};
+pub use sea_orm_migration::{seaql_migrations, MigrationName, MigrationStatus, MigratorTrait};

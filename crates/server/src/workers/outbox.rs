@@ -1,4 +1,4 @@
-//! The background outbox worker: on every server process, ledger changes waiting in the outbox are
+//! The background outbox worker: ledger changes waiting in the outbox are
 //! sent to WeChat (`kaika_core::outbox::Worker`); processes share the work through claims in the rows.
 
 use std::time::Duration;
@@ -6,6 +6,7 @@ use std::time::Duration;
 use kaika_core::outbox::Worker;
 use tokio::task::JoinHandle;
 
+use super::Stop;
 use crate::config::OutboxConfig;
 use crate::startup::Context;
 
@@ -29,9 +30,15 @@ pub fn worker(ctx: &Context, config: &OutboxConfig) -> Worker {
     )
 }
 
-/// Starts the worker loop (unless disabled); abort the handle to stop it. Rounds follow each other
-/// while jobs are due and pause `poll_interval_ms` when none is.
-pub fn spawn(ctx: &Context, config: &OutboxConfig) -> Option<JoinHandle<()>> {
+/// Starts the worker loop (unless disabled). Rounds follow each other while jobs are due and pause
+/// `poll_interval_ms` when none is; once `stop` is requested no round starts, and the one in flight
+/// gets `grace`.
+pub fn spawn(
+    ctx: &Context,
+    config: &OutboxConfig,
+    stop: Stop,
+    grace: Duration,
+) -> Option<JoinHandle<()>> {
     if !config.enabled {
         tracing::info!(
             "the outbox worker is disabled on this process (KAIKA__OUTBOX__ENABLED=false)"
@@ -41,8 +48,8 @@ pub fn spawn(ctx: &Context, config: &OutboxConfig) -> Option<JoinHandle<()>> {
     let worker = worker(ctx, config);
     let idle = Duration::from_millis(config.poll_interval_ms.max(10));
     Some(tokio::spawn(async move {
-        loop {
-            match worker.run_once().await {
+        while !stop.requested() {
+            match worker.run_once_until(stop.deadline(grace)).await {
                 Ok(round) if round.claimed > 0 => {
                     tracing::debug!(?round, "outbox worker round");
                     continue;
@@ -50,7 +57,7 @@ pub fn spawn(ctx: &Context, config: &OutboxConfig) -> Option<JoinHandle<()>> {
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "outbox worker round failed"),
             }
-            tokio::time::sleep(idle).await;
+            stop.pause(idle).await;
         }
     }))
 }

@@ -1,4 +1,4 @@
-//! The background re-drive: on every server process, activations abandoned by a crash or waiting after a
+//! The background re-drive: activations abandoned by a crash or waiting after a
 //! transient WeChat failure are finished with back-off (the rows carry their own schedule).
 
 use std::time::Duration;
@@ -6,16 +6,21 @@ use std::time::Duration;
 use kaika_core::activation::Activator;
 use tokio::task::JoinHandle;
 
+use super::Stop;
+
 /// How many due activations one pass drives at most.
 const BATCH: u64 = 50;
 
-/// Starts the loop; abort the handle to stop it.
-pub fn spawn(activator: Activator, interval: Duration) -> JoinHandle<()> {
+/// Starts the loop; it ends after the pass in flight once `stop` is requested.
+pub fn spawn(activator: Activator, interval: Duration, stop: Stop) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = stop.requested_async() => break,
+            }
             match activator.redrive_round(BATCH).await {
                 Ok(round) if round.claimed == 0 => {}
                 Ok(round) => tracing::info!(?round, "re-drove pending activations"),

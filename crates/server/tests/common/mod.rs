@@ -9,6 +9,8 @@
     reason = "test set-up: a failure must stop the test at once"
 )]
 
+pub mod process;
+
 use std::path::PathBuf;
 
 use kaika_core::secrets::MasterKey;
