@@ -81,6 +81,7 @@ module.exports = {
     network: 'The network is not answering; check it and try again.',
     login_failed: 'WeChat login did not succeed; try again shortly.',
     invalid_session: 'Your login expired; reopen the mini-program.',
+    rate_limited: 'Too many tries; please wait a moment and try again.',
     invalid_login_code: 'WeChat login did not succeed; reopen the mini-program.',
     ticket_invalid: 'The card form data is not valid; open the card again.',
     ticket_expired: 'The card form data expired; open the card again.',

@@ -80,6 +80,7 @@ module.exports = {
     network: '网络不太顺畅，请检查网络后重试。',
     login_failed: '微信登录没有成功，请稍后重试。',
     invalid_session: '登录已过期，请重新进入小程序。',
+    rate_limited: '操作太频繁，请稍后再试。',
     invalid_login_code: '微信登录没有成功，请重新进入小程序。',
     ticket_invalid: '开卡信息无效，请重新开卡。',
     ticket_expired: '开卡信息已过期，请重新开卡。',

@@ -4,7 +4,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpMessage as _, HttpRequest, HttpResponse};
 use futures::future::LocalBoxFuture;
 use kaika_core::admin_users::AdminUser;
 use kaika_core::audit::AuditEntry;
@@ -26,16 +26,32 @@ pub fn lang_of(req: &HttpRequest) -> Tr {
     )
 }
 
-/// The client's address as the socket saw it (forwarding headers can be forged, so they are not used
-/// for the login throttle).
+/// Where a request came from: the client's address and whether it used https, as the server worked
+/// them out from the socket and the proxies it trusts. The server's middleware puts it into the
+/// request's extensions; the admin never reads forwarding headers itself, since anyone can send them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOrigin {
+    /// The client's address.
+    pub ip: std::net::IpAddr,
+    /// Whether the client used https.
+    pub https: bool,
+}
+
+/// The client's address (the login throttle's key): the server's [`ClientOrigin`], or the socket's peer
+/// when the admin runs without the server's middleware.
 pub fn client_ip(req: &HttpRequest) -> String {
+    if let Some(origin) = req.extensions().get::<ClientOrigin>() {
+        return origin.ip.to_string();
+    }
     req.peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
 }
 
-/// Whether the request came over https (directly or through a proxy that says so).
+/// Whether the request came over https, as the server's [`ClientOrigin`] says.
 pub fn is_https(req: &HttpRequest) -> bool {
-    req.connection_info().scheme() == "https"
+    req.extensions()
+        .get::<ClientOrigin>()
+        .is_some_and(|origin| origin.https)
 }
 
 /// A cookie scoped to `/admin`, HttpOnly, SameSite=Strict, Secure behind https.

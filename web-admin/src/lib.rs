@@ -13,6 +13,7 @@ pub mod state;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::web;
 
+pub use auth::ClientOrigin;
 pub use state::{AdminSettings, AdminState};
 
 /// The Content-Security-Policy of every admin page: no inline scripts or styles, no framing, forms only

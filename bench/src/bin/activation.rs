@@ -177,7 +177,10 @@ async fn start_kaika(
         .merge(("server.workers", workers))
         .merge(("data_dir", data_dir.display().to_string()))
         .merge(("master_key", key.to_base64()))
-        .merge(("log.level", "error"));
+        .merge(("log.level", "error"))
+        // Every simulated member comes from loopback: the per-address rate limits would measure themselves.
+        .merge(("rate_limit.sessions_per_minute", 0))
+        .merge(("rate_limit.activations_per_minute", 0));
     let settings = Settings::from_figment(&figment)?;
     kaika_server::telemetry::init(settings.log_format, &settings.log_level);
     let ctx = startup::prepare(&settings).await?;

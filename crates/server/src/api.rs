@@ -11,7 +11,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
+use crate::client_ip;
 use crate::error::{api_error, ApiCode, ApiError, ErrorBody, ErrorCode, MemberErrorCode};
+use crate::rate_limit::RateLimits;
 use crate::startup::Context;
 use kaika_core::Refusal;
 
@@ -142,11 +144,16 @@ pub struct SessionResponse {
 
 /// Logs a mini-program user in with a `wx.login` code.
 #[utoipa::path(post, path = "/api/v1/sessions", request_body = LoginRequest,
-    responses((status = 200, body = SessionResponse), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = SessionResponse), (status = 400, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "rate_limited; see Retry-After"),
+              (status = 503, body = ErrorBody)))]
 pub(crate) async fn create_session(
     ctx: web::Data<Context>,
+    limits: web::Data<RateLimits>,
+    req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.session(client_ip::of(&req))?;
     let code = body.code.trim();
     if code.is_empty() || code.len() > 128 || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::new(
@@ -296,13 +303,21 @@ async fn member_card(
     params(("card_id" = String, Path, description = "WeChat card id"),
            ("channel" = Option<String>, Query, description = "the channel's outer_str")),
     responses((status = 200, body = ComponentParamsDto), (status = 404, body = ErrorBody),
-              (status = 410, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 410, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "rate_limited; see Retry-After"),
+              (status = 503, body = ErrorBody)))]
 pub(crate) async fn activation_params(
     ctx: web::Data<Context>,
+    limits: web::Data<RateLimits>,
+    req: HttpRequest,
     member: Member,
     path: web::Path<String>,
     query: web::Query<ParamsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.activation(
+        client_ip::of(&req),
+        Some((member.0.account_id, &member.0.mini_openid)),
+    )?;
     let card = member_card(&ctx, &member.0, &path).await?;
     let account = accounts::Entity::find_by_id(card.account_id)
         .one(&ctx.db)
@@ -406,12 +421,20 @@ fn member_dto(member: members::Model, card: &cards::Model) -> MemberCardDto {
     responses((status = 200, body = MemberCardDto),
               (status = 202, body = ErrorBody, description = "activation_in_progress; see Retry-After"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "rate_limited; see Retry-After"),
+              (status = 503, body = ErrorBody)))]
 pub(crate) async fn activate(
     ctx: web::Data<Context>,
+    limits: web::Data<RateLimits>,
+    req: HttpRequest,
     member: Member,
     body: web::Json<ActivationBody>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.activation(
+        client_ip::of(&req),
+        Some((member.0.account_id, &member.0.mini_openid)),
+    )?;
     let request = ActivationRequest {
         activate_ticket: body.activate_ticket.clone(),
         card_id: body.card_id.clone(),

@@ -69,6 +69,8 @@ pub fn start(
         ingest: settings.events.ingest(),
     });
     let ledger_limits = web::Data::new(settings.ledger);
+    let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
+    let rate_limits = web::Data::new(crate::rate_limit::RateLimits::new(settings.rate_limit));
     let serves_http = settings.role.serves_http();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -76,7 +78,10 @@ pub fn start(
             .app_data(metrics.clone())
             .app_data(callback_settings.clone())
             .app_data(ledger_limits.clone())
+            .app_data(trusted_proxies.clone())
+            .app_data(rate_limits.clone())
             .app_data(json_config())
+            .wrap(from_fn(crate::client_ip::remember_origin))
             .wrap(from_fn(metrics::record))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(|cfg| {

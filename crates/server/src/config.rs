@@ -50,6 +50,7 @@ struct RawSettings {
     events: EventsConfig,
     outbox: OutboxConfig,
     ledger: kaika_core::ledger::LedgerLimits,
+    rate_limit: crate::rate_limit::RateLimitConfig,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +61,15 @@ struct RawServer {
     public_url: String,
     role: String,
     drain_timeout_secs: u64,
+    trusted_proxies: CidrList,
+}
+
+/// `server.trusted_proxies`: a comma-separated string (as environment variables give it) or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CidrList {
+    Text(String),
+    List(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -187,6 +197,10 @@ pub struct Settings {
     pub outbox: OutboxConfig,
     /// Per-entry limits of ledger changes.
     pub ledger: kaika_core::ledger::LedgerLimits,
+    /// The reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// Per-instance rate limits of the mini-program's costly endpoints.
+    pub rate_limit: crate::rate_limit::RateLimitConfig,
 }
 
 impl Settings {
@@ -363,7 +377,21 @@ impl Settings {
                 message: "must be positive".into(),
             });
         }
+        let cidrs = match &raw.server.trusted_proxies {
+            CidrList::Text(text) => text.clone(),
+            CidrList::List(list) => list.join(","),
+        };
+        let trusted_proxies =
+            crate::client_ip::TrustedProxies::parse(&cidrs).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "server.trusted_proxies",
+                    env: "KAIKA__SERVER__TRUSTED_PROXIES",
+                    message,
+                }
+            })?;
         Ok(Self {
+            trusted_proxies,
+            rate_limit: raw.rate_limit,
             events: raw.events,
             outbox: raw.outbox,
             ledger: raw.ledger,

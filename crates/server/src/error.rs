@@ -106,6 +106,8 @@ api_codes! {
     AmountNotInteger = "amount_not_integer", BAD_REQUEST, false;
     /// A member lookup without exactly one key.
     InvalidLookup = "invalid_lookup", BAD_REQUEST, false;
+    /// Too many requests from this client (address or member); see `Retry-After`.
+    RateLimited = "rate_limited", TOO_MANY_REQUESTS, true;
 }
 
 /// Every stable code an endpoint can answer: the server's own or a domain refusal.
@@ -207,6 +209,7 @@ pub struct ApiError {
     status: StatusCode,
     code: ErrorCode,
     message: String,
+    retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -217,7 +220,14 @@ impl ApiError {
             status: code.status(),
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// The same error with a `Retry-After` header: when the client may try again, in seconds.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     /// The same error answered with another status (a code met while parsing, before the domain).
@@ -251,7 +261,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header(("Retry-After", secs.to_string()));
+        }
+        response.json(ErrorBody {
             code: self.code().to_owned(),
             message: self.message.clone(),
         })

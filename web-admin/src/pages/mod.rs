@@ -227,8 +227,12 @@ pub fn message(tr: &Tr, problem: Problem) -> String {
 
 /// The scheme and host a request was sent to, e.g. `https://kaika.example.com`.
 pub fn base_url(req: &actix_web::HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    let scheme = if crate::auth::is_https(req) {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{}", req.connection_info().host())
 }
 
 /// A date as admins read it (UTC).

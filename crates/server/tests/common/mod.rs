@@ -55,7 +55,9 @@ pub fn test_settings_with(
         .merge(("wechat.busy_base_delay_ms", 10))
         .merge(("activation.retry_base_ms", 50));
     for (key, value) in overrides {
-        figment = figment.merge((*key, *value));
+        // Read as an environment variable would be, so numbers and booleans can be given as text.
+        let value: figment::value::Value = value.parse().unwrap();
+        figment = figment.merge((*key, value));
     }
     Settings::from_figment(&figment).unwrap()
 }
@@ -90,10 +92,15 @@ impl TestApp {
     /// A server in sandbox mode: the simulator mounted at /sim, the sandbox account, demo card and
     /// channels bootstrapped before this returns.
     pub async fn sandbox() -> (Self, Sandbox, SandboxInfo) {
+        Self::sandbox_with(&[]).await
+    }
+
+    /// [`TestApp::sandbox`] with some settings changed (see [`test_settings_with`]).
+    pub async fn sandbox_with(overrides: &[(&str, &str)]) -> (Self, Sandbox, SandboxInfo) {
         let test_db = TestDb::empty().await;
         let data_dir = tempfile::tempdir().unwrap();
         let master_key = MasterKey::generate();
-        let settings = test_settings(&test_db, data_dir.path(), &master_key);
+        let settings = test_settings_with(&test_db, data_dir.path(), &master_key, overrides);
         let ctx = startup::prepare(&settings).await.unwrap();
         let sandbox = Sandbox::new();
         let app_db = ctx.db.clone();
