@@ -106,6 +106,9 @@ api_codes! {
     AmountNotInteger = "amount_not_integer", BAD_REQUEST, false;
     /// A member lookup without exactly one key.
     InvalidLookup = "invalid_lookup", BAD_REQUEST, false;
+    /// The sandbox simulator's control API refused a peer other than loopback
+    /// (`KAIKA__SANDBOX__CONTROL_FROM_ANYWHERE` opens it).
+    SandboxControlForbidden = "sandbox_control_forbidden", FORBIDDEN, false;
 }
 
 /// Every stable code an endpoint can answer: the server's own or a domain refusal.
@@ -261,6 +264,13 @@ impl ResponseError for ApiError {
 /// The answer for every path nothing else serves.
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::route_not_found())
+}
+
+pub(crate) async fn sandbox_control_forbidden() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ApiCode::SandboxControlForbidden,
+        "the simulator's control API answers only this machine; set KAIKA__SANDBOX__CONTROL_FROM_ANYWHERE=true to open it",
+    ))
 }
 
 /// A resource of the JSON API served with one method; any other method answers the documented 405 body

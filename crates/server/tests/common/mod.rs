@@ -37,7 +37,8 @@ pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path, key: &MasterK
     test_settings_with(test_db, data_dir, key, &[])
 }
 
-/// [`test_settings`] with some settings changed, e.g. `("server.public_url", "https://…")`.
+/// [`test_settings`] with some settings changed, e.g. `("server.public_url", "https://…")`; `"true"`
+/// and `"false"` are booleans.
 pub fn test_settings_with(
     test_db: &TestDb,
     data_dir: &std::path::Path,
@@ -55,7 +56,11 @@ pub fn test_settings_with(
         .merge(("wechat.busy_base_delay_ms", 10))
         .merge(("activation.retry_base_ms", 50));
     for (key, value) in overrides {
-        figment = figment.merge((*key, *value));
+        // "true" and "false" are booleans, as in environment variables.
+        figment = match value.parse::<bool>() {
+            Ok(flag) => figment.merge((*key, flag)),
+            Err(_) => figment.merge((*key, *value)),
+        };
     }
     Settings::from_figment(&figment).unwrap()
 }
@@ -90,17 +95,28 @@ impl TestApp {
     /// A server in sandbox mode: the simulator mounted at /sim, the sandbox account, demo card and
     /// channels bootstrapped before this returns.
     pub async fn sandbox() -> (Self, Sandbox, SandboxInfo) {
+        Self::sandbox_with(&[]).await
+    }
+
+    /// [`TestApp::sandbox`] with some settings changed (see [`test_settings_with`]); the base URL is on
+    /// loopback even when `server.listen` names every interface.
+    pub async fn sandbox_with(overrides: &[(&str, &str)]) -> (Self, Sandbox, SandboxInfo) {
         let test_db = TestDb::empty().await;
         let data_dir = tempfile::tempdir().unwrap();
         let master_key = MasterKey::generate();
-        let settings = test_settings(&test_db, data_dir.path(), &master_key);
+        let settings = test_settings_with(&test_db, data_dir.path(), &master_key, overrides);
         let ctx = startup::prepare(&settings).await.unwrap();
-        let sandbox = Sandbox::new();
+        let sandbox =
+            Sandbox::new().with_control_from_anywhere(settings.sandbox_control_from_anywhere);
         let app_db = ctx.db.clone();
         let running = app::start(&settings, ctx.clone(), Some(sandbox.clone())).unwrap();
         let handle = running.server.handle();
         tokio::spawn(running.server);
-        let base_url = format!("http://{}", running.addr);
+        let mut addr = running.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base_url = format!("http://{addr}");
         sandbox.set_base_url(base_url.clone());
         let info = kaika_server::sandbox::bootstrap(&ctx, &sandbox)
             .await
