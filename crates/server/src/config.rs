@@ -40,6 +40,8 @@ pub enum ConfigError {
 struct RawSettings {
     data_dir: PathBuf,
     master_key: Option<SecretString>,
+    #[serde(default)]
+    master_key_file: String,
     server: RawServer,
     database: RawDatabase,
     log: RawLog,
@@ -75,6 +77,7 @@ enum CidrList {
 #[derive(Deserialize)]
 struct RawDatabase {
     url: SecretString,
+    url_file: String,
     max_connections: u32,
     connect_timeout_secs: u64,
     sqlite_busy_timeout_ms: u64,
@@ -100,6 +103,7 @@ struct RawActivation {
 #[derive(Deserialize)]
 struct RawSandbox {
     mode: String,
+    control_from_anywhere: bool,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +149,17 @@ impl Role {
     }
 }
 
+/// When `kaika serve` runs the sandbox (`sandbox.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// With no real account, on SQLite only: with PostgreSQL (a deployment) Kaika says what to do instead.
+    Auto,
+    /// With no real account, on any database.
+    On,
+    /// Never.
+    Off,
+}
+
 /// Where the master key comes from.
 #[derive(Debug, Clone)]
 pub enum MasterKeySource {
@@ -187,8 +202,10 @@ pub struct Settings {
     pub activation: kaika_core::activation::ActivationSettings,
     /// Time between background re-drive passes.
     pub redrive_interval: Duration,
-    /// Whether the sandbox may start.
-    pub sandbox_enabled: bool,
+    /// When the sandbox may start.
+    pub sandbox: SandboxMode,
+    /// Whether the simulator's control API (`/sim/control`) answers peers other than loopback.
+    pub sandbox_control_from_anywhere: bool,
     /// Longest wait between two `card/get` checks of a card still in review.
     pub review_poll_max_delay: Duration,
     /// Event callback checks and the event worker.
@@ -261,7 +278,15 @@ impl Settings {
                 }
             })?),
         };
-        let configured_url = raw.database.url.expose_secret().trim();
+        let database_url_given = value_or_file(
+            Some(raw.database.url),
+            &raw.database.url_file,
+            ("database.url", "KAIKA__DATABASE__URL or DATABASE_URL"),
+            ("database.url_file", "KAIKA__DATABASE__URL_FILE"),
+        )?;
+        let configured_url = database_url_given
+            .as_ref()
+            .map_or("", |url| url.expose_secret().trim());
         let url_text = if configured_url.is_empty() {
             format!("sqlite://{}", raw.data_dir.join("kaika.db").display())
         } else {
@@ -287,7 +312,13 @@ impl Settings {
                 message: "must name a directory".into(),
             });
         }
-        let master_key = match raw.master_key.as_ref().map(|k| k.expose_secret().trim().to_owned()) {
+        let master_key_given = value_or_file(
+            raw.master_key,
+            &raw.master_key_file,
+            ("master_key", "KAIKA__MASTER_KEY"),
+            ("master_key_file", "KAIKA__MASTER_KEY_FILE"),
+        )?;
+        let master_key = match master_key_given.as_ref().map(|k| k.expose_secret().trim().to_owned()) {
             Some(text) if !text.is_empty() => {
                 MasterKeySource::Configured(MasterKey::parse(&text).map_err(|e| ConfigError::Invalid {
                     key: "master_key",
@@ -345,14 +376,15 @@ impl Settings {
                 })
             }
         };
-        let sandbox_enabled = match raw.sandbox.mode.as_str() {
-            "auto" => true,
-            "off" => false,
+        let sandbox = match raw.sandbox.mode.as_str() {
+            "auto" => SandboxMode::Auto,
+            "on" => SandboxMode::On,
+            "off" => SandboxMode::Off,
             other => {
                 return Err(ConfigError::Invalid {
                     key: "sandbox.mode",
                     env: "KAIKA__SANDBOX__MODE",
-                    message: format!("{other:?} is not a sandbox mode: expected auto or off"),
+                    message: format!("{other:?} is not a sandbox mode: expected auto, on or off"),
                 })
             }
         };
@@ -398,7 +430,8 @@ impl Settings {
             wechat,
             activation,
             redrive_interval: Duration::from_secs(raw.activation.redrive_interval_secs.max(1)),
-            sandbox_enabled,
+            sandbox,
+            sandbox_control_from_anywhere: raw.sandbox.control_from_anywhere,
             review_poll_max_delay: Duration::from_secs(raw.reviews.poll_max_delay_secs.max(60)),
             data_dir: raw.data_dir,
             master_key,
@@ -418,6 +451,36 @@ impl Settings {
             log_level: raw.log.level,
         })
     }
+}
+
+/// A secret given as a value or as the path of a file holding it (`…_FILE`, for mounted secrets), not
+/// both. An empty value or path counts as not given; the file's trailing newline is dropped.
+fn value_or_file(
+    value: Option<SecretString>,
+    file: &str,
+    (key, env): (&'static str, &'static str),
+    (file_key, file_env): (&'static str, &'static str),
+) -> Result<Option<SecretString>, ConfigError> {
+    let value = value.filter(|v| !v.expose_secret().trim().is_empty());
+    let file = file.trim();
+    if file.is_empty() {
+        return Ok(value);
+    }
+    if value.is_some() {
+        return Err(ConfigError::Invalid {
+            key: file_key,
+            env: file_env,
+            message: format!("set either {env} ({key}) or {file_env}, not both"),
+        });
+    }
+    let text = std::fs::read_to_string(file).map_err(|err| ConfigError::Invalid {
+        key: file_key,
+        env: file_env,
+        message: format!("cannot read {file}: {err}"),
+    })?;
+    Ok(Some(SecretString::from(
+        text.trim_end_matches(['\n', '\r']).to_owned(),
+    )))
 }
 
 /// Settings of event ingestion and of the worker: section `[events]` of the configuration
@@ -665,10 +728,108 @@ mod tests {
     }
 
     #[test]
+    fn value_or_file_reads_the_file_without_its_trailing_newline() {
+        Jail::expect_with(|jail| {
+            jail.create_file("secret", "s3cret\n")?;
+            let names = ("k", "K");
+            let file_names = ("k_file", "K_FILE");
+            let read = value_or_file(None, "secret", names, file_names).unwrap();
+            assert_eq!(read.unwrap().expose_secret(), "s3cret");
+            let empty = Some(SecretString::from(String::new()));
+            let read = value_or_file(empty, "secret", names, file_names).unwrap();
+            assert_eq!(
+                read.unwrap().expose_secret(),
+                "s3cret",
+                "an empty value is not given"
+            );
+            let value = Some(SecretString::from("v".to_owned()));
+            let kept = value_or_file(value, " ", names, file_names).unwrap();
+            assert_eq!(
+                kept.unwrap().expose_secret(),
+                "v",
+                "an empty path is not given"
+            );
+            let missing = value_or_file(None, "absent", names, file_names).unwrap_err();
+            assert!(missing.to_string().contains("absent"), "{missing}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_can_be_given_as_mounted_files() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let key = MasterKey::generate().to_base64();
+            jail.create_file("master-key", &format!("{key}\n"))?;
+            jail.create_file("database-url", "postgres://kaika:pw@db:5432/kaika\n")?;
+            jail.set_env("KAIKA__MASTER_KEY_FILE", "master-key");
+            jail.set_env("KAIKA__DATABASE__URL_FILE", "database-url");
+            let settings = load(None).unwrap();
+            assert_eq!(
+                settings.database_url.as_str(),
+                "postgres://kaika:pw@db:5432/kaika"
+            );
+            assert!(
+                matches!(settings.master_key, MasterKeySource::Configured(ref k) if k.to_base64() == key),
+                "the key from the file is the configured key"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_secret_given_both_as_value_and_as_file_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let key = MasterKey::generate().to_base64();
+            jail.create_file("master-key", &key)?;
+            jail.set_env("KAIKA__MASTER_KEY", &key);
+            jail.set_env("KAIKA__MASTER_KEY_FILE", "master-key");
+            let message = load(None).unwrap_err().to_string();
+            assert!(
+                message.contains(
+                    "set either KAIKA__MASTER_KEY (master_key) or KAIKA__MASTER_KEY_FILE, not both"
+                ),
+                "{message}"
+            );
+            jail.set_env("KAIKA__MASTER_KEY_FILE", "");
+            jail.create_file("database-url", "sqlite://./x.db")?;
+            jail.set_env("DATABASE_URL", "sqlite://./y.db");
+            jail.set_env("KAIKA__DATABASE__URL_FILE", "database-url");
+            let message = load(None).unwrap_err().to_string();
+            assert!(
+                message.contains("KAIKA__DATABASE__URL_FILE, not both"),
+                "{message}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_sandbox_mode_is_auto_on_or_off() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            assert_eq!(load(None).unwrap().sandbox, SandboxMode::Auto);
+            assert!(!load(None).unwrap().sandbox_control_from_anywhere);
+            jail.set_env("KAIKA__SANDBOX__MODE", "on");
+            assert_eq!(load(None).unwrap().sandbox, SandboxMode::On);
+            jail.set_env("KAIKA__SANDBOX__MODE", "off");
+            assert_eq!(load(None).unwrap().sandbox, SandboxMode::Off);
+            jail.set_env("KAIKA__SANDBOX__MODE", "yes");
+            let message = load(None).unwrap_err().to_string();
+            assert!(message.contains("sandbox.mode"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn env_example_lists_every_setting_of_the_defaults() {
         let defaults: toml::Table = DEFAULTS.parse().unwrap();
         let example = include_str!("../../../.env.example");
-        let mut names = vec!["KAIKA__MASTER_KEY".to_owned()];
+        let mut names = vec![
+            "KAIKA__MASTER_KEY".to_owned(),
+            "KAIKA__MASTER_KEY_FILE".to_owned(),
+        ];
         for (key, value) in &defaults {
             match value {
                 toml::Value::Table(section) => names.extend(

@@ -108,6 +108,9 @@ api_codes! {
     InvalidLookup = "invalid_lookup", BAD_REQUEST, false;
     /// Too many requests from this client (address or member); see `Retry-After`.
     RateLimited = "rate_limited", TOO_MANY_REQUESTS, true;
+    /// The sandbox simulator's control API refused a peer other than loopback
+    /// (`KAIKA__SANDBOX__CONTROL_FROM_ANYWHERE` opens it).
+    SandboxControlForbidden = "sandbox_control_forbidden", FORBIDDEN, false;
 }
 
 /// Every stable code an endpoint can answer: the server's own or a domain refusal.
@@ -275,6 +278,13 @@ impl ResponseError for ApiError {
 /// The answer for every path nothing else serves.
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::route_not_found())
+}
+
+pub(crate) async fn sandbox_control_forbidden() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ApiCode::SandboxControlForbidden,
+        "the simulator's control API answers only this machine; set KAIKA__SANDBOX__CONTROL_FROM_ANYWHERE=true to open it",
+    ))
 }
 
 /// A resource of the JSON API served with one method; any other method answers the documented 405 body

@@ -71,8 +71,11 @@ async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()>
     kaika_server::admin_cli::ensure_first_owner(&ctx).await?;
     // The sandbox's simulator is served over HTTP: a worker-only process has none to offer.
     let sandbox = (settings.role.serves_http()
-        && sandbox::wanted(&ctx, settings.sandbox_enabled).await?)
-        .then(sandbox::Sandbox::new);
+        && sandbox::wanted(&ctx, settings.sandbox, settings.database_url.backend()).await?)
+        .then(|| {
+            sandbox::Sandbox::new()
+                .with_control_from_anywhere(settings.sandbox_control_from_anywhere)
+        });
     let running = app::start(&settings, ctx.clone(), sandbox.clone())?;
     let mut base = running.addr;
     if base.ip().is_unspecified() {

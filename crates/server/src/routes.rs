@@ -95,7 +95,16 @@ pub fn configure(
     );
     kaika_admin::routes(cfg, admin.clone());
     if let Some(demo) = sandbox {
+        let guard = demo.clone();
+        // Before `/sim`: a peer the control API does not answer meets this scope instead.
         cfg.app_data(web::Data::new(demo.clone()))
+            .service(
+                web::scope("/sim/control")
+                    .guard(actix_web::guard::fn_guard(move |ctx| {
+                        !guard.control_allowed_from(ctx.head().peer_addr)
+                    }))
+                    .default_service(web::to(error::sandbox_control_forbidden)),
+            )
             .service(demo.sim.scope("/sim"))
             .route("/sandbox", web::get().to(sandbox::index))
             .route("/sandbox/open", web::get().to(sandbox::open))

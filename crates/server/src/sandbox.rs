@@ -14,6 +14,7 @@ use kaika_core::activation_form::{self, Design, Place, RichSlot};
 use kaika_core::card_face::CardColor;
 use kaika_core::cards::{self as card_use_cases, NewMemberCard};
 use kaika_core::channels::{self, OuterStr};
+use kaika_core::db::Backend;
 use kaika_core::entity::{cards, channels as channel_rows};
 use kaika_wechat_sim::{AccountSpec, MessageMode as SimMode, MiniProgramSpec};
 use kaika_wechat_sim::{SimConfig, Simulator};
@@ -22,6 +23,7 @@ use rand::Rng;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
+use crate::config::SandboxMode;
 use crate::startup::Context;
 
 const SESSION_COOKIE: &str = "kaika_sandbox";
@@ -33,6 +35,7 @@ pub struct Sandbox {
     pub sim: Simulator,
     base_url: Arc<OnceLock<String>>,
     http: reqwest::Client,
+    control_from_anywhere: bool,
 }
 
 impl Sandbox {
@@ -42,7 +45,22 @@ impl Sandbox {
             sim: Simulator::new(SimConfig::default()),
             base_url: Arc::default(),
             http: reqwest::Client::new(),
+            control_from_anywhere: false,
         }
+    }
+
+    /// Lets peers other than loopback use the simulator's control API (`sandbox.control_from_anywhere`).
+    #[must_use]
+    pub fn with_control_from_anywhere(mut self, allowed: bool) -> Self {
+        self.control_from_anywhere = allowed;
+        self
+    }
+
+    /// Whether `peer` may use the simulator's control API (`/sim/control`): it can make accounts, move
+    /// the clock and inject faults, so by default only from this machine.
+    pub fn control_allowed_from(&self, peer: Option<std::net::SocketAddr>) -> bool {
+        self.control_from_anywhere
+            || peer.is_some_and(|addr| addr.ip().to_canonical().is_loopback())
     }
 
     /// Records the address the server is reachable at (known only after binding).
@@ -63,13 +81,42 @@ impl Default for Sandbox {
     }
 }
 
-/// Whether `serve` runs in sandbox mode: allowed by the settings and no real account configured.
-pub async fn wanted(ctx: &Context, enabled: bool) -> anyhow::Result<bool> {
-    if !enabled {
+/// Whether `serve` runs in sandbox mode: allowed by the settings and no real account configured. With
+/// `auto` on PostgreSQL (a deployment) it never starts on its own; the log says what to do instead.
+pub async fn wanted(ctx: &Context, mode: SandboxMode, backend: Backend) -> anyhow::Result<bool> {
+    if mode == SandboxMode::Off {
         return Ok(false);
     }
     let all = accounts::list(&ctx.db).await?;
-    Ok(all.iter().all(|a| a.is_sandbox))
+    let only_sandbox = all.iter().all(|a| a.is_sandbox);
+    Ok(match decide(mode, backend, only_sandbox) {
+        Decision::Start => true,
+        Decision::Skip => false,
+        Decision::AskForAccount => {
+            tracing::warn!(
+                "no WeChat account is configured, and with PostgreSQL the sandbox does not start on its own: \
+                 add an account (`kaika account add …`, or in the admin) or set KAIKA__SANDBOX__MODE=on to \
+                 run the sandbox"
+            );
+            false
+        }
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    Start,
+    Skip,
+    AskForAccount,
+}
+
+fn decide(mode: SandboxMode, backend: Backend, only_sandbox: bool) -> Decision {
+    match (mode, backend) {
+        (SandboxMode::Off, _) => Decision::Skip,
+        _ if !only_sandbox => Decision::Skip,
+        (SandboxMode::Auto, Backend::Postgres) => Decision::AskForAccount,
+        (SandboxMode::Auto | SandboxMode::On, _) => Decision::Start,
+    }
 }
 
 fn random_hex(len: usize) -> String {
@@ -701,4 +748,49 @@ pub(crate) async fn logo() -> HttpResponse {
         .content_type("image/svg+xml")
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
         .body(include_str!("../templates/sandbox/logo.svg"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_starts_by_itself_only_on_sqlite() {
+        use Decision::{AskForAccount, Skip, Start};
+        use SandboxMode::{Auto, Off, On};
+        let cases = [
+            (Auto, Backend::Sqlite, true, Start),
+            (Auto, Backend::Postgres, true, AskForAccount),
+            (On, Backend::Postgres, true, Start),
+            (On, Backend::Sqlite, true, Start),
+            (Off, Backend::Sqlite, true, Skip),
+            (Off, Backend::Postgres, true, Skip),
+            (Auto, Backend::Sqlite, false, Skip),
+            (Auto, Backend::Postgres, false, Skip),
+            (On, Backend::Postgres, false, Skip),
+        ];
+        for (mode, backend, only_sandbox, expected) in cases {
+            assert_eq!(
+                decide(mode, backend, only_sandbox),
+                expected,
+                "{mode:?} on {backend:?}, only sandbox accounts: {only_sandbox}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_control_api_answers_loopback_unless_opened() {
+        let sandbox = Sandbox::new();
+        let local = "127.0.0.1:5000".parse().ok();
+        let local6 = "[::1]:5000".parse().ok();
+        let mapped = "[::ffff:127.0.0.1]:5000".parse().ok();
+        let remote = "192.0.2.7:5000".parse().ok();
+        assert!(sandbox.control_allowed_from(local));
+        assert!(sandbox.control_allowed_from(local6));
+        assert!(sandbox.control_allowed_from(mapped));
+        assert!(!sandbox.control_allowed_from(remote));
+        assert!(!sandbox.control_allowed_from(None));
+        let open = Sandbox::new().with_control_from_anywhere(true);
+        assert!(open.control_allowed_from(remote));
+    }
 }

@@ -37,7 +37,8 @@ pub fn test_settings(test_db: &TestDb, data_dir: &std::path::Path, key: &MasterK
     test_settings_with(test_db, data_dir, key, &[])
 }
 
-/// [`test_settings`] with some settings changed, e.g. `("server.public_url", "https://…")`.
+/// [`test_settings`] with some settings changed, e.g. `("server.public_url", "https://…")`; `"true"`
+/// and `"false"` are booleans.
 pub fn test_settings_with(
     test_db: &TestDb,
     data_dir: &std::path::Path,
@@ -95,19 +96,25 @@ impl TestApp {
         Self::sandbox_with(&[]).await
     }
 
-    /// [`TestApp::sandbox`] with some settings changed (see [`test_settings_with`]).
+    /// [`TestApp::sandbox`] with some settings changed (see [`test_settings_with`]); the base URL is on
+    /// loopback even when `server.listen` names every interface.
     pub async fn sandbox_with(overrides: &[(&str, &str)]) -> (Self, Sandbox, SandboxInfo) {
         let test_db = TestDb::empty().await;
         let data_dir = tempfile::tempdir().unwrap();
         let master_key = MasterKey::generate();
         let settings = test_settings_with(&test_db, data_dir.path(), &master_key, overrides);
         let ctx = startup::prepare(&settings).await.unwrap();
-        let sandbox = Sandbox::new();
+        let sandbox =
+            Sandbox::new().with_control_from_anywhere(settings.sandbox_control_from_anywhere);
         let app_db = ctx.db.clone();
         let running = app::start(&settings, ctx.clone(), Some(sandbox.clone())).unwrap();
         let handle = running.server.handle();
         tokio::spawn(running.server);
-        let base_url = format!("http://{}", running.addr);
+        let mut addr = running.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base_url = format!("http://{addr}");
         sandbox.set_base_url(base_url.clone());
         let info = kaika_server::sandbox::bootstrap(&ctx, &sandbox)
             .await
