@@ -1,6 +1,7 @@
 //! Admin users: their roles, browser sessions and the login throttle. Password hashing lives in the
 //! web layer (`kaika-admin`); this module stores and compares nothing but the hash string it is given.
 
+use crate::clock;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
@@ -301,7 +302,7 @@ pub async fn start_session(
 ) -> Result<NewSession, CoreError> {
     let token = random_token();
     let csrf_token = random_token();
-    let now = Utc::now();
+    let now = clock::now();
     let expires_at = now + policy.absolute;
     admin_sessions::ActiveModel {
         token_hash: Set(sha256_hex(&token)),
@@ -347,7 +348,7 @@ pub async fn authenticate(
     else {
         return Ok(None);
     };
-    let now = Utc::now();
+    let now = clock::now();
     if now >= row.expires_at || now >= row.last_seen_at + policy.idle {
         admin_sessions::Entity::delete_by_id(hash).exec(db).await?;
         return Ok(None);
@@ -393,7 +394,7 @@ pub async fn end_all_sessions(db: &impl ConnectionTrait, user_id: i64) -> Result
 pub async fn count_sessions(db: &impl ConnectionTrait, user_id: i64) -> Result<u64, CoreError> {
     Ok(admin_sessions::Entity::find()
         .filter(admin_sessions::Column::UserId.eq(user_id))
-        .filter(admin_sessions::Column::ExpiresAt.gt(Utc::now()))
+        .filter(admin_sessions::Column::ExpiresAt.gt(clock::now()))
         .count(db)
         .await?)
 }
@@ -444,7 +445,7 @@ async fn take_attempt(
 ) -> Result<bool, CoreError> {
     use login_attempt_buckets::Column;
     use sea_orm::sea_query::{Alias, CaseStatement, OnConflict, Query};
-    let now = Utc::now();
+    let now = clock::now();
     let table = Alias::new("login_attempt_buckets");
     let expired = || Expr::col((table.clone(), Column::WindowStart)).lt(now - window);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);

@@ -1,7 +1,7 @@
 //! API keys of the integration API: 256 random bits, shown once, stored as their SHA-256 (enough for a
 //! key of this entropy: no dictionary to attack), each with a name and scopes, revocable.
 
-use chrono::Utc;
+use crate::clock;
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -213,7 +213,7 @@ pub async fn authenticate(
     if row.revoked_at.is_some() {
         return Ok(Authentication::Revoked);
     }
-    let now = Utc::now();
+    let now = clock::now();
     if row
         .last_used_at
         .is_none_or(|at| now - at > chrono::Duration::seconds(60))
@@ -274,7 +274,7 @@ pub async fn revoke(db: &impl ConnectionTrait, which: &str) -> Result<api_keys::
         return Ok(row);
     }
     let mut update: api_keys::ActiveModel = row.into();
-    update.revoked_at = Set(Some(Utc::now()));
+    update.revoked_at = Set(Some(clock::now()));
     Ok(update.update(db).await?)
 }
 

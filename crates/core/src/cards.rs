@@ -1,11 +1,11 @@
 //! Member cards: creating them on WeChat, their activation form, and the activation parameters the
 //! mini-program needs to open them.
 
+use crate::clock;
 use crate::refusal::Refusal;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
 use kaika_wechat::card::{
     ActivateUserFormRequest, BaseInfo, BaseInfoUpdate, BonusRule, CardColor, CustomCell,
     CustomField, DateInfo, MemberCard, MemberCardUpdate, Sku,
@@ -340,10 +340,10 @@ pub async fn record_review(
     let txn = db.begin().await?;
     match &check {
         ReviewCheck::Approved if card.review_status != "approved" => {
-            crate::events::on_review(&txn, card, Utc::now().timestamp(), None).await?;
+            crate::events::on_review(&txn, card, clock::now().timestamp(), None).await?;
         }
         ReviewCheck::Refused(reason) if card.review_status != "refused" => {
-            crate::events::on_review(&txn, card, Utc::now().timestamp(), Some(reason.clone()))
+            crate::events::on_review(&txn, card, clock::now().timestamp(), Some(reason.clone()))
                 .await?;
         }
         _ => {}
@@ -360,7 +360,7 @@ async fn count_review_check(db: &impl ConnectionTrait, card_id: i64) -> Result<(
             cards::Column::ReviewChecks,
             Expr::col(cards::Column::ReviewChecks).add(1),
         )
-        .col_expr(cards::Column::ReviewCheckedAt, Expr::value(Utc::now()))
+        .col_expr(cards::Column::ReviewCheckedAt, Expr::value(clock::now()))
         .filter(cards::Column::Id.eq(card_id))
         .exec(db)
         .await?;
@@ -373,7 +373,7 @@ pub async fn due_review_checks(
     db: &impl ConnectionTrait,
     max_delay: std::time::Duration,
 ) -> Result<Vec<cards::Model>, CoreError> {
-    let now = Utc::now();
+    let now = clock::now();
     let pending = cards::Entity::find()
         .filter(cards::Column::ReviewStatus.eq("pending"))
         .order_by_asc(cards::Column::Id)
@@ -604,7 +604,7 @@ async fn cached_params(
     Ok(activation_params::Entity::find()
         .filter(activation_params::Column::CardId.eq(card_id))
         .filter(activation_params::Column::OuterStr.eq(outer_str))
-        .filter(activation_params::Column::ExpiresAt.gt(Utc::now()))
+        .filter(activation_params::Column::ExpiresAt.gt(clock::now()))
         .one(db)
         .await?
         .map(|row| (row.encrypt_card_id, row.biz)))
@@ -621,7 +621,7 @@ async fn fetch_params(
     let params = client
         .activation_params(&card.wechat_card_id, channel)
         .await?;
-    let now = Utc::now();
+    let now = clock::now();
     activation_params::Entity::insert(activation_params::ActiveModel {
         card_id: Set(card.id),
         outer_str: Set(outer_str.to_owned()),

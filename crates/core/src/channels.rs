@@ -164,7 +164,7 @@ pub async fn archive(db: &impl ConnectionTrait, channel_id: i64) -> Result<(), C
             what: format!("channel {channel_id}"),
         })?;
     let mut row: channels::ActiveModel = row.into();
-    row.archived_at = Set(Some(chrono::Utc::now()));
+    row.archived_at = Set(Some(crate::clock::now()));
     row.update(db).await?;
     Ok(())
 }

@@ -151,8 +151,8 @@ impl Default for PoolSettings {
     }
 }
 
-/// Opens a pool. SQLite files are created when missing and run in WAL mode with a busy timeout and
-/// foreign keys on.
+/// Opens a pool and syncs [`crate::clock`] with the database. SQLite files are created when missing
+/// and run in WAL mode with a busy timeout and foreign keys on.
 pub async fn connect(
     url: &DatabaseUrl,
     settings: &PoolSettings,
@@ -171,7 +171,9 @@ pub async fn connect(
             .busy_timeout(busy_timeout)
             .foreign_keys(true)
     });
-    Database::connect(options).await
+    let db = Database::connect(options).await?;
+    crate::clock::sync(&db).await?;
+    Ok(db)
 }
 
 /// Answers whether the database takes a trivial query.

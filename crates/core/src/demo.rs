@@ -1,7 +1,8 @@
 //! Demo members for trying Kaika and for benchmarks: deterministic, inserted in batches, never sent to
 //! WeChat.
 
-use chrono::{Duration, Utc};
+use crate::clock;
+use chrono::Duration;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
@@ -66,7 +67,7 @@ pub async fn seed_members(
         .map(|c| c.outer_str)
         .collect();
     let start = members::Entity::find_for_card(card.id).count(db).await? + 1;
-    let now = Utc::now();
+    let now = clock::now();
     let batch = batch.clamp(1, 1000);
     let mut inserted = 0;
     while inserted < count {

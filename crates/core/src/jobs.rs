@@ -11,6 +11,7 @@
 //! failure permanent or the attempts run out. What a job does, and which failures are permanent, stays
 //! with each domain module: [`crate::events`], [`crate::outbox`], [`crate::activation`].
 
+use crate::clock;
 use std::future::Future;
 use std::time::Duration;
 
@@ -18,7 +19,8 @@ use chrono::{DateTime, Utc};
 use rand::Rng as _;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, UpdateMany,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    UpdateMany,
 };
 
 use crate::CoreError;
@@ -354,7 +356,7 @@ impl<E: EntityTrait> Queue<E> {
 
 /// Runs `round` unless `cut` comes first; then the round's tasks are dropped (aborted at their next
 /// await) and the jobs of `held` that are still held are given back ([`Queue::release`]).
-pub(crate) async fn round_until<E: EntityTrait>(
+async fn round_until<E: EntityTrait>(
     name: &'static str,
     queue: &Queue<E>,
     db: &impl ConnectionTrait,
@@ -365,7 +367,7 @@ pub(crate) async fn round_until<E: EntityTrait>(
     tokio::select! {
         report = round => Ok(report),
         () = cut => {
-            let released = queue.release(db, &held, Utc::now()).await?;
+            let released = queue.release(db, &held, clock::now()).await?;
             tracing::warn!(
                 released,
                 "{name} worker stopped before its round ended: gave back the jobs it still held"
@@ -403,7 +405,7 @@ impl Retry {
 
 /// Runs `work` on every claimed job, `concurrency` at a time, and counts the outcomes. `name` names the
 /// worker in the logs.
-pub(crate) async fn run_round<T, W, Fut>(
+async fn run_round<T, W, Fut>(
     name: &'static str,
     claimed: Vec<T>,
     concurrency: usize,
@@ -427,6 +429,69 @@ where
     })
     .await;
     report
+}
+
+/// A worker of one queue: how it claims due jobs and what it does with each. [`run_once`],
+/// [`run_once_until`] and [`drain`] do the rest, the same for every queue.
+pub(crate) trait JobWorker: Clone + Send + Sync + 'static {
+    /// The queue's table.
+    type Entity: EntityTrait;
+    /// Names the worker in the logs.
+    const NAME: &'static str;
+    /// The queue's columns and statuses.
+    const QUEUE: Queue<Self::Entity>;
+
+    /// The database the queue lives in.
+    fn db(&self) -> &DatabaseConnection;
+
+    /// How many claimed jobs run at once.
+    fn concurrency(&self) -> usize;
+
+    /// A job's primary key.
+    fn job_id(row: &JobRow<Self>) -> i64;
+
+    /// Takes the jobs that are due.
+    fn claim(&self) -> impl Future<Output = Result<Vec<Claimed<JobRow<Self>>>, CoreError>> + Send;
+
+    /// Does one claimed job and records how it ended.
+    fn process(
+        &self,
+        claim: Claimed<JobRow<Self>>,
+    ) -> impl Future<Output = Result<Finished, CoreError>> + Send;
+}
+
+/// The row type of a worker's queue.
+pub(crate) type JobRow<W> = <<W as JobWorker>::Entity as EntityTrait>::Model;
+
+/// One round of `worker`: claims the jobs that are due and does them, a few at a time.
+pub(crate) async fn run_once<W: JobWorker>(worker: &W) -> Result<RoundReport, CoreError> {
+    let claimed = worker.claim().await?;
+    Ok(run_claimed(worker, claimed).await)
+}
+
+/// [`run_once`] for a process that is stopping: when `cut` completes before the round ends, the round
+/// is abandoned and the jobs it still holds are given back (pending, no lease), so none waits for its
+/// lease to run out. A job abandoned mid-call may have reached WeChat and is then done again, as after
+/// a crash.
+pub(crate) async fn run_once_until<W: JobWorker>(
+    worker: &W,
+    cut: impl Future<Output = ()>,
+) -> Result<RoundReport, CoreError> {
+    let claimed = worker.claim().await?;
+    let held = claimed
+        .iter()
+        .map(|claim| (W::job_id(&claim.row), claim.token.clone()))
+        .collect();
+    let round = run_claimed(worker, claimed);
+    round_until(W::NAME, &W::QUEUE, worker.db(), held, round, cut).await
+}
+
+async fn run_claimed<W: JobWorker>(worker: &W, claimed: Vec<Claimed<JobRow<W>>>) -> RoundReport {
+    run_round(W::NAME, claimed, worker.concurrency(), |claim| {
+        let worker = worker.clone();
+        async move { worker.process(claim).await }
+    })
+    .await
 }
 
 /// Runs rounds until one claims nothing (jobs waiting for a retry stay pending); returns the sum.
@@ -482,7 +547,7 @@ mod tests {
             backoff: Backoff::jittered(Duration::from_secs(1), Duration::from_secs(1)),
             max_attempts: 3,
         };
-        let now = Utc::now();
+        let now = clock::now();
         assert!(retry.next_attempt(now, 2, false).is_some_and(|at| at > now));
         assert_eq!(retry.next_attempt(now, 3, false), None);
         assert_eq!(retry.next_attempt(now, 1, true), None);

@@ -11,6 +11,7 @@ pub mod card_face;
 pub mod cards;
 pub mod channels;
 pub mod clients;
+pub mod clock;
 pub mod db;
 pub mod demo;
 pub mod entity;

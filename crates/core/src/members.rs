@@ -6,7 +6,7 @@
 //! both hand the official-account openid over through [`free_openid`], so a re-joining member never
 //! collides with the row of the card they deleted.
 
-use chrono::Utc;
+use crate::clock;
 use kaika_wechat::card::UserFormField;
 use kaika_wechat::membercard::FormAnswers;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -43,7 +43,7 @@ pub(crate) async fn lock_code_state(
         delete_counted: Set(false),
         review_time: Set(None),
         touches: Set(1),
-        updated_at: Set(Utc::now()),
+        updated_at: Set(clock::now()),
     })
     .on_conflict(
         OnConflict::columns([code_states::Column::CardId, code_states::Column::Code])
@@ -84,7 +84,7 @@ pub(crate) async fn row_for_code(
     code: &str,
     status: &str,
 ) -> Result<(members::Model, bool), CoreError> {
-    let now = Utc::now();
+    let now = clock::now();
     let inserted = members::Entity::insert(members::ActiveModel {
         card_id: Set(card_id),
         code: Set(code.to_owned()),
@@ -147,7 +147,7 @@ pub(crate) async fn free_openid(
             members::Column::OaOpenid,
             Expr::value(Option::<String>::None),
         )
-        .col_expr(members::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(members::Column::UpdatedAt, Expr::value(clock::now()))
         .filter(members::Column::Id.eq(other.id))
         .filter(members::Column::Status.eq(MEMBER_DELETED))
         .filter(members::Column::OaOpenid.eq(openid))

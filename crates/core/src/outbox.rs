@@ -16,9 +16,9 @@
 //! that retrying cannot change (the card was deleted: 40127), the job is `failed` with its error and no
 //! longer holds back the member's later jobs (they carry newer absolute totals anyway).
 
+use crate::clock;
 use std::time::Duration;
 
-use chrono::Utc;
 use kaika_wechat::membercard::UpdateUserRequest;
 use rand::Rng as _;
 use sea_orm::sea_query::{Expr, Query};
@@ -107,7 +107,7 @@ pub async fn enqueue_entry(
 }
 
 fn new_job(member_id: i64, purpose: &str) -> outbox::ActiveModel {
-    let now = Utc::now();
+    let now = clock::now();
     outbox::ActiveModel {
         member_id: Set(member_id),
         entry_id: Set(None),
@@ -277,46 +277,46 @@ impl Worker {
         }
     }
 
-    /// Claims the jobs that are due (the oldest unsent one of each member) and sends them.
+    /// Claims the jobs that are due and does them, a few at a time.
     pub async fn run_once(&self) -> Result<RoundReport, CoreError> {
-        let claimed = self.claim().await?;
-        Ok(
-            jobs::run_round("outbox", claimed, self.settings.concurrency, |claim| {
-                let worker = self.clone();
-                async move { worker.process(claim).await }
-            })
-            .await,
-        )
+        jobs::run_once(self).await
     }
 
-    /// [`Worker::run_once`] for a process that is stopping: when `cut` completes before the round
-    /// ends, the round is abandoned and the jobs it still holds are given back (pending, no lease), so
-    /// none waits for its lease to run out. A job abandoned mid-call may have reached WeChat and is
-    /// then done again, as after a crash.
+    /// [`Worker::run_once`] for a process that is stopping ([`jobs`] says what happens to the jobs it
+    /// still holds when `cut` comes first).
     pub async fn run_once_until(
         &self,
         cut: impl std::future::Future<Output = ()>,
     ) -> Result<RoundReport, CoreError> {
-        let claimed = self.claim().await?;
-        let held = claimed
-            .iter()
-            .map(|claim| (claim.row.id, claim.token.clone()))
-            .collect();
-        let round = jobs::run_round("outbox", claimed, self.settings.concurrency, |claim| {
-            let worker = self.clone();
-            async move { worker.process(claim).await }
-        });
-        jobs::round_until("outbox", &QUEUE, &self.db, held, round, cut).await
+        jobs::run_once_until(self, cut).await
     }
 
     /// Runs rounds until none claims anything (jobs waiting for a retry stay pending).
     pub async fn drain(&self) -> Result<RoundReport, CoreError> {
         jobs::drain(|| self.run_once()).await
     }
+}
+
+impl jobs::JobWorker for Worker {
+    type Entity = outbox::Entity;
+    const NAME: &'static str = "outbox";
+    const QUEUE: Queue<outbox::Entity> = QUEUE;
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn concurrency(&self) -> usize {
+        self.settings.concurrency
+    }
+
+    fn job_id(row: &outbox::Model) -> i64 {
+        row.id
+    }
 
     /// Takes due jobs, each the oldest unsent one of its member, each with its own conditional update.
     async fn claim(&self) -> Result<Vec<Claimed<outbox::Model>>, CoreError> {
-        let now = Utc::now();
+        let now = clock::now();
         let heads = Query::select()
             .expr(outbox::Column::Id.min())
             .from(outbox::Entity)
@@ -353,7 +353,7 @@ impl Worker {
         let attempts = job.attempts + 1;
         match self.send(&job).await {
             Ok(response) => {
-                let now = Utc::now();
+                let now = clock::now();
                 let done = QUEUE
                     .settle(job.id, &token, STATUS_SENT, now)
                     .col_expr(outbox::Column::SentAt, Expr::value(now))
@@ -383,7 +383,7 @@ impl Worker {
                     CoreError::NotFound { .. } | CoreError::Refused { .. } => true,
                     _ => false,
                 };
-                let now = Utc::now();
+                let now = clock::now();
                 let retry_at = self.settings.retry().next_attempt(now, attempts, permanent);
                 let message = if retry_at.is_none() && !permanent {
                     format!("gave up after {attempts} attempts: {err}")
@@ -406,7 +406,9 @@ impl Worker {
             }
         }
     }
+}
 
+impl Worker {
     async fn send(
         &self,
         job: &outbox::Model,
@@ -489,7 +491,7 @@ pub async fn unsent_for_member(
 /// Makes every pending job due now (after WeChat came back, instead of waiting for the back-off);
 /// returns how many.
 pub async fn retry_now(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
-    let now = Utc::now();
+    let now = clock::now();
     let updated = outbox::Entity::update_many()
         .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
         .col_expr(outbox::Column::UpdatedAt, Expr::value(now))
@@ -504,7 +506,7 @@ pub async fn retry_now(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
 /// its attempts counted from zero. Its error stays until the next attempt replaces it. A job being sent
 /// or already sent is left alone (`Ok(false)`).
 pub async fn retry_job(db: &impl ConnectionTrait, job_id: i64) -> Result<bool, CoreError> {
-    let now = Utc::now();
+    let now = clock::now();
     let done = outbox::Entity::update_many()
         .col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
         .col_expr(outbox::Column::Attempts, Expr::value(0))
@@ -552,7 +554,7 @@ mod tests {
     use super::*;
 
     fn job() -> outbox::Model {
-        let now = Utc::now();
+        let now = clock::now();
         outbox::Model {
             id: 1,
             member_id: 1,

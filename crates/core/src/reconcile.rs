@@ -6,9 +6,9 @@
 //! The ledger is the truth: a card that shows something else has drifted, whoever changed it. A member
 //! whose changes are still in the outbox is reported as `pending`, not as drift.
 
+use crate::clock;
 use std::collections::HashMap;
 
-use chrono::Utc;
 use kaika_wechat::WechatClient;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -169,7 +169,7 @@ pub async fn run(
         corrections_enqueued: Set(0),
         foreign_events: Set(0),
         error: Set(None),
-        started_at: Set(Utc::now()),
+        started_at: Set(clock::now()),
         finished_at: Set(None),
         ..Default::default()
     }
@@ -221,7 +221,7 @@ pub async fn run(
         .filter(|f| f.correction_job_id.is_some())
         .count() as i64);
     finished.foreign_events = Set(findings.iter().map(|f| f.foreign_events).sum());
-    finished.finished_at = Set(Some(Utc::now()));
+    finished.finished_at = Set(Some(clock::now()));
     let run = finished.update(db).await?;
     Ok(Report { run, findings })
 }
@@ -327,7 +327,7 @@ async fn explain_card_events(
                 });
         }
     }
-    let now = Utc::now();
+    let now = clock::now();
     let since = now - chrono::Duration::days(7);
     let mut foreign = HashMap::new();
     for (member_id, recorded) in per_member {
@@ -364,7 +364,7 @@ async fn mark(
     activities: &[i64],
     jobs: &[i64],
 ) -> Result<(), CoreError> {
-    let now = Utc::now();
+    let now = clock::now();
     for chunk in activities.chunks(500) {
         card_activity::Entity::update_many()
             .col_expr(card_activity::Column::ReconciledAt, Expr::value(now))

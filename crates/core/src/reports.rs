@@ -1,6 +1,7 @@
 //! The numbers admins read: the dashboard's headline counts and the activation funnel per day and per
 //! channel.
 
+use crate::clock;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -30,7 +31,7 @@ pub struct DashboardNumbers {
 
 /// Counts the dashboard's numbers.
 pub async fn dashboard_numbers(db: &impl ConnectionTrait) -> Result<DashboardNumbers, CoreError> {
-    let now = Utc::now();
+    let now = clock::now();
     let midnight = now
         .date_naive()
         .and_hms_opt(0, 0, 0)
@@ -191,7 +192,7 @@ pub const DASHBOARD_DAYS: u32 = 30;
 
 /// Reads everything the dashboard shows.
 pub async fn dashboard(db: &impl ConnectionTrait) -> Result<Dashboard, CoreError> {
-    let today = Utc::now().date_naive();
+    let today = clock::now().date_naive();
     let since = today - Duration::days(i64::from(DASHBOARD_DAYS) - 1);
     let events = crate::events::count_by_status(db).await?;
     let jobs = crate::outbox::count_by_status(db).await?;

@@ -1,5 +1,6 @@
 //! Mini-program sessions: an opaque bearer token (256 random bits) stored only as its SHA-256.
 
+use crate::clock;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
@@ -39,7 +40,7 @@ pub async fn create(
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = hex::encode(raw);
-    let now = Utc::now();
+    let now = clock::now();
     let expires_at = now + SESSION_TTL;
     mini_sessions::ActiveModel {
         token_hash: Set(sha256_hex(&token)),
@@ -63,7 +64,7 @@ pub async fn authenticate(
         return Ok(None);
     }
     let row = mini_sessions::Entity::find_by_id(sha256_hex(token))
-        .filter(mini_sessions::Column::ExpiresAt.gt(Utc::now()))
+        .filter(mini_sessions::Column::ExpiresAt.gt(clock::now()))
         .one(db)
         .await?;
     Ok(row.map(|row| MiniSession {

@@ -42,7 +42,7 @@ pub async fn count(
     let mut row = stats::ActiveModel {
         card_id: Set(card_id),
         outer_str: Set(outer_str.to_owned()),
-        day: Set(chrono::Utc::now().date_naive()),
+        day: Set(crate::clock::now().date_naive()),
         params_requested: Set(0),
         claimed: Set(0),
         activated: Set(0),

@@ -183,8 +183,8 @@ pub async fn seed_card(db: &DatabaseConnection, app_id: &str, wechat_card_id: &s
                 mini_app_secret_sealed: Set(None),
                 api_base_url: Set(crate::accounts::WECHAT_API_BASE_URL.into()),
                 is_sandbox: Set(false),
-                created_at: Set(chrono::Utc::now()),
-                updated_at: Set(chrono::Utc::now()),
+                created_at: Set(crate::clock::now()),
+                updated_at: Set(crate::clock::now()),
                 ..Default::default()
             })
             .exec(db)
@@ -206,8 +206,8 @@ pub async fn seed_card(db: &DatabaseConnection, app_id: &str, wechat_card_id: &s
         welcome_bonus: Set(100),
         membership_prefix: Set("K".into()),
         next_membership_seq: Set(1),
-        created_at: Set(chrono::Utc::now()),
-        updated_at: Set(chrono::Utc::now()),
+        created_at: Set(crate::clock::now()),
+        updated_at: Set(crate::clock::now()),
         ..Default::default()
     })
     .exec(db)
@@ -233,7 +233,7 @@ pub async fn seed_member(db: &DatabaseConnection, card_id: i64, code: &str) -> i
         status: Set("active".into()),
         form_answers: Set(None),
         outer_str: Set(None),
-        activated_at: Set(Some(chrono::Utc::now())),
+        activated_at: Set(Some(crate::clock::now())),
         ..Default::default()
     }
     .insert(db)

@@ -1,6 +1,7 @@
 //! The database-backed [`TokenStore`]: every Kaika process shares one access token per AppID, and a lease
 //! row lets one process at a time refresh it.
 
+use crate::clock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -65,7 +66,7 @@ impl TokenStore for DbTokenStore {
         tokens::Entity::update_many()
             .col_expr(tokens::Column::Token, Expr::value(token.token.clone()))
             .col_expr(tokens::Column::ExpiresAt, Expr::value(token.expires_at))
-            .col_expr(tokens::Column::RefreshedAt, Expr::value(Utc::now()))
+            .col_expr(tokens::Column::RefreshedAt, Expr::value(clock::now()))
             .filter(tokens::Column::AppId.eq(app_id))
             .exec(&self.db)
             .await
@@ -93,7 +94,7 @@ impl TokenStore for DbTokenStore {
                 accounts::Column::TokenError,
                 Expr::value(message.to_owned()),
             )
-            .col_expr(accounts::Column::TokenErrorAt, Expr::value(Utc::now()))
+            .col_expr(accounts::Column::TokenErrorAt, Expr::value(clock::now()))
             .filter(accounts::Column::AppId.eq(app_id))
             .exec(&self.db)
             .await
@@ -123,7 +124,7 @@ impl TokenStore for DbTokenStore {
         ttl: Duration,
     ) -> Result<bool, TokenStoreError> {
         self.ensure_row(app_id).await?;
-        let now = Utc::now();
+        let now = clock::now();
         let until = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(30));
         let taken = tokens::Entity::update_many()
             .col_expr(tokens::Column::LeaseHolder, Expr::value(holder.to_owned()))

@@ -226,7 +226,7 @@ async fn the_token_store_shares_tokens_and_grants_one_lease_at_a_time() {
     let one = DbTokenStore::new(test_db.db.clone());
     let two = DbTokenStore::new(test_db.db.clone());
     assert!(one.get(APP).await.unwrap().is_none());
-    let token = AccessToken::from_expires_in("TOKEN-1", 7200, chrono::Utc::now());
+    let token = AccessToken::from_expires_in("TOKEN-1", 7200, kaika_core::clock::now());
     one.save(APP, &token).await.unwrap();
     assert_eq!(two.get(APP).await.unwrap().unwrap().token, "TOKEN-1");
 

@@ -218,7 +218,7 @@ fn fast_settings() -> WorkerSettings {
 }
 
 fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    kaika_core::clock::now().timestamp()
 }
 
 /// A plain-mode query as WeChat signs it, with a nonce of its own (a query seen before with another
@@ -1021,7 +1021,9 @@ async fn an_abandoned_claim_is_taken_over_after_its_lease_and_the_old_holder_can
     let mut crashed: event_rows::ActiveModel = row.into();
     crashed.status = Set("processing".into());
     crashed.lease_holder = Set(Some("ghost".into()));
-    crashed.lease_until = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    crashed.lease_until = Set(Some(
+        kaika_core::clock::now() - chrono::Duration::seconds(1),
+    ));
     crashed.attempts = Set(1);
     crashed.update(&s.test_db.db).await.unwrap();
     let report = s.worker(fast_settings()).drain().await.unwrap();
@@ -1032,7 +1034,9 @@ async fn an_abandoned_claim_is_taken_over_after_its_lease_and_the_old_holder_can
     // An event held by a live worker cannot be retried from the CLI.
     let mut held: event_rows::ActiveModel = row.into();
     held.status = Set("processing".into());
-    held.lease_until = Set(Some(chrono::Utc::now() + chrono::Duration::seconds(60)));
+    held.lease_until = Set(Some(
+        kaika_core::clock::now() + chrono::Duration::seconds(60),
+    ));
     held.update(&s.test_db.db).await.unwrap();
     let err = events::retry(&s.test_db.db, id).await.unwrap_err();
     assert_eq!(refused_code(err), "event_in_progress");

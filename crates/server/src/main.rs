@@ -116,6 +116,8 @@ async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()>
             );
         }
     }
+    // Timestamps and leases follow the database's clock (synced when the pool opened); it drifts.
+    let clock = tokio::spawn(kaika_core::clock::keep_in_sync(ctx.db.clone()));
     let workers = settings.role.runs_workers().then(|| {
         let workers = kaika_server::workers::Workers::spawn(&ctx, &settings);
         workers.stop_on_signal();
@@ -125,6 +127,7 @@ async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()>
     if let Some(workers) = workers {
         workers.drain(settings.drain_timeout).await;
     }
+    clock.abort();
     served?;
     tracing::info!("kaika stopped");
     Ok(())

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 use base64::Engine;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use kaika_core::channels::{self as channel_use_cases, NewChannelForm};
 use kaika_core::entity::{cards, channels};
 use kaika_core::reports::Funnel;
@@ -156,7 +156,7 @@ pub async fn detail(
     done: web::Query<Done>,
 ) -> Result<ChannelPage, AdminError> {
     let (channel, card) = load(&state, *id).await?;
-    let since = Utc::now().date_naive() - chrono::Duration::days(29);
+    let since = kaika_core::clock::now().date_naive() - chrono::Duration::days(29);
     let mut days =
         kaika_core::reports::daily_funnel(&state.db, since, Some((card.id, &channel.outer_str)))
             .await?;

@@ -8,6 +8,7 @@
 //! One process at a time drives a row (a lease in the row); the others wait for it or leave it to the
 //! background re-drive.
 
+use crate::clock;
 use crate::refusal::Refusal;
 use std::time::Duration;
 
@@ -248,8 +249,8 @@ impl Activator {
             unionid: Set(unionid),
             step: Set(Step::Received.as_str().to_owned()),
             attempts: Set(0),
-            created_at: Set(Utc::now()),
-            updated_at: Set(Utc::now()),
+            created_at: Set(clock::now()),
+            updated_at: Set(clock::now()),
             ..Default::default()
         })
         .on_conflict(
@@ -345,12 +346,12 @@ impl Activator {
     }
 
     fn lease_until(&self) -> chrono::DateTime<Utc> {
-        Utc::now() + jobs::to_chrono(self.settings.lease)
+        clock::now() + jobs::to_chrono(self.settings.lease)
     }
 
     /// Takes the lease of an unfinished row nobody holds.
     async fn acquire(&self, id: i64) -> Result<bool, CoreError> {
-        let now = Utc::now();
+        let now = clock::now();
         let taken = LEASE
             .take(
                 activations::Entity::update_many(),
@@ -392,7 +393,7 @@ impl Activator {
         update.step = Set(to.as_str().to_owned());
         update.last_error = Set(None);
         update.next_attempt_at = Set(None);
-        update.updated_at = Set(Utc::now());
+        update.updated_at = Set(clock::now());
         // Each step renews the lease, so the next WeChat call starts with a whole lease ahead of it.
         update.lease_until = Set(Some(self.lease_until()));
         let mut query = activations::Entity::update_many()
@@ -585,7 +586,7 @@ impl Activator {
         let txn = self.db.begin().await?;
         let finished = activations::Entity::update_many()
             .col_expr(activations::Column::Step, Expr::value(Step::Done.as_str()))
-            .col_expr(activations::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(activations::Column::UpdatedAt, Expr::value(clock::now()))
             .filter(activations::Column::Id.eq(row.id))
             .filter(activations::Column::Step.eq(Step::Activated.as_str()))
             .exec(&txn)
@@ -630,7 +631,7 @@ impl Activator {
             .or_else(|| row.membership_number.clone()));
         update.status = Set(status.to_owned());
         update.form_answers = Set(row.form_answers.clone());
-        update.activated_at = Set(Some(Utc::now()));
+        update.activated_at = Set(Some(clock::now()));
         if existing.outer_str.is_none() {
             update.outer_str = Set(row.outer_str.clone());
         }
@@ -707,7 +708,7 @@ impl Activator {
                 let at = self
                     .settings
                     .backoff()
-                    .next_attempt_at(Utc::now(), row.attempts);
+                    .next_attempt_at(clock::now(), row.attempts);
                 (false, err.to_string(), Some(at))
             }
         };
@@ -717,7 +718,7 @@ impl Activator {
                 activations::Column::NextAttemptAt,
                 Expr::value(next_attempt_at),
             )
-            .col_expr(activations::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(activations::Column::UpdatedAt, Expr::value(clock::now()))
             .filter(activations::Column::Id.eq(row.id))
             .filter(activations::Column::Step.eq(row.step.clone()));
         if failed {

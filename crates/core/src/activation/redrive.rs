@@ -1,6 +1,7 @@
 //! Driving activations again: the background re-drive of those that are due, an operator's re-drive of
 //! one, and the operator's view of what waits on WeChat and what failed.
 
+use crate::clock;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -23,7 +24,7 @@ impl Activator {
     /// [`Activator::redrive_due`], reporting what became of each activation driven: `done` when it
     /// finished, `failed` when it failed for good, `retrying` when it waits for its next attempt.
     pub async fn redrive_round(&self, limit: u64) -> Result<RoundReport, CoreError> {
-        let now = Utc::now();
+        let now = clock::now();
         let due = activations::Entity::find()
             .filter(
                 activations::Column::Step.is_not_in([Step::Done.as_str(), Step::Failed.as_str()]),
@@ -121,7 +122,7 @@ pub async fn schedule_redrive(
             activations::Column::NextAttemptAt,
             Expr::value(Option::<chrono::DateTime<Utc>>::None),
         )
-        .col_expr(activations::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(activations::Column::UpdatedAt, Expr::value(clock::now()))
         .filter(activations::Column::Id.eq(id))
         .filter(activations::Column::Step.eq(row.step.clone()))
         .exec(db)

@@ -49,15 +49,15 @@ macro_rules! stamped {
 pub(crate) use stamped;
 
 /// Stamps a row saved through its `ActiveModel` (`insert`, `update`, `save`): `created_at` when it is
-/// inserted, `updated_at` (for tables that have one) on every save. The one place these columns are
-/// written for such rows; statements that bypass `ActiveModelBehavior` (`Entity::insert` upserts, bulk
-/// inserts, `update_many`) set them themselves.
+/// inserted, `updated_at` (for tables that have one) on every save, from [`crate::clock::now`].
+/// Statements that bypass `ActiveModelBehavior` (`Entity::insert` upserts, bulk inserts, `update_many`)
+/// take their time from the same clock; the core crate's `clippy.toml` forbids any other.
 pub(crate) fn stamp(
     insert: bool,
     created_at: &mut ActiveValue<DateTimeUtc>,
     updated_at: Option<&mut ActiveValue<DateTimeUtc>>,
 ) {
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     if insert {
         *created_at = ActiveValue::Set(now);
     }

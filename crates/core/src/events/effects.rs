@@ -1,7 +1,7 @@
 //! What each event does: claims, deletions and activations of codes (order-independent through
 //! `wechat_code_states`), review outcomes, funnel counts and activity records.
 
-use chrono::Utc;
+use crate::clock;
 use kaika_wechat::event::{Event, UserGetCard};
 use kaika_wechat::membercard::MemberUserInfo;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -175,7 +175,7 @@ async fn save_state(txn: &DatabaseTransaction, state: code_states::Model) -> Res
         delete_counted: Set(state.delete_counted),
         review_time: Set(state.review_time),
         touches: Unchanged(state.touches),
-        updated_at: Set(Utc::now()),
+        updated_at: Set(clock::now()),
     }
     .update(txn)
     .await?;
@@ -373,7 +373,7 @@ async fn on_submit(
         }
         None => None,
     };
-    let now = Utc::now();
+    let now = clock::now();
     let (existing, _) =
         members_rows::row_for_code(txn, card.id, code, member_status(&state, info.has_active))
             .await?;
@@ -429,7 +429,7 @@ async fn record_activity(
         detail: Set(activity.detail),
         occurred_at: Set(activity.occurred_at),
         reconciled_at: Set(None),
-        created_at: Set(Utc::now()),
+        created_at: Set(clock::now()),
         ..Default::default()
     })
     .on_conflict(
@@ -471,7 +471,7 @@ pub(crate) async fn on_review(
         .col_expr(cards::Column::ReviewStatus, Expr::value(status))
         .col_expr(cards::Column::RefuseReason, Expr::value(refused.clone()))
         .col_expr(cards::Column::ReviewChecks, Expr::value(0))
-        .col_expr(cards::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(cards::Column::UpdatedAt, Expr::value(clock::now()))
         .filter(cards::Column::Id.eq(card.id))
         .exec(txn)
         .await?;
@@ -497,7 +497,7 @@ mod tests {
             delete_counted: false,
             review_time: None,
             touches: 0,
-            updated_at: Utc::now(),
+            updated_at: clock::now(),
         }
     }
 

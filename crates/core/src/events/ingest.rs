@@ -1,10 +1,10 @@
 //! Ingestion: the callback's checks (signature or `msg_signature`, decryption, AppID, timestamp window,
 //! plain-mode replays) and the insert under the push's dedupe key, with the refusals counted per account.
 
+use crate::clock;
 use crate::refusal::Refusal;
 use std::time::Duration;
 
-use chrono::Utc;
 use kaika_wechat::crypto::{self, CryptoError, MessageCrypt};
 use kaika_wechat::event::{self, EncryptedEnvelope, Event, EventError};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -198,7 +198,7 @@ fn check_timestamp(params: &CallbackParams, settings: &IngestSettings) -> Result
         CoreError::refused(Refusal::InvalidTimestamp, "timestamp must be Unix seconds")
     })?;
     let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
-    if Utc::now().timestamp().abs_diff(sent) > window.unsigned_abs() {
+    if clock::now().timestamp().abs_diff(sent) > window.unsigned_abs() {
         return Err(CoreError::refused(
             Refusal::StaleTimestamp,
             format!("timestamp is more than {window} s from the server's clock"),
@@ -228,7 +228,7 @@ async fn refuse_replayed_query(
             "timestamp or nonce is too long",
         ));
     }
-    let now = Utc::now();
+    let now = clock::now();
     let keep = settings
         .timestamp_window
         .unwrap_or(Duration::from_secs(300))
@@ -383,7 +383,7 @@ async fn record_refusal(
     message: &str,
 ) -> Result<(), CoreError> {
     use crate::entity::callback_refusals;
-    let now = Utc::now();
+    let now = clock::now();
     callback_refusals::Entity::insert(callback_refusals::ActiveModel {
         account_id: Set(account_id),
         code: Set(truncate(code, 64)),
@@ -506,7 +506,7 @@ async fn store_parsed(
         let row = event_row(account_id, Head::of(event), xml, key, encrypted);
         return insert_failed(db, row, &reason).await;
     }
-    let now = Utc::now();
+    let now = clock::now();
     let row = wechat_events::ActiveModel {
         status: Set(if handled {
             STATUS_PENDING
@@ -578,7 +578,7 @@ fn event_row(
     key: String,
     encrypted: Option<bool>,
 ) -> wechat_events::ActiveModel {
-    let now = Utc::now();
+    let now = clock::now();
     wechat_events::ActiveModel {
         account_id: Set(account_id),
         dedupe_hash: Set(sha256_hex(&key)),

@@ -1,7 +1,7 @@
 //! Inspection and replay of stored events, for the admin pages and the CLI.
 
+use crate::clock;
 use crate::refusal::Refusal;
-use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -73,7 +73,7 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<wechat_events::Mo
 /// Makes an event due again with a fresh set of attempts (a dead letter after its cause was fixed, or a
 /// replay of an applied one: effects are idempotent). An event a worker holds right now is refused.
 pub async fn retry(db: &impl ConnectionTrait, id: i64) -> Result<wechat_events::Model, CoreError> {
-    let now = Utc::now();
+    let now = clock::now();
     let updated = wechat_events::Entity::update_many()
         .col_expr(wechat_events::Column::Status, Expr::value(STATUS_PENDING))
         .col_expr(wechat_events::Column::Attempts, Expr::value(0))
@@ -95,7 +95,7 @@ pub async fn retry(db: &impl ConnectionTrait, id: i64) -> Result<wechat_events::
 
 /// Makes every dead letter due again; returns how many.
 pub async fn retry_failed(db: &impl ConnectionTrait) -> Result<u64, CoreError> {
-    let now = Utc::now();
+    let now = clock::now();
     let updated = wechat_events::Entity::update_many()
         .col_expr(wechat_events::Column::Status, Expr::value(STATUS_PENDING))
         .col_expr(wechat_events::Column::Attempts, Expr::value(0))

@@ -1,10 +1,10 @@
 //! The event worker: claims due events with a lease, applies each in a transaction that first checks the
 //! claim, and retries failures with back-off until they become dead letters.
 
+use crate::clock;
 use crate::refusal::Refusal;
 use std::time::Duration;
 
-use chrono::Utc;
 use kaika_wechat::event::Event;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -104,46 +104,46 @@ impl Worker {
         }
     }
 
-    /// Claims the events that are due and applies them, a few at a time.
+    /// Claims the jobs that are due and does them, a few at a time.
     pub async fn run_once(&self) -> Result<RoundReport, CoreError> {
-        let claimed = self.claim().await?;
-        Ok(
-            jobs::run_round("event", claimed, self.settings.concurrency, |claim| {
-                let worker = self.clone();
-                async move { worker.process(claim).await }
-            })
-            .await,
-        )
+        jobs::run_once(self).await
     }
 
-    /// [`Worker::run_once`] for a process that is stopping: when `cut` completes before the round
-    /// ends, the round is abandoned and the jobs it still holds are given back (pending, no lease), so
-    /// none waits for its lease to run out. A job abandoned mid-call may have reached WeChat and is
-    /// then done again, as after a crash.
+    /// [`Worker::run_once`] for a process that is stopping ([`jobs`] says what happens to the jobs it
+    /// still holds when `cut` comes first).
     pub async fn run_once_until(
         &self,
         cut: impl std::future::Future<Output = ()>,
     ) -> Result<RoundReport, CoreError> {
-        let claimed = self.claim().await?;
-        let held = claimed
-            .iter()
-            .map(|claim| (claim.row.id, claim.token.clone()))
-            .collect();
-        let round = jobs::run_round("event", claimed, self.settings.concurrency, |claim| {
-            let worker = self.clone();
-            async move { worker.process(claim).await }
-        });
-        jobs::round_until("event", &QUEUE, &self.db, held, round, cut).await
+        jobs::run_once_until(self, cut).await
     }
 
     /// Runs rounds until none is due; for tests and `kaika events retry --now`.
     pub async fn drain(&self) -> Result<RoundReport, CoreError> {
         jobs::drain(|| self.run_once()).await
     }
+}
+
+impl jobs::JobWorker for Worker {
+    type Entity = wechat_events::Entity;
+    const NAME: &'static str = "event";
+    const QUEUE: Queue<wechat_events::Entity> = QUEUE;
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn concurrency(&self) -> usize {
+        self.settings.concurrency
+    }
+
+    fn job_id(row: &wechat_events::Model) -> i64 {
+        row.id
+    }
 
     /// Takes due events: each with its own conditional update, so two workers never hold one event.
     async fn claim(&self) -> Result<Vec<Claimed<wechat_events::Model>>, CoreError> {
-        let now = Utc::now();
+        let now = clock::now();
         let candidates = wechat_events::Entity::find()
             .filter(QUEUE.claimable(now))
             .order_by_asc(wechat_events::Column::Id)
@@ -185,7 +185,9 @@ impl Worker {
             Err(err) => self.record_failure(&row, &token, attempts, err).await,
         }
     }
+}
 
+impl Worker {
     /// Everything that needs the network, done before the transaction.
     async fn prepare(
         &self,
@@ -228,7 +230,7 @@ impl Worker {
         prepared: Prepared,
     ) -> Result<bool, ApplyError> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
+        let now = clock::now();
         let handled = HANDLED_EVENTS.contains(&event.name());
         // A write first: on SQLite it takes the write lock for the whole transaction.
         let status = if handled { STATUS_DONE } else { STATUS_IGNORED };
@@ -264,7 +266,7 @@ impl Worker {
         attempts: i32,
         err: ApplyError,
     ) -> Result<Finished, CoreError> {
-        let now = Utc::now();
+        let now = clock::now();
         let retry_at = self
             .settings
             .retry()
