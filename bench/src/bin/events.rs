@@ -9,6 +9,7 @@
 //!     [--pushers 64] [--seconds 10] [--warmup 2] [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--no-postgres]
 //! ```
 
+use kaika_core::jobs::Rounds as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -90,13 +90,19 @@ fn offset_between(
 }
 
 #[cfg(not(feature = "test-support"))]
-#[expect(clippy::disallowed_methods, reason = "the one reading of this process's clock")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the one reading of this process's clock"
+)]
 fn local() -> DateTime<Utc> {
     Utc::now()
 }
 
 #[cfg(feature = "test-support")]
-#[expect(clippy::disallowed_methods, reason = "the one reading of this process's clock")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the one reading of this process's clock"
+)]
 fn local() -> DateTime<Utc> {
     Utc::now() + TimeDelta::microseconds(LOCAL_ERROR_MICROS.load(Ordering::Relaxed))
 }

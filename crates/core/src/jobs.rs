@@ -431,8 +431,8 @@ where
     report
 }
 
-/// A worker of one queue: how it claims due jobs and what it does with each. [`run_once`],
-/// [`run_once_until`] and [`drain`] do the rest, the same for every queue.
+/// A worker of one queue: how it claims due jobs and what it does with each. [`Rounds`] does the
+/// rest, the same for every queue.
 pub(crate) trait JobWorker: Clone + Send + Sync + 'static {
     /// The queue's table.
     type Entity: EntityTrait;
@@ -463,27 +463,53 @@ pub(crate) trait JobWorker: Clone + Send + Sync + 'static {
 /// The row type of a worker's queue.
 pub(crate) type JobRow<W> = <<W as JobWorker>::Entity as EntityTrait>::Model;
 
-/// One round of `worker`: claims the jobs that are due and does them, a few at a time.
-pub(crate) async fn run_once<W: JobWorker>(worker: &W) -> Result<RoundReport, CoreError> {
-    let claimed = worker.claim().await?;
-    Ok(run_claimed(worker, claimed).await)
+/// The rounds of a queue worker ([`crate::events::Worker`], [`crate::outbox::Worker`]).
+pub trait Rounds {
+    /// Claims the jobs that are due and does them, a few at a time.
+    fn run_once(&self) -> impl Future<Output = Result<RoundReport, CoreError>> + Send;
+
+    /// [`Rounds::run_once`] for a process that is stopping: when `cut` completes before the round
+    /// ends, the round is abandoned and the jobs it still holds are given back (pending, no lease), so
+    /// none waits for its lease to run out. A job abandoned mid-call may have reached WeChat and is
+    /// then done again, as after a crash.
+    fn run_once_until(
+        &self,
+        cut: impl Future<Output = ()> + Send,
+    ) -> impl Future<Output = Result<RoundReport, CoreError>> + Send;
+
+    /// Runs rounds until one claims nothing (jobs waiting for a retry stay pending); returns the sum.
+    fn drain(&self) -> impl Future<Output = Result<RoundReport, CoreError>> + Send;
 }
 
-/// [`run_once`] for a process that is stopping: when `cut` completes before the round ends, the round
-/// is abandoned and the jobs it still holds are given back (pending, no lease), so none waits for its
-/// lease to run out. A job abandoned mid-call may have reached WeChat and is then done again, as after
-/// a crash.
-pub(crate) async fn run_once_until<W: JobWorker>(
-    worker: &W,
-    cut: impl Future<Output = ()>,
-) -> Result<RoundReport, CoreError> {
-    let claimed = worker.claim().await?;
-    let held = claimed
-        .iter()
-        .map(|claim| (W::job_id(&claim.row), claim.token.clone()))
-        .collect();
-    let round = run_claimed(worker, claimed);
-    round_until(W::NAME, &W::QUEUE, worker.db(), held, round, cut).await
+impl<W: JobWorker> Rounds for W {
+    async fn run_once(&self) -> Result<RoundReport, CoreError> {
+        let claimed = self.claim().await?;
+        Ok(run_claimed(self, claimed).await)
+    }
+
+    async fn run_once_until(
+        &self,
+        cut: impl Future<Output = ()> + Send,
+    ) -> Result<RoundReport, CoreError> {
+        let claimed = self.claim().await?;
+        let held = claimed
+            .iter()
+            .map(|claim| (W::job_id(&claim.row), claim.token.clone()))
+            .collect();
+        let round = run_claimed(self, claimed);
+        round_until(W::NAME, &W::QUEUE, self.db(), held, round, cut).await
+    }
+
+    async fn drain(&self) -> Result<RoundReport, CoreError> {
+        let mut total = RoundReport::default();
+        loop {
+            let report = self.run_once().await?;
+            if report.claimed == 0 {
+                return Ok(total);
+            }
+            total.add(report);
+        }
+    }
 }
 
 async fn run_claimed<W: JobWorker>(worker: &W, claimed: Vec<Claimed<JobRow<W>>>) -> RoundReport {
@@ -492,22 +518,6 @@ async fn run_claimed<W: JobWorker>(worker: &W, claimed: Vec<Claimed<JobRow<W>>>)
         async move { worker.process(claim).await }
     })
     .await
-}
-
-/// Runs rounds until one claims nothing (jobs waiting for a retry stay pending); returns the sum.
-pub(crate) async fn drain<F, Fut>(mut round: F) -> Result<RoundReport, CoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<RoundReport, CoreError>>,
-{
-    let mut total = RoundReport::default();
-    loop {
-        let report = round().await?;
-        if report.claimed == 0 {
-            return Ok(total);
-        }
-        total.add(report);
-    }
 }
 
 #[cfg(test)]

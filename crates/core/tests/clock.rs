@@ -6,6 +6,7 @@ use kaika_core::clients::Clients;
 use kaika_core::clock;
 use kaika_core::entity::wechat_events as event_rows;
 use kaika_core::events::{self, Receipt, Worker, WorkerSettings};
+use kaika_core::jobs::Rounds as _;
 use kaika_core::secrets::MasterKey;
 use kaika_core::testing::{seed_card, TestDb};
 use kaika_wechat::event::Event;
@@ -75,7 +76,11 @@ async fn a_process_whose_clock_runs_ahead_leaves_another_instances_live_claim_al
                 .unwrap()
                 .unwrap();
             assert_eq!(
-                (row.status.as_str(), row.lease_holder.as_deref(), row.attempts),
+                (
+                    row.status.as_str(),
+                    row.lease_holder.as_deref(),
+                    row.attempts
+                ),
                 ("processing", Some("instance-b"), 1)
             );
         }

@@ -6,6 +6,7 @@
     reason = "test helpers: a failed set-up must stop the test at once"
 )]
 
+use kaika_core::jobs::Rounds as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

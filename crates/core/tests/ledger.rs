@@ -8,6 +8,7 @@
 use kaika_core::api_keys::{self, Authentication, Scope};
 use kaika_core::clients::Clients;
 use kaika_core::entity::{ledger_entries, members, outbox as jobs};
+use kaika_core::jobs::Rounds as _;
 use kaika_core::ledger::{self, LedgerKind, NewEntry, Reason, Reversal};
 use kaika_core::outbox::{self, RemoteTotals, Worker, WorkerSettings};
 use kaika_core::secrets::MasterKey;

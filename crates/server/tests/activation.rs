@@ -7,6 +7,7 @@
 mod common;
 
 use common::TestApp;
+use kaika_core::jobs::Rounds as _;
 use kaika_server::sandbox::{Sandbox, SandboxInfo};
 use kaika_wechat_sim::FaultSpec;
 use serde_json::{json, Value};

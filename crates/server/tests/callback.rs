@@ -8,6 +8,7 @@
 
 mod common;
 
+use kaika_core::jobs::Rounds as _;
 use std::time::{Duration, Instant};
 
 use common::TestApp;

@@ -7,6 +7,7 @@
 
 mod common;
 
+use kaika_core::jobs::Rounds as _;
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

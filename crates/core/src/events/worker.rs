@@ -103,25 +103,6 @@ impl Worker {
             settings,
         }
     }
-
-    /// Claims the jobs that are due and does them, a few at a time.
-    pub async fn run_once(&self) -> Result<RoundReport, CoreError> {
-        jobs::run_once(self).await
-    }
-
-    /// [`Worker::run_once`] for a process that is stopping ([`jobs`] says what happens to the jobs it
-    /// still holds when `cut` comes first).
-    pub async fn run_once_until(
-        &self,
-        cut: impl std::future::Future<Output = ()>,
-    ) -> Result<RoundReport, CoreError> {
-        jobs::run_once_until(self, cut).await
-    }
-
-    /// Runs rounds until none is due; for tests and `kaika events retry --now`.
-    pub async fn drain(&self) -> Result<RoundReport, CoreError> {
-        jobs::drain(|| self.run_once()).await
-    }
 }
 
 impl jobs::JobWorker for Worker {

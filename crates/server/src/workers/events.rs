@@ -1,6 +1,7 @@
 //! The background event worker: stored WeChat events are claimed and applied
 //! (`kaika_core::events::Worker`); processes share the work through leases in the rows.
 
+use kaika_core::jobs::Rounds as _;
 use std::time::Duration;
 
 use kaika_core::events::Worker;

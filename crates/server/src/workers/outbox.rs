@@ -1,6 +1,7 @@
 //! The background outbox worker: ledger changes waiting in the outbox are
 //! sent to WeChat (`kaika_core::outbox::Worker`); processes share the work through claims in the rows.
 
+use kaika_core::jobs::Rounds as _;
 use std::time::Duration;
 
 use kaika_core::outbox::Worker;
