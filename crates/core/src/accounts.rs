@@ -243,6 +243,8 @@ pub struct AccountSummary {
     pub token_error: Option<String>,
     /// When that error was seen.
     pub token_error_at: Option<DateTime<Utc>>,
+    /// When the account last changed: the version cached clients are compared with.
+    pub updated_at: DateTime<Utc>,
 }
 
 impl From<accounts::Model> for AccountSummary {
@@ -257,6 +259,7 @@ impl From<accounts::Model> for AccountSummary {
             is_sandbox: row.is_sandbox,
             token_error: row.token_error,
             token_error_at: row.token_error_at,
+            updated_at: row.updated_at,
         }
     }
 }

@@ -709,6 +709,7 @@ mod tests {
             is_sandbox: true,
             token_error: None,
             token_error_at: None,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
         }
     }
 

@@ -1,9 +1,18 @@
 //! One [`WechatClient`] per account (and one per mini-program), built from the stored account on first use
 //! and shared, so that the token cache and its single-flight refresh are shared too.
+//!
+//! Several instances may serve one database, and an account changed on one of them (a new AppSecret,
+//! another API address) must reach the others: at most every [`RECHECK_EVERY`], the next use of a
+//! client reads each account's `updated_at` (one query for all accounts) and drops the clients built
+//! from an older version. So a change is in use everywhere within [`RECHECK_EVERY`] of being saved.
 
 use crate::refusal::Refusal;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{EntityTrait, QuerySelect};
 
 use kaika_wechat::client::WechatClient;
 use kaika_wechat::token::TokenStore;
@@ -13,9 +22,13 @@ pub use kaika_wechat::client::ClientConfig;
 use sea_orm::DatabaseConnection;
 
 use crate::accounts;
+use crate::entity::accounts as account_rows;
 use crate::secrets::MasterKey;
 use crate::token_store::DbTokenStore;
 use crate::CoreError;
+
+/// How long a client may be used after its account changed on another instance.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Side {
@@ -30,7 +43,16 @@ pub struct Clients {
     master_key: MasterKey,
     config: ClientConfig,
     token_store: Arc<dyn TokenStore>,
-    cache: Arc<RwLock<HashMap<(String, Side), WechatClient>>>,
+    cache: Arc<RwLock<HashMap<(String, Side), Cached>>>,
+    /// When the accounts' versions were last compared with the cache's.
+    checked_at: Arc<Mutex<Instant>>,
+}
+
+/// A client and the version (`updated_at`) of the account it was built from.
+#[derive(Clone)]
+struct Cached {
+    client: WechatClient,
+    version: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -51,6 +73,7 @@ impl Clients {
             config,
             token_store,
             cache: Arc::default(),
+            checked_at: Arc::new(Mutex::new(Instant::now())),
         }
     }
 
@@ -79,10 +102,38 @@ impl Clients {
         }
     }
 
+    /// Drops the clients of accounts changed (or removed) since they were built, when the last
+    /// comparison is older than [`RECHECK_EVERY`]. One caller compares; the others go on meanwhile.
+    async fn drop_stale(&self) -> Result<(), CoreError> {
+        {
+            let Ok(mut checked_at) = self.checked_at.lock() else {
+                return Ok(());
+            };
+            if checked_at.elapsed() < RECHECK_EVERY {
+                return Ok(());
+            }
+            *checked_at = Instant::now();
+        }
+        let versions: HashMap<String, DateTime<Utc>> = account_rows::Entity::find()
+            .select_only()
+            .column(account_rows::Column::AppId)
+            .column(account_rows::Column::UpdatedAt)
+            .into_tuple::<(String, DateTime<Utc>)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        if let Ok(mut cache) = self.cache.write() {
+            cache.retain(|(app_id, _), cached| versions.get(app_id) == Some(&cached.version));
+        }
+        Ok(())
+    }
+
     async fn client(&self, app_id: &str, side: Side) -> Result<WechatClient, CoreError> {
+        self.drop_stale().await?;
         let key = (app_id.to_owned(), side);
-        if let Some(client) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
-            return Ok(client);
+        if let Some(cached) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(cached.client);
         }
         let account = accounts::load(&self.db, &self.master_key, app_id).await?;
         let (client_app_id, secret) = match side {
@@ -104,10 +155,19 @@ impl Clients {
             self.token_store.clone(),
             self.config.clone(),
         )?;
+        let cached = Cached {
+            client,
+            version: account.summary.updated_at,
+        };
         if let Ok(mut cache) = self.cache.write() {
-            // Another task may have built one meanwhile; keep the first so its token cache is shared.
-            return Ok(cache.entry(key).or_insert(client).clone());
+            // Another task may have built one meanwhile from the same version; keep the first so its
+            // token cache is shared.
+            let entry = cache.entry(key).or_insert_with(|| cached.clone());
+            if entry.version < cached.version {
+                *entry = cached.clone();
+            }
+            return Ok(entry.client.clone());
         }
-        Ok(client)
+        Ok(cached.client)
     }
 }

@@ -331,3 +331,58 @@ async fn instances_creating_the_first_owner_at_once_get_one_owner_and_conflicts(
         1
     );
 }
+
+#[tokio::test]
+async fn an_account_changed_on_another_instance_is_used_here_within_the_recheck_bound() {
+    use kaika_core::accounts::{self, AppId, MessageMode, NewAccount, SecretText};
+    use kaika_core::clients::{ClientConfig, Clients, RECHECK_EVERY};
+    use kaika_core::secrets::MasterKey;
+
+    let test_db = TestDb::migrated().await;
+    let key = MasterKey::generate();
+    accounts::add(
+        &test_db.db,
+        &key,
+        NewAccount {
+            name: "测试".into(),
+            app_id: AppId::parse(APP).unwrap(),
+            app_secret: SecretText::new("0123456789abcdef0123456789abcdef"),
+            callback_token: "token".into(),
+            encoding_aes_key: None,
+            message_mode: MessageMode::Plain,
+            mini_program: None,
+            api_base_url: "http://127.0.0.1:9".into(),
+            is_sandbox: false,
+        },
+    )
+    .await
+    .unwrap();
+    // Two instances on one database, each with its own cache.
+    let here = Clients::new(test_db.db.clone(), key.clone(), ClientConfig::default());
+    let there = Clients::new(test_db.db.clone(), key, ClientConfig::default());
+    let before = here.official_account(APP).await.unwrap();
+    assert!(before.base_url().starts_with("http://127.0.0.1:9"));
+
+    // The other instance moves the account (as the admin or the sandbox does) and forgets its own client.
+    accounts::set_api_base_url(&test_db.db, APP, "http://127.0.0.1:10")
+        .await
+        .unwrap();
+    there.forget(APP);
+    assert!(there
+        .official_account(APP)
+        .await
+        .unwrap()
+        .base_url()
+        .starts_with("http://127.0.0.1:10"));
+
+    tokio::time::sleep(RECHECK_EVERY + Duration::from_millis(50)).await;
+    let after = here.official_account(APP).await.unwrap();
+    assert!(
+        after.base_url().starts_with("http://127.0.0.1:10"),
+        "still {}",
+        after.base_url()
+    );
+    // Unchanged accounts keep their client, and with it the token cache.
+    let again = here.official_account(APP).await.unwrap();
+    assert_eq!(again.base_url(), after.base_url());
+}
