@@ -5,7 +5,7 @@
 //! the mini-program API (one activation per ticket, the same 202 while it runs, the same refusal codes),
 //! then shows the member's card. Loading the same URL again shows the result; it never activates twice.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use kaika_core::activation::{ActivationRequest, Submitter};
@@ -14,6 +14,8 @@ use kaika_core::entity::cards;
 use kaika_core::CoreError;
 use sea_orm::EntityTrait;
 
+use crate::client_ip;
+use crate::rate_limit::RateLimits;
 use crate::startup::Context;
 
 /// What the card face shows.
@@ -50,6 +52,7 @@ fn sentence(code: &str) -> &'static str {
         "card_not_found" => "没有找到这张会员卡。",
         "card_misconfigured" => "商家的会员卡设置有误，请联系商家。",
         "wechat_unavailable" => "微信服务暂时繁忙，请稍后刷新本页。",
+        "rate_limited" => "请求过于频繁，请稍等片刻再刷新本页。",
         "activate_refused" | "activation_failed" => {
             "开卡没有成功，商家会为你处理，请稍后在卡包中查看。"
         }
@@ -97,7 +100,21 @@ fn query_value(query: &str, name: &str) -> Option<String> {
 }
 
 /// `GET /m/activate?activate_ticket=…&encrypt_code=…&card_id=…&openid=…`.
-pub async fn activate(ctx: web::Data<Context>, req: HttpRequest) -> HttpResponse {
+pub async fn activate(
+    ctx: web::Data<Context>,
+    limits: web::Data<RateLimits>,
+    req: HttpRequest,
+) -> HttpResponse {
+    // The page spends the activation budget of the member's address, as the mini-program's calls do;
+    // its `openid` parameter is not proof of anyone, so it is no key.
+    if let Err(refused) = limits.activation(client_ip::of(&req), None) {
+        let mut page = refusal(StatusCode::TOO_MANY_REQUESTS, refused.code());
+        if let Some(secs) = refused.retry_after_secs() {
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        return page;
+    }
     let query = req.query_string();
     let value = |name| query_value(query, name).filter(|v| !v.trim().is_empty());
     let (Some(activate_ticket), Some(encrypt_code), Some(card_id)) = (

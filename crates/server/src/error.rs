@@ -233,6 +233,11 @@ impl ApiError {
         self
     }
 
+    /// When the client may try again, in seconds, if the error says.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
+    }
+
     /// The same error answered with another status (a code met while parsing, before the domain).
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;

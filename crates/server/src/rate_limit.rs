@@ -23,8 +23,8 @@ pub struct RateLimitConfig {
     pub sessions_per_minute: u32,
     /// Sessions a client address may open at once before the rate applies. Default 60.
     pub sessions_burst: u32,
-    /// Activation requests (`POST /api/v1/activations`, `GET …/activation-params`) per client address
-    /// and minute, and again per member (openid). Default 300.
+    /// Activation requests (`POST /api/v1/activations`, `GET …/activation-params`, `GET /m/activate`)
+    /// per client address and minute, and again per member (openid, not for the page). Default 300.
     pub activations_per_minute: u32,
     /// Activation requests at once before the rate applies. Default 100.
     pub activations_burst: u32,

@@ -956,6 +956,52 @@ async fn the_re_drive_waits_out_an_outage_after_activate_however_many_attempts_i
 }
 
 #[tokio::test]
+async fn a_re_drive_cut_short_by_a_stopping_process_gives_the_activation_back_at_once() {
+    use kaika_core::entity::activations;
+    use sea_orm::EntityTrait;
+
+    let journey = Journey::start().await;
+    let (token, extra) = journey.ready_ticket("quinn").await;
+    outage_after_activate(&journey);
+    assert_eq!(journey.activate(&token, &extra).await.status(), 503);
+    // WeChat now takes far longer than the process may wait while it stops.
+    let slow: FaultSpec =
+        serde_json::from_value(json!({"path": "*", "fault": {"kind": "delay", "ms": 5000}}))
+            .unwrap();
+    journey.sandbox.sim.add_fault(slow).unwrap();
+    let stopping = journey.background_activator(3).await;
+    journey.make_due().await;
+    let report = stopping
+        .redrive_round_until(
+            10,
+            tokio::time::sleep(std::time::Duration::from_millis(300)),
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.released, report.done), (1, 1, 0));
+    let row = activations::Entity::find()
+        .one(&journey.app.test_db.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            row.step.as_str(),
+            row.lease_holder.as_deref(),
+            row.lease_until
+        ),
+        ("activate_sent", None, None),
+        "{row:?}"
+    );
+    // Another process takes it over at once, without waiting for a lease to run out.
+    journey.sandbox.sim.clear_faults();
+    let other = journey.background_activator(3).await;
+    assert_eq!(other.redrive_due(10).await.unwrap(), 1);
+    assert_eq!(journey.activation_rows().await.remove(0).step, "done");
+    assert_eq!(journey.activate(&token, &extra).await.status(), 200);
+}
+
+#[tokio::test]
 async fn a_failed_activation_is_re_driven_by_an_operator_and_ends_as_a_member() {
     use kaika_core::entity::activations;
     use sea_orm::{ActiveModelTrait, Set};

@@ -158,3 +158,37 @@ async fn sessions_beyond_the_burst_are_refused_with_retry_after_per_client_addre
         "another client behind the proxy has its own budget"
     );
 }
+
+#[tokio::test]
+async fn the_after_submit_page_spends_the_activation_budget_of_the_client_address() {
+    let (app, _sandbox, _info) = TestApp::sandbox_with(&[
+        ("server.trusted_proxies", "127.0.0.1/32"),
+        ("rate_limit.activations_per_minute", "1"),
+        ("rate_limit.activations_burst", "2"),
+    ])
+    .await;
+    let open = |forwarded_for: &'static str| {
+        app.client
+            .get(app.url("/m/activate?card_id=pNONE"))
+            .header("x-forwarded-for", forwarded_for)
+            .send()
+    };
+    for _ in 0..2 {
+        let page = open("198.51.100.7").await.unwrap();
+        assert_eq!(page.status(), StatusCode::BAD_REQUEST, "missing parameters");
+    }
+    let refused = open("198.51.100.7").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body = refused.text().await.unwrap();
+    assert!(
+        body.contains("rate_limited") && body.contains("请求过于频繁"),
+        "{body}"
+    );
+    let other = open("203.0.113.9").await.unwrap();
+    assert_eq!(
+        other.status(),
+        StatusCode::BAD_REQUEST,
+        "another address has its own budget"
+    );
+}

@@ -24,6 +24,18 @@ impl Activator {
     /// [`Activator::redrive_due`], reporting what became of each activation driven: `done` when it
     /// finished, `failed` when it failed for good, `retrying` when it waits for its next attempt.
     pub async fn redrive_round(&self, limit: u64) -> Result<RoundReport, CoreError> {
+        self.redrive_round_until(limit, std::future::pending())
+            .await
+    }
+
+    /// [`Activator::redrive_round`] for a process that is stopping: when `cut` completes first, the
+    /// activation being driven is left at its last recorded step and its lease given back, so another
+    /// process resumes it at once (as after a crash, but without waiting for the lease to run out).
+    pub async fn redrive_round_until(
+        &self,
+        limit: u64,
+        cut: impl std::future::Future<Output = ()>,
+    ) -> Result<RoundReport, CoreError> {
         let now = clock::now();
         let due = activations::Entity::find()
             .filter(
@@ -40,29 +52,48 @@ impl Activator {
             .all(&self.db)
             .await?;
         let mut report = RoundReport::default();
+        tokio::pin!(cut);
         for row in due {
-            if self.acquire(row.id).await? {
-                report.claimed += 1;
-                let finished = match self.drive(row.id, Driver::Background).await {
-                    Ok(()) => Finished::Done,
-                    Err(err) => {
-                        tracing::warn!(activation = row.id, error = %err, "activation re-drive failed");
-                        let failed = self
-                            .load(row.id)
-                            .await
-                            .is_ok_and(|row| row.step == Step::Failed.as_str());
-                        if failed {
-                            Finished::Failed
-                        } else {
-                            Finished::Retrying
-                        }
-                    }
-                };
-                self.release(row.id).await?;
-                report.count(finished);
+            if !self.acquire(row.id).await? {
+                continue;
+            }
+            report.claimed += 1;
+            tokio::select! {
+                finished = self.drive_again(row.id) => {
+                    self.release(row.id).await?;
+                    report.count(finished);
+                }
+                () = &mut cut => {
+                    self.release(row.id).await?;
+                    report.released += 1;
+                    tracing::warn!(
+                        activation = row.id,
+                        "activation re-drive stopped mid-way: gave the activation back"
+                    );
+                    break;
+                }
             }
         }
         Ok(report)
+    }
+
+    /// Drives one activation whose lease this process holds, and says how that ended.
+    async fn drive_again(&self, id: i64) -> Finished {
+        match self.drive(id, Driver::Background).await {
+            Ok(()) => Finished::Done,
+            Err(err) => {
+                tracing::warn!(activation = id, error = %err, "activation re-drive failed");
+                let failed = self
+                    .load(id)
+                    .await
+                    .is_ok_and(|row| row.step == Step::Failed.as_str());
+                if failed {
+                    Finished::Failed
+                } else {
+                    Finished::Retrying
+                }
+            }
+        }
     }
 
     /// Re-drives one activation now (an operator's command): [`schedule_redrive`], then drive it in this

@@ -7,8 +7,8 @@
 //! - [`review_poll`]: asks `card/get` about cards still in review.
 //!
 //! On SIGTERM they drain ([`Workers::drain`]): no loop claims anything more, the round in flight gets
-//! `server.drain_timeout_secs` to finish, and the event and outbox workers then give back the jobs they
-//! still hold, so none stays `sending` until its lease runs out.
+//! `server.drain_timeout_secs` to finish, and the event worker, the outbox worker and the re-drive then
+//! give back the jobs they still hold, so none stays `sending` or leased until its lease runs out.
 
 use std::future::Future;
 use std::time::Duration;
@@ -79,6 +79,7 @@ impl Workers {
                     ctx.activator.clone(),
                     settings.redrive_interval,
                     stop.clone(),
+                    grace,
                 ),
             ),
             (

@@ -11,8 +11,14 @@ use super::Stop;
 /// How many due activations one pass drives at most.
 const BATCH: u64 = 50;
 
-/// Starts the loop; it ends after the pass in flight once `stop` is requested.
-pub fn spawn(activator: Activator, interval: Duration, stop: Stop) -> JoinHandle<()> {
+/// Starts the loop. Once `stop` is requested it starts no pass; the pass in flight gets `grace`, then
+/// the activation it is driving is given back.
+pub fn spawn(
+    activator: Activator,
+    interval: Duration,
+    stop: Stop,
+    grace: Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -21,7 +27,10 @@ pub fn spawn(activator: Activator, interval: Duration, stop: Stop) -> JoinHandle
                 _ = ticker.tick() => {}
                 () = stop.requested_async() => break,
             }
-            match activator.redrive_round(BATCH).await {
+            match activator
+                .redrive_round_until(BATCH, stop.deadline(grace))
+                .await
+            {
                 Ok(round) if round.claimed == 0 => {}
                 Ok(round) => tracing::info!(?round, "re-drove pending activations"),
                 Err(err) => tracing::warn!(error = %err, "activation re-drive pass failed"),
