@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Toml};
-use figment::Figment;
+use figment::{Figment, Provider as _};
 use kaika_core::db::{Backend, DatabaseUrl, PoolSettings};
 use kaika_core::secrets::MasterKey;
 use secrecy::{ExposeSecret, SecretString};
@@ -25,11 +25,19 @@ pub enum ConfigError {
     #[error("setting `{key}` (env {env}): {message}")]
     Invalid {
         /// The dotted key, e.g. `server.listen`.
-        key: &'static str,
+        key: String,
         /// The environment variable that sets it.
-        env: &'static str,
+        env: String,
         /// What was expected.
         message: String,
+    },
+    /// A key of the config file or a `KAIKA__…` variable names no setting.
+    #[error("unknown {given}: did you mean {closest}?")]
+    Unknown {
+        /// What was given and where, e.g. ``setting `server.listn` in kaika.toml``.
+        given: String,
+        /// The closest valid key or variable.
+        closest: String,
     },
     /// The configuration could not be read or has the wrong shape.
     #[error("configuration: {0}")]
@@ -221,8 +229,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The layered sources: defaults < `config_file` < `DATABASE_URL` < `KAIKA__…` variables.
+    /// The layered sources: defaults < `config_file` < `DATABASE_URL` < `KAIKA__…` variables. A key of
+    /// the file or a `KAIKA__…` variable that names no setting is refused here, with the closest one.
     pub fn figment(config_file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let known = setting_keys();
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = config_file {
             if !path.is_file() {
@@ -231,15 +241,17 @@ impl Settings {
                     path.display()
                 )));
             }
+            refuse_unknown_file_keys(path, &known)?;
             figment = figment.merge(Toml::file_exact(path));
         }
+        refuse_unknown_variables(&known)?;
         Ok(figment
             .merge(
                 Env::raw()
                     .only(&["DATABASE_URL"])
                     .map(|_| "database.url".into()),
             )
-            .merge(Env::prefixed("KAIKA__").split("__")))
+            .merge(Env::prefixed(ENV_PREFIX).split("__")))
     }
 
     /// Loads and checks the settings from the environment and an optional file.
@@ -249,20 +261,19 @@ impl Settings {
 
     /// Checks the settings held by `figment`.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
-        let raw: RawSettings = figment
-            .extract()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let raw: RawSettings = figment.extract().map_err(extraction_error)?;
         Self::check(raw)
     }
 
     fn check(raw: RawSettings) -> Result<Self, ConfigError> {
+        check_counts(&raw)?;
         let listen = raw
             .server
             .listen
             .parse()
             .map_err(|_| ConfigError::Invalid {
-                key: "server.listen",
-                env: "KAIKA__SERVER__LISTEN",
+                key: "server.listen".into(),
+                env: "KAIKA__SERVER__LISTEN".into(),
                 message: format!(
                     "{:?} is not an address like 127.0.0.1:8080",
                     raw.server.listen
@@ -272,8 +283,8 @@ impl Settings {
             "" => None,
             text => Some(kaika_core::golive::PublicUrl::parse(text).map_err(|err| {
                 ConfigError::Invalid {
-                    key: "server.public_url",
-                    env: "KAIKA__SERVER__PUBLIC_URL",
+                    key: "server.public_url".into(),
+                    env: "KAIKA__SERVER__PUBLIC_URL".into(),
                     message: err.to_string(),
                 }
             })?),
@@ -294,21 +305,21 @@ impl Settings {
         };
         let database_url =
             DatabaseUrl::parse(&url_text).map_err(|message| ConfigError::Invalid {
-                key: "database.url",
-                env: "KAIKA__DATABASE__URL or DATABASE_URL",
+                key: "database.url".into(),
+                env: "KAIKA__DATABASE__URL or DATABASE_URL".into(),
                 message,
             })?;
         if raw.database.max_connections == 0 {
             return Err(ConfigError::Invalid {
-                key: "database.max_connections",
-                env: "KAIKA__DATABASE__MAX_CONNECTIONS",
+                key: "database.max_connections".into(),
+                env: "KAIKA__DATABASE__MAX_CONNECTIONS".into(),
                 message: "must be at least 1".into(),
             });
         }
         if raw.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
-                key: "data_dir",
-                env: "KAIKA__DATA_DIR",
+                key: "data_dir".into(),
+                env: "KAIKA__DATA_DIR".into(),
                 message: "must name a directory".into(),
             });
         }
@@ -321,15 +332,15 @@ impl Settings {
         let master_key = match master_key_given.as_ref().map(|k| k.expose_secret().trim().to_owned()) {
             Some(text) if !text.is_empty() => {
                 MasterKeySource::Configured(MasterKey::parse(&text).map_err(|e| ConfigError::Invalid {
-                    key: "master_key",
-                    env: "KAIKA__MASTER_KEY",
+                    key: "master_key".into(),
+                    env: "KAIKA__MASTER_KEY".into(),
                     message: e.to_string(),
                 })?)
             }
             _ if database_url.backend() == Backend::Postgres => {
                 return Err(ConfigError::Invalid {
-                    key: "master_key",
-                    env: "KAIKA__MASTER_KEY",
+                    key: "master_key".into(),
+                    env: "KAIKA__MASTER_KEY".into(),
                     message: "required with PostgreSQL: 32 random bytes as Base64 (`openssl rand -base64 32`)"
                         .into(),
                 })
@@ -341,26 +352,21 @@ impl Settings {
             "json" => LogFormat::Json,
             other => {
                 return Err(ConfigError::Invalid {
-                    key: "log.format",
-                    env: "KAIKA__LOG__FORMAT",
+                    key: "log.format".into(),
+                    env: "KAIKA__LOG__FORMAT".into(),
                     message: format!("{other:?} is not a log format: expected human or json"),
                 })
             }
         };
-        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-            return Err(ConfigError::Invalid {
-                key: "log.level",
-                env: "KAIKA__LOG__LEVEL",
-                message: format!(
-                    "{:?} is not a log filter such as info or warn,kaika_core=debug",
-                    raw.log.level
-                ),
-            });
-        }
+        check_log_filter(&raw.log.level).map_err(|message| ConfigError::Invalid {
+            key: "log.level".into(),
+            env: "KAIKA__LOG__LEVEL".into(),
+            message,
+        })?;
         if raw.wechat.timeout_ms == 0 {
             return Err(ConfigError::Invalid {
-                key: "wechat.timeout_ms",
-                env: "KAIKA__WECHAT__TIMEOUT_MS",
+                key: "wechat.timeout_ms".into(),
+                env: "KAIKA__WECHAT__TIMEOUT_MS".into(),
                 message: "must be at least 1".into(),
             });
         }
@@ -370,8 +376,8 @@ impl Settings {
             "worker" => Role::Worker,
             other => {
                 return Err(ConfigError::Invalid {
-                    key: "server.role",
-                    env: "KAIKA__SERVER__ROLE",
+                    key: "server.role".into(),
+                    env: "KAIKA__SERVER__ROLE".into(),
                     message: format!("{other:?} is not a role: expected all, web or worker"),
                 })
             }
@@ -382,8 +388,8 @@ impl Settings {
             "off" => SandboxMode::Off,
             other => {
                 return Err(ConfigError::Invalid {
-                    key: "sandbox.mode",
-                    env: "KAIKA__SANDBOX__MODE",
+                    key: "sandbox.mode".into(),
+                    env: "KAIKA__SANDBOX__MODE".into(),
                     message: format!("{other:?} is not a sandbox mode: expected auto, on or off"),
                 })
             }
@@ -396,16 +402,16 @@ impl Settings {
         };
         let activation = kaika_core::activation::ActivationSettings {
             duplicate_wait: Duration::from_millis(raw.activation.duplicate_wait_ms),
-            retry_base: Duration::from_millis(raw.activation.retry_base_ms.max(1)),
-            retry_max: Duration::from_secs(raw.activation.retry_max_secs.max(1)),
-            max_attempts: raw.activation.max_attempts.max(1),
-            lease: Duration::from_secs(raw.activation.lease_secs.max(1)),
+            retry_base: Duration::from_millis(raw.activation.retry_base_ms),
+            retry_max: Duration::from_secs(raw.activation.retry_max_secs),
+            max_attempts: raw.activation.max_attempts,
+            lease: Duration::from_secs(raw.activation.lease_secs),
             ..Default::default()
         };
         if raw.ledger.max_points_per_entry <= 0 || raw.ledger.max_balance_cents_per_entry <= 0 {
             return Err(ConfigError::Invalid {
-                key: "ledger.max_points_per_entry / ledger.max_balance_cents_per_entry",
-                env: "KAIKA__LEDGER__MAX_POINTS_PER_ENTRY / KAIKA__LEDGER__MAX_BALANCE_CENTS_PER_ENTRY",
+                key: "ledger.max_points_per_entry / ledger.max_balance_cents_per_entry".into(),
+                env: "KAIKA__LEDGER__MAX_POINTS_PER_ENTRY / KAIKA__LEDGER__MAX_BALANCE_CENTS_PER_ENTRY".into(),
                 message: "must be positive".into(),
             });
         }
@@ -416,8 +422,8 @@ impl Settings {
         let trusted_proxies =
             crate::client_ip::TrustedProxies::parse(&cidrs).map_err(|message| {
                 ConfigError::Invalid {
-                    key: "server.trusted_proxies",
-                    env: "KAIKA__SERVER__TRUSTED_PROXIES",
+                    key: "server.trusted_proxies".into(),
+                    env: "KAIKA__SERVER__TRUSTED_PROXIES".into(),
                     message,
                 }
             })?;
@@ -429,10 +435,10 @@ impl Settings {
             ledger: raw.ledger,
             wechat,
             activation,
-            redrive_interval: Duration::from_secs(raw.activation.redrive_interval_secs.max(1)),
+            redrive_interval: Duration::from_secs(raw.activation.redrive_interval_secs),
             sandbox,
             sandbox_control_from_anywhere: raw.sandbox.control_from_anywhere,
-            review_poll_max_delay: Duration::from_secs(raw.reviews.poll_max_delay_secs.max(60)),
+            review_poll_max_delay: Duration::from_secs(raw.reviews.poll_max_delay_secs),
             data_dir: raw.data_dir,
             master_key,
             listen,
@@ -444,13 +450,84 @@ impl Settings {
             database_url,
             pool: PoolSettings {
                 max_connections: raw.database.max_connections,
-                connect_timeout: Duration::from_secs(raw.database.connect_timeout_secs.max(1)),
+                connect_timeout: Duration::from_secs(raw.database.connect_timeout_secs),
                 sqlite_busy_timeout: Duration::from_millis(raw.database.sqlite_busy_timeout_ms),
             },
             log_format,
             log_level: raw.log.level,
         })
     }
+}
+
+/// Counts, sizes and intervals that cannot be zero are refused, never quietly raised: a batch of 0
+/// would claim nothing forever, an interval of 0 would spin.
+fn check_counts(raw: &RawSettings) -> Result<(), ConfigError> {
+    at_least(
+        "database.connect_timeout_secs",
+        raw.database.connect_timeout_secs,
+        1,
+    )?;
+    let activation = &raw.activation;
+    at_least("activation.retry_base_ms", activation.retry_base_ms, 1)?;
+    at_least("activation.retry_max_secs", activation.retry_max_secs, 1)?;
+    at_least("activation.max_attempts", activation.max_attempts, 1)?;
+    at_least("activation.lease_secs", activation.lease_secs, 1)?;
+    at_least(
+        "activation.redrive_interval_secs",
+        activation.redrive_interval_secs,
+        1,
+    )?;
+    at_least(
+        "reviews.poll_max_delay_secs",
+        raw.reviews.poll_max_delay_secs,
+        60,
+    )?;
+    macro_rules! worker_counts {
+        ($section:literal, $config:expr) => {{
+            let config = $config;
+            at_least(
+                concat!($section, ".poll_interval_ms"),
+                config.poll_interval_ms,
+                10,
+            )?;
+            at_least(concat!($section, ".batch"), config.batch, 1)?;
+            at_least(concat!($section, ".concurrency"), config.concurrency, 1)?;
+            at_least(concat!($section, ".lease_secs"), config.lease_secs, 1)?;
+            at_least(concat!($section, ".retry_base_ms"), config.retry_base_ms, 1)?;
+            at_least(
+                concat!($section, ".retry_max_secs"),
+                config.retry_max_secs,
+                1,
+            )?;
+            at_least(concat!($section, ".max_attempts"), config.max_attempts, 1)?;
+        }};
+    }
+    worker_counts!("events", &raw.events);
+    worker_counts!("outbox", &raw.outbox);
+    let limits = &raw.rate_limit;
+    for (rate, burst, burst_key) in [
+        (
+            limits.sessions_per_minute,
+            limits.sessions_burst,
+            "rate_limit.sessions_burst",
+        ),
+        (
+            limits.activations_per_minute,
+            limits.activations_burst,
+            "rate_limit.activations_burst",
+        ),
+    ] {
+        if rate > 0 && burst == 0 {
+            return Err(ConfigError::Invalid {
+                key: burst_key.to_owned(),
+                env: env_name(burst_key),
+                message:
+                    "must be at least 1 while its rate is on (a rate of 0 turns the limit off)"
+                        .into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A secret given as a value or as the path of a file holding it (`…_FILE`, for mounted secrets), not
@@ -468,19 +545,203 @@ fn value_or_file(
     }
     if value.is_some() {
         return Err(ConfigError::Invalid {
-            key: file_key,
-            env: file_env,
+            key: file_key.into(),
+            env: file_env.into(),
             message: format!("set either {env} ({key}) or {file_env}, not both"),
         });
     }
     let text = std::fs::read_to_string(file).map_err(|err| ConfigError::Invalid {
-        key: file_key,
-        env: file_env,
+        key: file_key.into(),
+        env: file_env.into(),
         message: format!("cannot read {file}: {err}"),
     })?;
     Ok(Some(SecretString::from(
         text.trim_end_matches(['\n', '\r']).to_owned(),
     )))
+}
+
+/// The prefix of Kaika's environment variables; `__` separates a section from its key.
+const ENV_PREFIX: &str = "KAIKA__";
+
+/// Settings without a default, which `config.default.toml` shows only in comments.
+const SETTINGS_WITHOUT_DEFAULT: [&str; 2] = ["master_key", "master_key_file"];
+
+/// Every setting's dotted key (`server.listen`), read from the embedded defaults.
+pub fn setting_keys() -> Vec<String> {
+    let mut keys: Vec<String> = SETTINGS_WITHOUT_DEFAULT.map(str::to_owned).to_vec();
+    if let Ok(data) = Figment::from(Toml::string(DEFAULTS)).data() {
+        for dict in data.values() {
+            collect_keys(dict, "", &mut keys);
+        }
+    }
+    keys.sort();
+    keys
+}
+
+fn collect_keys(dict: &figment::value::Dict, prefix: &str, keys: &mut Vec<String>) {
+    for (name, value) in dict {
+        let key = format!("{prefix}{name}");
+        match value {
+            figment::value::Value::Dict(_, inner) => collect_keys(inner, &format!("{key}."), keys),
+            _ => keys.push(key),
+        }
+    }
+}
+
+/// The environment variable of a dotted key: `server.listen` → `KAIKA__SERVER__LISTEN`.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_uppercase().replace('.', "__"))
+}
+
+/// The known key nearest to `given` by edit distance, over the whole key or over its last part, so
+/// that a key written without its section (`KAIKA__LISTEN`) still finds `server.listen`.
+fn closest_key<'a>(given: &str, known: &'a [String]) -> &'a str {
+    let leaf = |key: &str| key.rsplit('.').next().unwrap_or(key).to_owned();
+    let given_leaf = leaf(given);
+    known
+        .iter()
+        .min_by_key(|key| {
+            let whole = strsim::levenshtein(given, key);
+            let by_leaf = strsim::levenshtein(&given_leaf, &leaf(key)) + 1;
+            // A section alone (`KAIKA__SERVER`) finds the shortest key of that section.
+            let in_section = if key.starts_with(&format!("{given}.")) {
+                1
+            } else {
+                usize::MAX
+            };
+            (whole.min(by_leaf).min(in_section), whole)
+        })
+        .map_or("", String::as_str)
+}
+
+/// Refuses a key of the config file that names no setting. A section name given a plain value is left
+/// to the type check, which says what the section should be.
+fn refuse_unknown_file_keys(path: &Path, known: &[String]) -> Result<(), ConfigError> {
+    let data = Figment::from(Toml::file_exact(path))
+        .data()
+        .map_err(|err| ConfigError::Load(format!("the config file {}: {err}", path.display())))?;
+    let mut keys = Vec::new();
+    for dict in data.values() {
+        collect_keys(dict, "", &mut keys);
+    }
+    let is_section = |key: &str| known.iter().any(|k| k.starts_with(&format!("{key}.")));
+    match keys
+        .iter()
+        .find(|key| !known.contains(key) && !is_section(key))
+    {
+        Some(key) => Err(ConfigError::Unknown {
+            given: format!("setting `{key}` in {}", path.display()),
+            closest: format!("`{}`", closest_key(key, known)),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a `KAIKA__…` environment variable that names no setting: a typo there would otherwise be
+/// ignored without a word, and the default used.
+fn refuse_unknown_variables(known: &[String]) -> Result<(), ConfigError> {
+    let mut unknown: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(name, _)| {
+            // Read as figment reads it: trimmed, the prefix in any case, keys lowercased.
+            let name = name.to_string_lossy().trim().to_owned();
+            let rest = name
+                .get(..ENV_PREFIX.len())
+                .filter(|prefix| prefix.eq_ignore_ascii_case(ENV_PREFIX))
+                .and_then(|_| name.get(ENV_PREFIX.len()..))?;
+            let key = rest
+                .split("__")
+                .collect::<Vec<_>>()
+                .join(".")
+                .to_lowercase();
+            (!known.contains(&key)).then_some((name, key))
+        })
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        Some((name, key)) => Err(ConfigError::Unknown {
+            given: format!("environment variable {name}"),
+            closest: env_name(closest_key(key, known)),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first error of an extraction, naming its setting and variable.
+fn extraction_error(err: figment::Error) -> ConfigError {
+    let Some(first) = err.into_iter().next() else {
+        return ConfigError::Load("the settings could not be read".into());
+    };
+    let key = first.path.join(".");
+    if key.is_empty() {
+        return ConfigError::Load(first.to_string());
+    }
+    let env = if key == "database.url" {
+        "KAIKA__DATABASE__URL or DATABASE_URL".to_owned()
+    } else {
+        env_name(&key)
+    };
+    ConfigError::Invalid {
+        env,
+        message: first.kind.to_string(),
+        key,
+    }
+}
+
+/// A setting that must be at least `min` (a count, a size or a duration that cannot be zero).
+fn at_least(key: &str, value: impl TryInto<u64>, min: u64) -> Result<(), ConfigError> {
+    match value.try_into() {
+        Ok(value) if value >= min => Ok(()),
+        _ => Err(ConfigError::Invalid {
+            key: key.to_owned(),
+            env: env_name(key),
+            message: format!("must be at least {min}"),
+        }),
+    }
+}
+
+/// Checks a `log.level` filter more strictly than tracing does: tracing reads a bare word that is not a
+/// level (`infoo`) as a target name and logs nothing of what was meant; here a bare word must be a
+/// level, and the part after `=` too.
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        // `target[span{field=value}]` names no level (it means every level) and its `=` is a field's.
+        if directive.ends_with(']') {
+            continue;
+        }
+        let (target, level) = match directive.rsplit_once('=') {
+            Some((target, level)) => (Some(target), level),
+            None => (None, directive),
+        };
+        if !LEVELS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(level.trim()))
+        {
+            let word = level.trim().to_lowercase();
+            let (distance, nearest) = LEVELS
+                .iter()
+                .map(|known| (strsim::levenshtein(&word, known), *known))
+                .min()
+                .unwrap_or((0, "info"));
+            // A bare word far from every level is most likely a target written without its level.
+            let close = !word.is_empty() && distance <= (word.len() / 2).max(2);
+            let suggestion = match (target, close) {
+                (Some(target), true) => format!("{target}={nearest}"),
+                (Some(target), false) => format!("{target}=info"),
+                (None, true) => nearest.to_owned(),
+                (None, false) => format!("{directive}=info"),
+            };
+            return Err(format!(
+                "{level:?} in {filter:?} is not a level: expected off, error, warn, info, debug or \
+                 trace, alone or as TARGET=LEVEL (did you mean {suggestion}?)"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| ())
+        .map_err(|err| {
+            format!("{filter:?} is not a log filter such as info or warn,kaika_core=debug: {err}")
+        })
 }
 
 /// Settings of event ingestion and of the worker: section `[events]` of the configuration
@@ -535,12 +796,12 @@ impl EventsConfig {
     /// The worker's tuning.
     pub fn worker(&self) -> kaika_core::events::WorkerSettings {
         kaika_core::events::WorkerSettings {
-            batch: self.batch.max(1),
-            concurrency: self.concurrency.max(1),
-            lease: Duration::from_secs(self.lease_secs.max(1)),
-            retry_base: Duration::from_millis(self.retry_base_ms.max(1)),
-            retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
-            max_attempts: self.max_attempts.max(1),
+            batch: self.batch,
+            concurrency: self.concurrency,
+            lease: Duration::from_secs(self.lease_secs),
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_secs(self.retry_max_secs),
+            max_attempts: self.max_attempts,
         }
     }
 }
@@ -588,12 +849,12 @@ impl OutboxConfig {
     /// The worker's tuning.
     pub fn worker(&self) -> kaika_core::outbox::WorkerSettings {
         kaika_core::outbox::WorkerSettings {
-            batch: self.batch.max(1),
-            concurrency: self.concurrency.max(1),
-            lease: Duration::from_secs(self.lease_secs.max(1)),
-            retry_base: Duration::from_millis(self.retry_base_ms.max(1)),
-            retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
-            max_attempts: self.max_attempts.max(1),
+            batch: self.batch,
+            concurrency: self.concurrency,
+            lease: Duration::from_secs(self.lease_secs),
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_secs(self.retry_max_secs),
+            max_attempts: self.max_attempts,
         }
     }
 }
@@ -823,7 +1084,7 @@ mod tests {
     }
 
     #[test]
-    fn env_example_lists_every_setting_of_the_defaults() {
+    fn env_example_and_readme_list_every_setting_of_the_defaults() {
         let defaults: toml::Table = DEFAULTS.parse().unwrap();
         let example = include_str!("../../../.env.example");
         let mut names = vec![
@@ -840,9 +1101,217 @@ mod tests {
                 _ => names.push(format!("KAIKA__{}", key.to_uppercase())),
             }
         }
+        let readme = include_str!("../../../README.md");
+        assert_eq!(names.len(), setting_keys().len());
         for name in names {
             assert!(example.contains(&name), ".env.example lacks {name}");
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "the README's settings table lacks {name}"
+            );
         }
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_config_file_is_refused_naming_the_closest_setting() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("kaika.toml", "[server]\nlistn = \"0.0.0.0:9000\"\n")?;
+            let message = load(Some("kaika.toml")).unwrap_err().to_string();
+            assert_eq!(
+                message,
+                "unknown setting `server.listn` in kaika.toml: did you mean `server.listen`?"
+            );
+            jail.create_file("kaika.toml", "[logs]\nlevel = \"debug\"\n")?;
+            let message = load(Some("kaika.toml")).unwrap_err().to_string();
+            assert!(message.contains("`logs.level`"), "{message}");
+            assert!(message.contains("did you mean `log.level`?"), "{message}");
+            jail.create_file("kaika.toml", "listen = \"0.0.0.0:9000\"\n")?;
+            let message = load(Some("kaika.toml")).unwrap_err().to_string();
+            assert!(
+                message.contains("did you mean `server.listen`?"),
+                "a key outside its section finds it: {message}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_kaika_variable_is_refused_naming_the_closest_variable() {
+        for (variable, closest) in [
+            ("KAIKA__SERVER__LISTN", "KAIKA__SERVER__LISTEN"),
+            ("KAIKA__DATABASE_URL", "KAIKA__DATABASE__URL"),
+            ("KAIKA__EVENTS__BATCH_SIZE", "KAIKA__EVENTS__BATCH"),
+            ("KAIKA__MASTERKEY_FILE", "KAIKA__MASTER_KEY_FILE"),
+            ("KAIKA__LISTEN", "KAIKA__SERVER__LISTEN"),
+            ("kaika__log__levle", "KAIKA__LOG__LEVEL"),
+            ("KAIKA__SERVER", "KAIKA__SERVER__ROLE"),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env(variable, "1");
+                let message = load(None).unwrap_err().to_string();
+                assert_eq!(
+                    message,
+                    format!("unknown environment variable {variable}: did you mean {closest}?")
+                );
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn every_setting_and_secret_file_variable_is_known_and_other_kaika_names_are_left_alone() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("master-key", &MasterKey::generate().to_base64())?;
+            jail.create_file("database-url", "sqlite://./kaika.db")?;
+            jail.set_env("KAIKA__MASTER_KEY_FILE", "master-key");
+            jail.set_env("KAIKA__DATABASE__URL_FILE", "database-url");
+            for name in [
+                "KAIKA_CONFIG",
+                "KAIKA_ADMIN_PASSWORD",
+                "KAIKA_BIN",
+                "KAIKA_APP_SECRET",
+            ] {
+                jail.set_env(name, "x");
+            }
+            load(None).unwrap();
+            Ok(())
+        });
+        let known = setting_keys();
+        assert!(known.contains(&"master_key".to_owned()));
+        assert!(known.contains(&"database.url_file".to_owned()));
+        assert!(known.contains(&"rate_limit.activations_burst".to_owned()));
+        for key in &known {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                let value = DEFAULT_VALUES
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or("", |(_, value)| value);
+                jail.set_env(env_name(key), value);
+                if let Err(ConfigError::Unknown { given, .. }) = load(None) {
+                    panic!("{key}: {given}");
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// Values that pass the checks for settings whose empty value would not.
+    const DEFAULT_VALUES: [(&str, &str); 1] = [("log.level", "info")];
+
+    #[test]
+    fn log_levels_that_are_not_levels_are_refused() {
+        for (level, nearest) in [
+            ("infoo", "info"),
+            ("warning", "warn"),
+            ("warn,kaika_core=debugg", "kaika_core=debug"),
+            ("info,kaika_core", "kaika_core=info"),
+            ("kaika=", "kaika=info"),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env("KAIKA__LOG__LEVEL", level);
+                let message = load(None).unwrap_err().to_string();
+                assert!(
+                    message.starts_with("setting `log.level` (env KAIKA__LOG__LEVEL): "),
+                    "{message}"
+                );
+                assert!(
+                    message.contains(&format!("did you mean {nearest}?")),
+                    "{level}: {message}"
+                );
+                Ok(())
+            });
+        }
+        for level in [
+            "info",
+            "WARN",
+            "warn,kaika_core=debug",
+            "info,kaika::access=off",
+            "info,kaika_server[request]=debug",
+            "debug,sqlx[query{db=1}]",
+        ] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env("KAIKA__LOG__LEVEL", level);
+                assert_eq!(load(None).unwrap().log_level, level);
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn zero_batches_concurrency_and_intervals_are_refused_not_raised() {
+        for (variable, value, key) in [
+            ("KAIKA__EVENTS__BATCH", "0", "events.batch"),
+            ("KAIKA__EVENTS__CONCURRENCY", "0", "events.concurrency"),
+            ("KAIKA__OUTBOX__BATCH", "0", "outbox.batch"),
+            ("KAIKA__OUTBOX__CONCURRENCY", "0", "outbox.concurrency"),
+            (
+                "KAIKA__OUTBOX__POLL_INTERVAL_MS",
+                "5",
+                "outbox.poll_interval_ms",
+            ),
+            ("KAIKA__EVENTS__MAX_ATTEMPTS", "-1", "events.max_attempts"),
+            (
+                "KAIKA__ACTIVATION__LEASE_SECS",
+                "0",
+                "activation.lease_secs",
+            ),
+            (
+                "KAIKA__ACTIVATION__REDRIVE_INTERVAL_SECS",
+                "0",
+                "activation.redrive_interval_secs",
+            ),
+            (
+                "KAIKA__REVIEWS__POLL_MAX_DELAY_SECS",
+                "10",
+                "reviews.poll_max_delay_secs",
+            ),
+            (
+                "KAIKA__RATE_LIMIT__SESSIONS_BURST",
+                "0",
+                "rate_limit.sessions_burst",
+            ),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env(variable, value);
+                let message = load(None).unwrap_err().to_string();
+                assert!(
+                    message.starts_with(&format!(
+                        "setting `{key}` (env {variable}): must be at least"
+                    )),
+                    "{variable}={value}: {message}"
+                );
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("KAIKA__RATE_LIMIT__SESSIONS_PER_MINUTE", "0");
+            jail.set_env("KAIKA__RATE_LIMIT__SESSIONS_BURST", "0");
+            load(None).unwrap();
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_variable() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("KAIKA__OUTBOX__ENABLED", "maybe");
+            let message = load(None).unwrap_err().to_string();
+            assert!(
+                message.starts_with("setting `outbox.enabled` (env KAIKA__OUTBOX__ENABLED): "),
+                "{message}"
+            );
+            assert!(message.contains("expected a boolean"), "{message}");
+            Ok(())
+        });
     }
 
     #[test]
