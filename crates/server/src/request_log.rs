@@ -93,10 +93,7 @@ impl Access<'_> {
                     duration_ms,
                     client_ip = %self.client_ip,
                     request_id = self.request_id.as_str(),
-                    "{} {} {} {duration_ms} ms",
-                    self.method,
-                    self.route,
-                    self.status
+                    "request"
                 )
             };
         }
