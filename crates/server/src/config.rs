@@ -289,6 +289,11 @@ impl Settings {
                 }
             })?),
         };
+        let (url_key, url_env) = if raw.database.url_file.trim().is_empty() {
+            ("database.url", "KAIKA__DATABASE__URL or DATABASE_URL")
+        } else {
+            ("database.url_file", "KAIKA__DATABASE__URL_FILE")
+        };
         let database_url_given = value_or_file(
             Some(raw.database.url),
             &raw.database.url_file,
@@ -305,8 +310,8 @@ impl Settings {
         };
         let database_url =
             DatabaseUrl::parse(&url_text).map_err(|message| ConfigError::Invalid {
-                key: "database.url".into(),
-                env: "KAIKA__DATABASE__URL or DATABASE_URL".into(),
+                key: url_key.into(),
+                env: url_env.into(),
                 message,
             })?;
         if raw.database.max_connections == 0 {
@@ -323,6 +328,11 @@ impl Settings {
                 message: "must name a directory".into(),
             });
         }
+        let (key_key, key_env) = if raw.master_key_file.trim().is_empty() {
+            ("master_key", "KAIKA__MASTER_KEY")
+        } else {
+            ("master_key_file", "KAIKA__MASTER_KEY_FILE")
+        };
         let master_key_given = value_or_file(
             raw.master_key,
             &raw.master_key_file,
@@ -332,8 +342,8 @@ impl Settings {
         let master_key = match master_key_given.as_ref().map(|k| k.expose_secret().trim().to_owned()) {
             Some(text) if !text.is_empty() => {
                 MasterKeySource::Configured(MasterKey::parse(&text).map_err(|e| ConfigError::Invalid {
-                    key: "master_key".into(),
-                    env: "KAIKA__MASTER_KEY".into(),
+                    key: key_key.into(),
+                    env: key_env.into(),
                     message: e.to_string(),
                 })?)
             }
@@ -408,13 +418,16 @@ impl Settings {
             lease: Duration::from_secs(raw.activation.lease_secs),
             ..Default::default()
         };
-        if raw.ledger.max_points_per_entry <= 0 || raw.ledger.max_balance_cents_per_entry <= 0 {
-            return Err(ConfigError::Invalid {
-                key: "ledger.max_points_per_entry / ledger.max_balance_cents_per_entry".into(),
-                env: "KAIKA__LEDGER__MAX_POINTS_PER_ENTRY / KAIKA__LEDGER__MAX_BALANCE_CENTS_PER_ENTRY".into(),
-                message: "must be positive".into(),
-            });
-        }
+        at_least(
+            "ledger.max_points_per_entry",
+            raw.ledger.max_points_per_entry,
+            1,
+        )?;
+        at_least(
+            "ledger.max_balance_cents_per_entry",
+            raw.ledger.max_balance_cents_per_entry,
+            1,
+        )?;
         let cidrs = match &raw.server.trusted_proxies {
             CidrList::Text(text) => text.clone(),
             CidrList::List(list) => list.join(","),
@@ -1033,6 +1046,30 @@ mod tests {
             assert!(
                 matches!(settings.master_key, MasterKeySource::Configured(ref k) if k.to_base64() == key),
                 "the key from the file is the configured key"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_wrong_secret_read_from_a_file_names_the_file_variable() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("master-key", "too-short\n")?;
+            jail.set_env("KAIKA__MASTER_KEY_FILE", "master-key");
+            let message = load(None).unwrap_err().to_string();
+            assert!(
+                message.starts_with("setting `master_key_file` (env KAIKA__MASTER_KEY_FILE): "),
+                "{message}"
+            );
+            jail.set_env("KAIKA__MASTER_KEY_FILE", "");
+            jail.create_file("database-url", "mysql://db/kaika\n")?;
+            jail.set_env("KAIKA__DATABASE__URL_FILE", "database-url");
+            let message = load(None).unwrap_err().to_string();
+            assert!(
+                message
+                    .starts_with("setting `database.url_file` (env KAIKA__DATABASE__URL_FILE): "),
+                "{message}"
             );
             Ok(())
         });
