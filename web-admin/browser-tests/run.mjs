@@ -1,11 +1,12 @@
 // Browser tests of the admin dashboard in real headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core). Starts `target/debug/kaika serve` in sandbox mode on a free port in a temporary
-// directory, reads the first owner's password from its log, and walks the issue's scenario.
+// directory, reads the first owner's password from <data dir>/initial-admin-password (never in the log),
+// and walks the issue's scenario.
 // Screenshots go to ./artifacts/. Exit code 0 when every step passed.
 //
 //   cargo build -p kaika-server && node web-admin/browser-tests/run.mjs
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -52,16 +53,18 @@ async function startServer() {
   child.stderr.on('data', collect);
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
+  const passwordFile = join(dir, 'data', 'initial-admin-password');
   let password;
   while (Date.now() < deadline) {
     const text = log.join('');
-    password = password || (text.match(/with the password (\S+)/) || [])[1];
+    if (!password && existsSync(passwordFile)) password = readFileSync(passwordFile, 'utf8').trim() || undefined;
     const sandboxReady = /sandbox mode/.test(text);
     if (password && sandboxReady) break;
     if (child.exitCode !== null) throw new Error(`kaika exited:\n${text}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  if (!password) throw new Error(`no first-owner password in the log:\n${log.join('')}`);
+  if (!password) throw new Error(`no first-owner password in ${passwordFile}:\n${log.join('')}`);
+  if (log.join('').includes(password)) throw new Error('the first owner\'s password was written to the log');
   return { base, password, child, dir, log };
 }
 
@@ -110,7 +113,7 @@ try {
   const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
   const { base } = server;
 
-  await step('log in as the first owner with the password from the log', async () => {
+  await step('log in as the first owner with the password from its file', async () => {
     await page.goto(`${base}/admin`);
     assert.match(page.url(), /\/admin\/login$/);
     assert.equal(await page.locator('html').getAttribute('lang'), 'zh-CN');

@@ -152,11 +152,23 @@ impl Default for PoolSettings {
 }
 
 /// Opens a pool and syncs [`crate::clock`] with the database. SQLite files are created when missing
-/// and run in WAL mode with a busy timeout and foreign keys on.
+/// (mode 0600) and run in WAL mode with a busy timeout and foreign keys on.
 pub async fn connect(
     url: &DatabaseUrl,
     settings: &PoolSettings,
 ) -> Result<DatabaseConnection, DbErr> {
+    // In-memory and read-only databases have no file of ours to create.
+    let creates_a_file = ["mode=memory", "mode=ro"]
+        .iter()
+        .all(|mode| !url.as_str().contains(mode));
+    if let Some(path) = url.sqlite_file().filter(|_| creates_a_file) {
+        create_private_sqlite_file(&path).map_err(|err| {
+            DbErr::Custom(format!(
+                "cannot create the SQLite database file {}: {err}",
+                path.display()
+            ))
+        })?;
+    }
     let mut options = ConnectOptions::new(url.as_str().to_owned());
     options
         .max_connections(settings.max_connections)
@@ -174,6 +186,24 @@ pub async fn connect(
     let db = Database::connect(options).await?;
     crate::clock::sync(&db).await?;
     Ok(db)
+}
+
+/// Creates a missing SQLite database file readable only by its owner. SQLite itself would create it
+/// 0644 (less the umask), readable by every user of the machine; an empty file is a valid empty
+/// database, and SQLite gives the `-wal` and `-shm` files it creates the database file's mode.
+fn create_private_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 /// Answers whether the database takes a trivial query.

@@ -1,6 +1,7 @@
 //! `kaika admin …` and the first owner of a fresh install.
 
 use std::io::BufRead;
+use std::path::Path;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -120,23 +121,72 @@ pub async fn run(settings: &Settings, action: AdminAction) -> anyhow::Result<()>
     Ok(())
 }
 
-/// On a fresh install (no admin at all), creates the owner `admin` with a random password and prints it
-/// once in the log. Another process doing the same at the same moment wins quietly.
-pub async fn ensure_first_owner(ctx: &Context) -> anyhow::Result<()> {
+/// The file in the data directory that receives the first owner's generated password (mode 0600).
+pub const FIRST_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// On a fresh install (no admin at all), creates the owner `admin` with a random password and writes
+/// the password to `<data_dir>/initial-admin-password`, readable only by Kaika's user; the log names
+/// only the file, because logs are shipped and kept where passwords must not be. The password is staged
+/// in a file of its own before the owner exists and moved into place only by the process whose owner
+/// was created, so instances starting together never leave another instance's password behind. When
+/// the file cannot be written no owner is created, and the log says to use `kaika admin create`.
+pub async fn ensure_first_owner(ctx: &Context, data_dir: &Path) -> anyhow::Result<()> {
     if kaika_core::admin_users::count_users(&ctx.db).await? > 0 {
         return Ok(());
     }
     let password = kaika_core::passwords::random();
     let hash = kaika_core::passwords::hash(&password).map_err(anyhow::Error::msg)?;
+    let destination = data_dir.join(FIRST_PASSWORD_FILE);
+    let staged = data_dir.join(format!(
+        ".{FIRST_PASSWORD_FILE}.{:08x}",
+        rand::random::<u32>()
+    ));
+    if let Err(err) = write_private_file(&staged, &format!("{password}\n")) {
+        tracing::warn!(
+            "no admin exists, and the first owner's password cannot be written to {} ({err}): \
+             create an admin with `kaika admin create USERNAME`",
+            destination.display()
+        );
+        return Ok(());
+    }
     match kaika_core::admin_users::create_user(&ctx.db, "admin", &hash, Role::Owner).await {
         Ok(_) => {
+            let written = match std::fs::rename(&staged, &destination) {
+                Ok(()) => destination,
+                Err(_) => staged,
+            };
             tracing::warn!(
-                "no admin existed: created the owner \"admin\" with the password {password} \
-                 (shown only this once; log in at /admin and keep it safe)"
+                password_file = %written.display(),
+                "no admin existed: created the owner \"admin\"; its password is in {} (readable only \
+                 by this user): log in at /admin, keep the password safe and delete the file",
+                written.display()
             );
             Ok(())
         }
-        Err(CoreError::Conflict { .. }) => Ok(()),
-        Err(err) => Err(err.into()),
+        Err(err) => {
+            std::fs::remove_file(&staged).ok();
+            match err {
+                CoreError::Conflict { .. } => Ok(()),
+                err => Err(err.into()),
+            }
+        }
     }
+}
+
+/// Creates `path` (and its directory) with mode 0600 and writes `contents`; fails if it exists.
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }

@@ -81,9 +81,10 @@ pub fn start(
             .app_data(trusted_proxies.clone())
             .app_data(rate_limits.clone())
             .app_data(json_config())
-            .wrap(from_fn(crate::client_ip::remember_origin))
             .wrap(from_fn(metrics::record))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(from_fn(crate::request_log::trace))
+            // Outermost: the access line and the request id need the client origin.
+            .wrap(from_fn(crate::client_ip::remember_origin))
             .configure(|cfg| {
                 if serves_http {
                     crate::routes::configure(cfg, &admin_state, sandbox.as_ref());

@@ -17,6 +17,7 @@ pub mod ledger_cli;
 pub mod metrics;
 pub mod probes;
 pub mod rate_limit;
+pub mod request_log;
 pub mod routes;
 pub mod sandbox;
 pub mod startup;

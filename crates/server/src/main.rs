@@ -68,7 +68,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()> {
     let ctx = startup::prepare_with(&settings, migrations).await?;
-    kaika_server::admin_cli::ensure_first_owner(&ctx).await?;
+    kaika_server::admin_cli::ensure_first_owner(&ctx, &settings.data_dir).await?;
     // The sandbox's simulator is served over HTTP: a worker-only process has none to offer.
     let sandbox = (settings.role.serves_http()
         && sandbox::wanted(&ctx, settings.sandbox, settings.database_url.backend()).await?)

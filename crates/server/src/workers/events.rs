@@ -15,7 +15,7 @@ use crate::startup::Context;
 /// when none is; once `stop` is requested no round starts, and the one in flight gets `grace`.
 pub fn spawn(ctx: &Context, config: &EventsConfig, stop: Stop, grace: Duration) -> JoinHandle<()> {
     let worker = Worker::new(ctx.db.clone(), ctx.clients.clone(), config.worker());
-    let idle = Duration::from_millis(config.poll_interval_ms.max(10));
+    let idle = Duration::from_millis(config.poll_interval_ms);
     tokio::spawn(async move {
         while !stop.requested() {
             match worker.run_once_until(stop.deadline(grace)).await {

@@ -47,7 +47,7 @@ pub fn spawn(
         return None;
     }
     let worker = worker(ctx, config);
-    let idle = Duration::from_millis(config.poll_interval_ms.max(10));
+    let idle = Duration::from_millis(config.poll_interval_ms);
     Some(tokio::spawn(async move {
         while !stop.requested() {
             match worker.run_once_until(stop.deadline(grace)).await {

@@ -1,5 +1,5 @@
 //! Configuration: the embedded defaults (`config.default.toml`), an optional file, then `KAIKA__…`
-//! environment variables (and `DATABASE_URL`), checked once at start.
+//! environment variables (and `DATABASE_URL`), checked once at start ([`checks`] says what is refused).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The documented defaults, built into the binary.
-pub const DEFAULTS: &str = include_str!("../config.default.toml");
+pub const DEFAULTS: &str = include_str!("../../config.default.toml");
 
 /// The file holding the generated master key, inside the data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
@@ -25,11 +25,19 @@ pub enum ConfigError {
     #[error("setting `{key}` (env {env}): {message}")]
     Invalid {
         /// The dotted key, e.g. `server.listen`.
-        key: &'static str,
+        key: String,
         /// The environment variable that sets it.
-        env: &'static str,
+        env: String,
         /// What was expected.
         message: String,
+    },
+    /// A key of the config file or a `KAIKA__…` variable names no setting.
+    #[error("unknown {given}: did you mean {closest}?")]
+    Unknown {
+        /// What was given and where, e.g. ``setting `server.listn` in kaika.toml``.
+        given: String,
+        /// The closest valid key or variable.
+        closest: String,
     },
     /// The configuration could not be read or has the wrong shape.
     #[error("configuration: {0}")]
@@ -221,8 +229,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The layered sources: defaults < `config_file` < `DATABASE_URL` < `KAIKA__…` variables.
+    /// The layered sources: defaults < `config_file` < `DATABASE_URL` < `KAIKA__…` variables. A key of
+    /// the file or a `KAIKA__…` variable that names no setting is refused here, with the closest one.
     pub fn figment(config_file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let known = setting_keys();
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = config_file {
             if !path.is_file() {
@@ -231,15 +241,17 @@ impl Settings {
                     path.display()
                 )));
             }
+            refuse_unknown_file_keys(path, &known)?;
             figment = figment.merge(Toml::file_exact(path));
         }
+        refuse_unknown_variables(&known)?;
         Ok(figment
             .merge(
                 Env::raw()
                     .only(&["DATABASE_URL"])
                     .map(|_| "database.url".into()),
             )
-            .merge(Env::prefixed("KAIKA__").split("__")))
+            .merge(Env::prefixed(ENV_PREFIX).split("__")))
     }
 
     /// Loads and checks the settings from the environment and an optional file.
@@ -249,20 +261,19 @@ impl Settings {
 
     /// Checks the settings held by `figment`.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
-        let raw: RawSettings = figment
-            .extract()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let raw: RawSettings = figment.extract().map_err(extraction_error)?;
         Self::check(raw)
     }
 
     fn check(raw: RawSettings) -> Result<Self, ConfigError> {
+        check_counts(&raw)?;
         let listen = raw
             .server
             .listen
             .parse()
             .map_err(|_| ConfigError::Invalid {
-                key: "server.listen",
-                env: "KAIKA__SERVER__LISTEN",
+                key: "server.listen".into(),
+                env: "KAIKA__SERVER__LISTEN".into(),
                 message: format!(
                     "{:?} is not an address like 127.0.0.1:8080",
                     raw.server.listen
@@ -272,11 +283,16 @@ impl Settings {
             "" => None,
             text => Some(kaika_core::golive::PublicUrl::parse(text).map_err(|err| {
                 ConfigError::Invalid {
-                    key: "server.public_url",
-                    env: "KAIKA__SERVER__PUBLIC_URL",
+                    key: "server.public_url".into(),
+                    env: "KAIKA__SERVER__PUBLIC_URL".into(),
                     message: err.to_string(),
                 }
             })?),
+        };
+        let (url_key, url_env) = if raw.database.url_file.trim().is_empty() {
+            ("database.url", "KAIKA__DATABASE__URL or DATABASE_URL")
+        } else {
+            ("database.url_file", "KAIKA__DATABASE__URL_FILE")
         };
         let database_url_given = value_or_file(
             Some(raw.database.url),
@@ -294,24 +310,29 @@ impl Settings {
         };
         let database_url =
             DatabaseUrl::parse(&url_text).map_err(|message| ConfigError::Invalid {
-                key: "database.url",
-                env: "KAIKA__DATABASE__URL or DATABASE_URL",
+                key: url_key.into(),
+                env: url_env.into(),
                 message,
             })?;
         if raw.database.max_connections == 0 {
             return Err(ConfigError::Invalid {
-                key: "database.max_connections",
-                env: "KAIKA__DATABASE__MAX_CONNECTIONS",
+                key: "database.max_connections".into(),
+                env: "KAIKA__DATABASE__MAX_CONNECTIONS".into(),
                 message: "must be at least 1".into(),
             });
         }
         if raw.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
-                key: "data_dir",
-                env: "KAIKA__DATA_DIR",
+                key: "data_dir".into(),
+                env: "KAIKA__DATA_DIR".into(),
                 message: "must name a directory".into(),
             });
         }
+        let (key_key, key_env) = if raw.master_key_file.trim().is_empty() {
+            ("master_key", "KAIKA__MASTER_KEY")
+        } else {
+            ("master_key_file", "KAIKA__MASTER_KEY_FILE")
+        };
         let master_key_given = value_or_file(
             raw.master_key,
             &raw.master_key_file,
@@ -321,15 +342,15 @@ impl Settings {
         let master_key = match master_key_given.as_ref().map(|k| k.expose_secret().trim().to_owned()) {
             Some(text) if !text.is_empty() => {
                 MasterKeySource::Configured(MasterKey::parse(&text).map_err(|e| ConfigError::Invalid {
-                    key: "master_key",
-                    env: "KAIKA__MASTER_KEY",
+                    key: key_key.into(),
+                    env: key_env.into(),
                     message: e.to_string(),
                 })?)
             }
             _ if database_url.backend() == Backend::Postgres => {
                 return Err(ConfigError::Invalid {
-                    key: "master_key",
-                    env: "KAIKA__MASTER_KEY",
+                    key: "master_key".into(),
+                    env: "KAIKA__MASTER_KEY".into(),
                     message: "required with PostgreSQL: 32 random bytes as Base64 (`openssl rand -base64 32`)"
                         .into(),
                 })
@@ -341,26 +362,21 @@ impl Settings {
             "json" => LogFormat::Json,
             other => {
                 return Err(ConfigError::Invalid {
-                    key: "log.format",
-                    env: "KAIKA__LOG__FORMAT",
+                    key: "log.format".into(),
+                    env: "KAIKA__LOG__FORMAT".into(),
                     message: format!("{other:?} is not a log format: expected human or json"),
                 })
             }
         };
-        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-            return Err(ConfigError::Invalid {
-                key: "log.level",
-                env: "KAIKA__LOG__LEVEL",
-                message: format!(
-                    "{:?} is not a log filter such as info or warn,kaika_core=debug",
-                    raw.log.level
-                ),
-            });
-        }
+        check_log_filter(&raw.log.level).map_err(|message| ConfigError::Invalid {
+            key: "log.level".into(),
+            env: "KAIKA__LOG__LEVEL".into(),
+            message,
+        })?;
         if raw.wechat.timeout_ms == 0 {
             return Err(ConfigError::Invalid {
-                key: "wechat.timeout_ms",
-                env: "KAIKA__WECHAT__TIMEOUT_MS",
+                key: "wechat.timeout_ms".into(),
+                env: "KAIKA__WECHAT__TIMEOUT_MS".into(),
                 message: "must be at least 1".into(),
             });
         }
@@ -370,8 +386,8 @@ impl Settings {
             "worker" => Role::Worker,
             other => {
                 return Err(ConfigError::Invalid {
-                    key: "server.role",
-                    env: "KAIKA__SERVER__ROLE",
+                    key: "server.role".into(),
+                    env: "KAIKA__SERVER__ROLE".into(),
                     message: format!("{other:?} is not a role: expected all, web or worker"),
                 })
             }
@@ -382,8 +398,8 @@ impl Settings {
             "off" => SandboxMode::Off,
             other => {
                 return Err(ConfigError::Invalid {
-                    key: "sandbox.mode",
-                    env: "KAIKA__SANDBOX__MODE",
+                    key: "sandbox.mode".into(),
+                    env: "KAIKA__SANDBOX__MODE".into(),
                     message: format!("{other:?} is not a sandbox mode: expected auto, on or off"),
                 })
             }
@@ -396,19 +412,22 @@ impl Settings {
         };
         let activation = kaika_core::activation::ActivationSettings {
             duplicate_wait: Duration::from_millis(raw.activation.duplicate_wait_ms),
-            retry_base: Duration::from_millis(raw.activation.retry_base_ms.max(1)),
-            retry_max: Duration::from_secs(raw.activation.retry_max_secs.max(1)),
-            max_attempts: raw.activation.max_attempts.max(1),
-            lease: Duration::from_secs(raw.activation.lease_secs.max(1)),
+            retry_base: Duration::from_millis(raw.activation.retry_base_ms),
+            retry_max: Duration::from_secs(raw.activation.retry_max_secs),
+            max_attempts: raw.activation.max_attempts,
+            lease: Duration::from_secs(raw.activation.lease_secs),
             ..Default::default()
         };
-        if raw.ledger.max_points_per_entry <= 0 || raw.ledger.max_balance_cents_per_entry <= 0 {
-            return Err(ConfigError::Invalid {
-                key: "ledger.max_points_per_entry / ledger.max_balance_cents_per_entry",
-                env: "KAIKA__LEDGER__MAX_POINTS_PER_ENTRY / KAIKA__LEDGER__MAX_BALANCE_CENTS_PER_ENTRY",
-                message: "must be positive".into(),
-            });
-        }
+        at_least(
+            "ledger.max_points_per_entry",
+            raw.ledger.max_points_per_entry,
+            1,
+        )?;
+        at_least(
+            "ledger.max_balance_cents_per_entry",
+            raw.ledger.max_balance_cents_per_entry,
+            1,
+        )?;
         let cidrs = match &raw.server.trusted_proxies {
             CidrList::Text(text) => text.clone(),
             CidrList::List(list) => list.join(","),
@@ -416,8 +435,8 @@ impl Settings {
         let trusted_proxies =
             crate::client_ip::TrustedProxies::parse(&cidrs).map_err(|message| {
                 ConfigError::Invalid {
-                    key: "server.trusted_proxies",
-                    env: "KAIKA__SERVER__TRUSTED_PROXIES",
+                    key: "server.trusted_proxies".into(),
+                    env: "KAIKA__SERVER__TRUSTED_PROXIES".into(),
                     message,
                 }
             })?;
@@ -429,10 +448,10 @@ impl Settings {
             ledger: raw.ledger,
             wechat,
             activation,
-            redrive_interval: Duration::from_secs(raw.activation.redrive_interval_secs.max(1)),
+            redrive_interval: Duration::from_secs(raw.activation.redrive_interval_secs),
             sandbox,
             sandbox_control_from_anywhere: raw.sandbox.control_from_anywhere,
-            review_poll_max_delay: Duration::from_secs(raw.reviews.poll_max_delay_secs.max(60)),
+            review_poll_max_delay: Duration::from_secs(raw.reviews.poll_max_delay_secs),
             data_dir: raw.data_dir,
             master_key,
             listen,
@@ -444,7 +463,7 @@ impl Settings {
             database_url,
             pool: PoolSettings {
                 max_connections: raw.database.max_connections,
-                connect_timeout: Duration::from_secs(raw.database.connect_timeout_secs.max(1)),
+                connect_timeout: Duration::from_secs(raw.database.connect_timeout_secs),
                 sqlite_busy_timeout: Duration::from_millis(raw.database.sqlite_busy_timeout_ms),
             },
             log_format,
@@ -468,14 +487,14 @@ fn value_or_file(
     }
     if value.is_some() {
         return Err(ConfigError::Invalid {
-            key: file_key,
-            env: file_env,
+            key: file_key.into(),
+            env: file_env.into(),
             message: format!("set either {env} ({key}) or {file_env}, not both"),
         });
     }
     let text = std::fs::read_to_string(file).map_err(|err| ConfigError::Invalid {
-        key: file_key,
-        env: file_env,
+        key: file_key.into(),
+        env: file_env.into(),
         message: format!("cannot read {file}: {err}"),
     })?;
     Ok(Some(SecretString::from(
@@ -535,12 +554,12 @@ impl EventsConfig {
     /// The worker's tuning.
     pub fn worker(&self) -> kaika_core::events::WorkerSettings {
         kaika_core::events::WorkerSettings {
-            batch: self.batch.max(1),
-            concurrency: self.concurrency.max(1),
-            lease: Duration::from_secs(self.lease_secs.max(1)),
-            retry_base: Duration::from_millis(self.retry_base_ms.max(1)),
-            retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
-            max_attempts: self.max_attempts.max(1),
+            batch: self.batch,
+            concurrency: self.concurrency,
+            lease: Duration::from_secs(self.lease_secs),
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_secs(self.retry_max_secs),
+            max_attempts: self.max_attempts,
         }
     }
 }
@@ -588,284 +607,21 @@ impl OutboxConfig {
     /// The worker's tuning.
     pub fn worker(&self) -> kaika_core::outbox::WorkerSettings {
         kaika_core::outbox::WorkerSettings {
-            batch: self.batch.max(1),
-            concurrency: self.concurrency.max(1),
-            lease: Duration::from_secs(self.lease_secs.max(1)),
-            retry_base: Duration::from_millis(self.retry_base_ms.max(1)),
-            retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
-            max_attempts: self.max_attempts.max(1),
+            batch: self.batch,
+            concurrency: self.concurrency,
+            lease: Duration::from_secs(self.lease_secs),
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_secs(self.retry_max_secs),
+            max_attempts: self.max_attempts,
         }
     }
 }
 
+mod checks;
+use checks::{
+    at_least, check_counts, check_log_filter, extraction_error, refuse_unknown_file_keys,
+    refuse_unknown_variables, ENV_PREFIX,
+};
+pub use checks::{env_name, setting_keys};
 #[cfg(test)]
-#[expect(
-    clippy::result_large_err,
-    reason = "figment's Jail closures must return figment::Error, which is large"
-)]
-mod tests {
-    use super::*;
-    use figment::Jail;
-
-    fn load(jail_file: Option<&str>) -> Result<Settings, ConfigError> {
-        Settings::load(jail_file.map(Path::new))
-    }
-
-    #[test]
-    fn defaults_give_the_embedded_setup() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            let settings = load(None).unwrap();
-            assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
-            assert_eq!(settings.database_url.as_str(), "sqlite://./data/kaika.db");
-            jail.set_env("KAIKA__DATA_DIR", "/var/lib/kaika");
-            assert_eq!(
-                load(None).unwrap().database_url.as_str(),
-                "sqlite:///var/lib/kaika/kaika.db",
-                "the embedded database follows the data directory"
-            );
-            assert_eq!(settings.log_format, LogFormat::Human);
-            assert!(matches!(
-                settings.master_key,
-                MasterKeySource::KeyFile(ref p) if p == Path::new("./data/master.key")
-            ));
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn a_file_wins_over_defaults_and_the_environment_over_the_file() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            jail.create_file(
-                "kaika.toml",
-                "[server]\nlisten = \"0.0.0.0:9000\"\nworkers = 3\n[log]\nformat = \"json\"\n",
-            )?;
-            let from_file = load(Some("kaika.toml")).unwrap();
-            assert_eq!(from_file.listen.to_string(), "0.0.0.0:9000");
-            assert_eq!(from_file.workers, 3);
-            assert_eq!(from_file.log_format, LogFormat::Json);
-
-            jail.set_env("KAIKA__SERVER__LISTEN", "127.0.0.1:9100");
-            let from_env = load(Some("kaika.toml")).unwrap();
-            assert_eq!(from_env.listen.to_string(), "127.0.0.1:9100");
-            assert_eq!(
-                from_env.workers, 3,
-                "the file still sets what the environment does not"
-            );
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn database_url_is_an_alias_that_kaika_variables_override() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            jail.set_env("KAIKA__MASTER_KEY", MasterKey::generate().to_base64());
-            jail.set_env("DATABASE_URL", "postgres://kaika@db:5432/kaika");
-            assert_eq!(
-                load(None).unwrap().database_url.as_str(),
-                "postgres://kaika@db:5432/kaika"
-            );
-            jail.set_env("KAIKA__DATABASE__URL", "sqlite://./other.db");
-            assert_eq!(
-                load(None).unwrap().database_url.as_str(),
-                "sqlite://./other.db"
-            );
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn wrong_values_are_refused_with_their_key_and_variable() {
-        let cases = [
-            ("KAIKA__SERVER__LISTEN", "not-an-address", "server.listen"),
-            (
-                "KAIKA__DATABASE__URL",
-                "mysql://localhost/kaika",
-                "database.url",
-            ),
-            ("KAIKA__LOG__FORMAT", "xml", "log.format"),
-            ("KAIKA__SERVER__ROLE", "cron", "server.role"),
-            ("KAIKA__MASTER_KEY", "too-short", "master_key"),
-            (
-                "KAIKA__DATABASE__MAX_CONNECTIONS",
-                "0",
-                "database.max_connections",
-            ),
-        ];
-        for (var, value, key) in cases {
-            Jail::expect_with(|jail| {
-                jail.clear_env();
-                jail.set_env(var, value);
-                let message = load(None).unwrap_err().to_string();
-                assert!(message.contains(key), "{var}={value}: {message}");
-                Ok(())
-            });
-        }
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            jail.set_env("KAIKA__DATABASE__CONNECT_TIMEOUT_SECS", "soon");
-            let message = load(None).unwrap_err().to_string().to_lowercase();
-            assert!(
-                message.contains("database.connect_timeout_secs"),
-                "{message}"
-            );
-            assert!(message.contains("expected u64"), "{message}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn postgres_requires_a_master_key() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            jail.set_env("DATABASE_URL", "postgres://kaika@db:5432/kaika");
-            let message = load(None).unwrap_err().to_string();
-            assert!(message.contains("KAIKA__MASTER_KEY"), "{message}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn value_or_file_reads_the_file_without_its_trailing_newline() {
-        Jail::expect_with(|jail| {
-            jail.create_file("secret", "s3cret\n")?;
-            let names = ("k", "K");
-            let file_names = ("k_file", "K_FILE");
-            let read = value_or_file(None, "secret", names, file_names).unwrap();
-            assert_eq!(read.unwrap().expose_secret(), "s3cret");
-            let empty = Some(SecretString::from(String::new()));
-            let read = value_or_file(empty, "secret", names, file_names).unwrap();
-            assert_eq!(
-                read.unwrap().expose_secret(),
-                "s3cret",
-                "an empty value is not given"
-            );
-            let value = Some(SecretString::from("v".to_owned()));
-            let kept = value_or_file(value, " ", names, file_names).unwrap();
-            assert_eq!(
-                kept.unwrap().expose_secret(),
-                "v",
-                "an empty path is not given"
-            );
-            let missing = value_or_file(None, "absent", names, file_names).unwrap_err();
-            assert!(missing.to_string().contains("absent"), "{missing}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn secrets_can_be_given_as_mounted_files() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            let key = MasterKey::generate().to_base64();
-            jail.create_file("master-key", &format!("{key}\n"))?;
-            jail.create_file("database-url", "postgres://kaika:pw@db:5432/kaika\n")?;
-            jail.set_env("KAIKA__MASTER_KEY_FILE", "master-key");
-            jail.set_env("KAIKA__DATABASE__URL_FILE", "database-url");
-            let settings = load(None).unwrap();
-            assert_eq!(
-                settings.database_url.as_str(),
-                "postgres://kaika:pw@db:5432/kaika"
-            );
-            assert!(
-                matches!(settings.master_key, MasterKeySource::Configured(ref k) if k.to_base64() == key),
-                "the key from the file is the configured key"
-            );
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn a_secret_given_both_as_value_and_as_file_is_refused() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            let key = MasterKey::generate().to_base64();
-            jail.create_file("master-key", &key)?;
-            jail.set_env("KAIKA__MASTER_KEY", &key);
-            jail.set_env("KAIKA__MASTER_KEY_FILE", "master-key");
-            let message = load(None).unwrap_err().to_string();
-            assert!(
-                message.contains(
-                    "set either KAIKA__MASTER_KEY (master_key) or KAIKA__MASTER_KEY_FILE, not both"
-                ),
-                "{message}"
-            );
-            jail.set_env("KAIKA__MASTER_KEY_FILE", "");
-            jail.create_file("database-url", "sqlite://./x.db")?;
-            jail.set_env("DATABASE_URL", "sqlite://./y.db");
-            jail.set_env("KAIKA__DATABASE__URL_FILE", "database-url");
-            let message = load(None).unwrap_err().to_string();
-            assert!(
-                message.contains("KAIKA__DATABASE__URL_FILE, not both"),
-                "{message}"
-            );
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn the_sandbox_mode_is_auto_on_or_off() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            assert_eq!(load(None).unwrap().sandbox, SandboxMode::Auto);
-            assert!(!load(None).unwrap().sandbox_control_from_anywhere);
-            jail.set_env("KAIKA__SANDBOX__MODE", "on");
-            assert_eq!(load(None).unwrap().sandbox, SandboxMode::On);
-            jail.set_env("KAIKA__SANDBOX__MODE", "off");
-            assert_eq!(load(None).unwrap().sandbox, SandboxMode::Off);
-            jail.set_env("KAIKA__SANDBOX__MODE", "yes");
-            let message = load(None).unwrap_err().to_string();
-            assert!(message.contains("sandbox.mode"), "{message}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn env_example_lists_every_setting_of_the_defaults() {
-        let defaults: toml::Table = DEFAULTS.parse().unwrap();
-        let example = include_str!("../../../.env.example");
-        let mut names = vec![
-            "KAIKA__MASTER_KEY".to_owned(),
-            "KAIKA__MASTER_KEY_FILE".to_owned(),
-        ];
-        for (key, value) in &defaults {
-            match value {
-                toml::Value::Table(section) => names.extend(
-                    section
-                        .keys()
-                        .map(|k| format!("KAIKA__{}__{}", key.to_uppercase(), k.to_uppercase())),
-                ),
-                _ => names.push(format!("KAIKA__{}", key.to_uppercase())),
-            }
-        }
-        for name in names {
-            assert!(example.contains(&name), ".env.example lacks {name}");
-        }
-    }
-
-    #[test]
-    fn a_missing_config_file_is_an_error() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            let message = load(Some("absent.toml")).unwrap_err().to_string();
-            assert!(message.contains("absent.toml"), "{message}");
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn secrets_never_show_in_debug_output() {
-        Jail::expect_with(|jail| {
-            jail.clear_env();
-            let key = MasterKey::generate().to_base64();
-            jail.set_env("KAIKA__MASTER_KEY", &key);
-            jail.set_env("DATABASE_URL", "postgres://kaika:hunter2@db:5432/kaika");
-            let debug = format!("{:?}", load(None).unwrap());
-            assert!(!debug.contains(&key));
-            assert!(!debug.contains("hunter2"));
-            Ok(())
-        });
-    }
-}
+mod tests;
