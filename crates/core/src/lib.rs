@@ -6,6 +6,7 @@ pub mod activation_form;
 pub mod admin_users;
 pub mod api_keys;
 pub mod audit;
+pub mod backlog;
 mod bounded;
 pub mod card_face;
 pub mod cards;
@@ -31,6 +32,7 @@ pub mod reports;
 pub mod secrets;
 pub mod sessions;
 pub mod stats;
+pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod token_store;

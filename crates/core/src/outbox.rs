@@ -348,7 +348,20 @@ impl Worker {
             .await?)
     }
 
+    /// Sends one claimed job and tells the observer what became of it.
     async fn process(&self, claim: Claimed<outbox::Model>) -> Result<Finished, CoreError> {
+        let finished = self.process_claimed(claim).await?;
+        let outcome = match finished {
+            Finished::Done => "sent",
+            Finished::Retrying => "retrying",
+            Finished::Failed => "failed",
+            Finished::Lost => return Ok(finished),
+        };
+        self.clients.observer().outbox_processed(outcome);
+        Ok(finished)
+    }
+
+    async fn process_claimed(&self, claim: Claimed<outbox::Model>) -> Result<Finished, CoreError> {
         let Claimed { row: job, token } = claim;
         let attempts = job.attempts + 1;
         match self.send(&job).await {

@@ -1,6 +1,7 @@
 //! What every command needs before it can work: the data directory, the master key, a migrated database.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use kaika_core::activation::Activator;
@@ -12,6 +13,7 @@ use kaika_core::secrets::MasterKey;
 use sea_orm::DatabaseConnection;
 
 use crate::config::{MasterKeySource, Settings};
+use crate::metrics::Metrics;
 
 /// An open database, the key to its secrets, and the services built on them.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct Context {
     pub params_flights: ParamsFlights,
     /// Kaika's external address (`KAIKA__SERVER__PUBLIC_URL`), when set.
     pub public_url: Option<PublicUrl>,
+    /// This process' metrics; the clients, the activator and the workers count into them.
+    pub metrics: Metrics,
 }
 
 /// A name for this process in leases: host, process id and a random suffix.
@@ -160,7 +164,9 @@ pub async fn prepare_with(settings: &Settings, migrations: Migrations) -> anyhow
     migrating.close().await.ok();
     let db = connect(settings).await?;
     kaika_core::accounts::verify_master_key(&db, &master_key).await?;
-    let clients = Clients::new(db.clone(), master_key.clone(), settings.wechat.clone());
+    let metrics = Metrics::new().context("cannot register the metrics")?;
+    let clients = Clients::new(db.clone(), master_key.clone(), settings.wechat.clone())
+        .with_observer(Arc::new(metrics.clone()));
     let activator = Activator::new(
         db.clone(),
         clients.clone(),
@@ -174,5 +180,6 @@ pub async fn prepare_with(settings: &Settings, migrations: Migrations) -> anyhow
         activator,
         params_flights: ParamsFlights::default(),
         public_url: settings.public_url.clone(),
+        metrics,
     })
 }

@@ -23,6 +23,16 @@ impl Activator {
     /// [`Activator::redrive_due`], reporting what became of each activation driven: `done` when it
     /// finished, `failed` when it failed for good, `retrying` when it waits for its next attempt.
     pub async fn redrive_round(&self, limit: u64) -> Result<RoundReport, CoreError> {
+        let round = self.redrive_round_unobserved(limit).await;
+        let observer = self.clients.observer();
+        match &round {
+            Ok(report) => observer.redrive_run("ok", report.claimed),
+            Err(_) => observer.redrive_run("error", 0),
+        }
+        round
+    }
+
+    async fn redrive_round_unobserved(&self, limit: u64) -> Result<RoundReport, CoreError> {
         let now = Utc::now();
         let due = activations::Entity::find()
             .filter(

@@ -162,7 +162,28 @@ impl Worker {
             .await?)
     }
 
+    /// Processes one claimed event and tells the observer what became of it.
     async fn process(&self, claim: Claimed<wechat_events::Model>) -> Result<Finished, CoreError> {
+        let event_type = event_label(&claim.row.event).to_owned();
+        let handled = HANDLED_EVENTS.contains(&claim.row.event.as_str());
+        let finished = self.process_claimed(claim).await?;
+        let outcome = match finished {
+            Finished::Done if handled => "applied",
+            Finished::Done => "ignored",
+            Finished::Retrying => "retrying",
+            Finished::Failed => "failed",
+            Finished::Lost => return Ok(finished),
+        };
+        self.clients
+            .observer()
+            .event_processed(&event_type, outcome);
+        Ok(finished)
+    }
+
+    async fn process_claimed(
+        &self,
+        claim: Claimed<wechat_events::Model>,
+    ) -> Result<Finished, CoreError> {
         let Claimed { row, token } = claim;
         let attempts = row.attempts + 1;
         let event = match Event::parse(&row.raw_xml) {
