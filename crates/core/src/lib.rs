@@ -20,6 +20,7 @@ pub mod events;
 pub mod golive;
 pub mod jobs;
 pub mod ledger;
+pub mod maintenance;
 pub mod member_search;
 pub mod members;
 pub mod migration;

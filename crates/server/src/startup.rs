@@ -55,12 +55,33 @@ fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves the master key: the configured one, or the key file (created on first run).
-pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+/// Resolves the master key: the configured one, or the key file, created on first run only: when the
+/// file is missing but `db` already holds sealed secrets, a new key could never open them, so this
+/// stops with a sentence instead of generating one over old data.
+pub async fn master_key(
+    settings: &Settings,
+    db: &DatabaseConnection,
+) -> anyhow::Result<MasterKey> {
     match &settings.master_key {
         MasterKeySource::Configured(key) => Ok(key.clone()),
         MasterKeySource::KeyFile(path) => {
             ensure_data_dir(&settings.data_dir)?;
+            if !path.exists() {
+                let sealed = kaika_core::accounts::list(db)
+                    .await
+                    .context("cannot read whether the database holds secrets")?
+                    .len();
+                if sealed > 0 {
+                    anyhow::bail!(
+                        "the master key file {} is missing but the database holds the secrets of {sealed} \
+                         account(s), sealed with a master key: put that key back in {} (from where you \
+                         keep it, e.g. beside your backups) or set KAIKA__MASTER_KEY; Kaika will not \
+                         generate a new key over existing data",
+                        path.display(),
+                        path.display()
+                    );
+                }
+            }
             MasterKey::load_or_create(path)
                 .with_context(|| format!("cannot use the master key file {}", path.display()))
         }
@@ -150,7 +171,6 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
 
 /// [`prepare`], choosing what to do about pending migrations.
 pub async fn prepare_with(settings: &Settings, migrations: Migrations) -> anyhow::Result<Context> {
-    let master_key = master_key(settings)?;
     let migrating = connect(settings).await?;
     match migrations {
         Migrations::Apply => {
@@ -158,12 +178,21 @@ pub async fn prepare_with(settings: &Settings, migrations: Migrations) -> anyhow
         }
         Migrations::RequireCurrent => require_current(&migrating).await?,
     }
+    let master_key = master_key(settings, &migrating).await?;
     // A pooled connection keeps the schema it read first (SQLite) or its prepared plans (PostgreSQL):
     // statements prepared on it after a migration could miss the columns the migration added. The pool
     // that serves is opened after the migrations.
     migrating.close().await.ok();
     let db = connect(settings).await?;
-    kaika_core::accounts::verify_master_key(&db, &master_key).await?;
+    match kaika_core::accounts::verify_master_key(&db, &master_key).await {
+        Err(kaika_core::CoreError::WrongMasterKey { what }) => anyhow::bail!(
+            "the master key does not open the {what} stored in this database: start with the key the \
+             database was written with (for a restored backup, the key of the installation it came \
+             from) in KAIKA__MASTER_KEY, KAIKA__MASTER_KEY_FILE or <data_dir>/master.key; Kaika never \
+             replaces it"
+        ),
+        other => other?,
+    }
     let metrics = Metrics::new().context("cannot register the metrics")?;
     let clients = Clients::new(db.clone(), master_key.clone(), settings.wechat.clone())
         .with_observer(Arc::new(metrics.clone()));
