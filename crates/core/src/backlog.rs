@@ -39,10 +39,10 @@ pub async fn backlog(db: &impl ConnectionTrait) -> Result<Backlog, CoreError> {
         })
     };
     let waiting_events = || {
-        wechat_events::Entity::find().filter(
-            wechat_events::Column::Status
-                .is_in([crate::events::STATUS_PENDING, crate::events::STATUS_PROCESSING]),
-        )
+        wechat_events::Entity::find().filter(wechat_events::Column::Status.is_in([
+            crate::events::STATUS_PENDING,
+            crate::events::STATUS_PROCESSING,
+        ]))
     };
     let oldest_event = waiting_events()
         .select_only()

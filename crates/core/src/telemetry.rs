@@ -44,4 +44,3 @@ pub struct Ignore;
 
 impl kaika_wechat::Observer for Ignore {}
 impl Observer for Ignore {}
-

@@ -121,9 +121,10 @@ pub async fn restore(settings: &Settings, path: &Path, yes: bool) -> anyhow::Res
     kaika_core::accounts::verify_master_key(&db, &key)
         .await
         .map_err(|err| wrong_key(&err.to_string()))?;
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
     kaika_core::maintenance::pause_workers(
         &db,
         &format!(
@@ -268,7 +269,10 @@ async fn check_pg_dump(path: &Path, key: &MasterKey) -> anyhow::Result<usize> {
     list.arg("--list").arg(path);
     let listed = run_tool(list, None, "pg_restore").await?;
     if !String::from_utf8_lossy(&listed.stdout).contains("seaql_migrations") {
-        bail!("{} is a pg_dump archive but not of a Kaika database", path.display());
+        bail!(
+            "{} is a pg_dump archive but not of a Kaika database",
+            path.display()
+        );
     }
     let mut accounts = Command::new("pg_restore");
     accounts
@@ -304,7 +308,12 @@ fn copied_rows(sql: &str, table: &str, columns: &[&str]) -> anyhow::Result<Vec<V
     let names: Vec<&str> = header
         .split_once('(')
         .and_then(|(_, rest)| rest.split_once(')'))
-        .map(|(names, _)| names.split(',').map(|n| n.trim().trim_matches('"')).collect())
+        .map(|(names, _)| {
+            names
+                .split(',')
+                .map(|n| n.trim().trim_matches('"'))
+                .collect()
+        })
         .unwrap_or_default();
     let positions = columns
         .iter()
@@ -360,8 +369,7 @@ fn replace_sqlite(settings: &Settings, backup: &Path) -> anyhow::Result<()> {
         .sqlite_file()
         .context("an in-memory SQLite database cannot be restored into")?;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let mut staging = file.clone().into_os_string();
     staging.push(".restoring");
@@ -379,7 +387,8 @@ fn replace_sqlite(settings: &Settings, backup: &Path) -> anyhow::Result<()> {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => {
-                return Err(err).with_context(|| format!("cannot remove {}", side.to_string_lossy()))
+                return Err(err)
+                    .with_context(|| format!("cannot remove {}", side.to_string_lossy()))
             }
         }
     }
@@ -401,7 +410,10 @@ async fn restore_postgres(settings: &Settings, backup: &Path) -> anyhow::Result<
         let name: String = table.try_get("", "tablename")?;
         db.execute(Statement::from_string(
             db.get_database_backend(),
-            format!("DROP TABLE IF EXISTS \"{}\" CASCADE", name.replace('"', "\"\"")),
+            format!(
+                "DROP TABLE IF EXISTS \"{}\" CASCADE",
+                name.replace('"', "\"\"")
+            ),
         ))
         .await
         .with_context(|| format!("cannot drop the table {name} before restoring"))?;
@@ -463,9 +475,8 @@ fn without_password(url: &str) -> (String, Option<String>) {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
     };
-    let decode = |text: &str| {
-        urlencoding::decode(text).map_or_else(|_| text.to_owned(), |t| t.into_owned())
-    };
+    let decode =
+        |text: &str| urlencoding::decode(text).map_or_else(|_| text.to_owned(), |t| t.into_owned());
     let mut password = None;
     let mut out = base.to_owned();
     if let (Some(scheme_end), Some(at)) = (base.find("://"), base.rfind('@')) {
@@ -528,7 +539,10 @@ mod tests {
         );
         assert_eq!(
             without_password("postgres://postgres@127.0.0.1:5432/postgres"),
-            ("postgres://postgres@127.0.0.1:5432/postgres".to_owned(), None)
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres".to_owned(),
+                None
+            )
         );
     }
 

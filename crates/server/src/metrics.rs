@@ -104,9 +104,7 @@ impl Metrics {
                 &["version"],
             )?,
         )?;
-        build
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let metrics = Self {
             requests: counter(
                 r,
@@ -461,7 +459,9 @@ fn process_uptime() -> Duration {
             .next()?
             .parse()
             .ok()?;
-        Some(Duration::from_secs_f64((uptime - start_ticks / 100.0).max(0.0)))
+        Some(Duration::from_secs_f64(
+            (uptime - start_ticks / 100.0).max(0.0),
+        ))
     };
     linux().unwrap_or_else(|| FIRST.get_or_init(Instant::now).elapsed())
 }
@@ -537,10 +537,7 @@ mod tests {
         let remote = Some(std::net::IpAddr::from([203, 0, 113, 9]));
         let open = MetricsAccess::default();
         assert_eq!(refusal(&open, local, None, false), None);
-        assert_eq!(
-            refusal(&open, local, None, true),
-            Some("metrics_forbidden")
-        );
+        assert_eq!(refusal(&open, local, None, true), Some("metrics_forbidden"));
         assert_eq!(
             refusal(&open, remote, None, false),
             Some("metrics_forbidden")

@@ -58,10 +58,7 @@ fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
 /// Resolves the master key: the configured one, or the key file, created on first run only: when the
 /// file is missing but `db` already holds sealed secrets, a new key could never open them, so this
 /// stops with a sentence instead of generating one over old data.
-pub async fn master_key(
-    settings: &Settings,
-    db: &DatabaseConnection,
-) -> anyhow::Result<MasterKey> {
+pub async fn master_key(settings: &Settings, db: &DatabaseConnection) -> anyhow::Result<MasterKey> {
     match &settings.master_key {
         MasterKeySource::Configured(key) => Ok(key.clone()),
         MasterKeySource::KeyFile(path) => {

@@ -116,7 +116,11 @@ async fn a_backup_restores_into_an_empty_database_and_over_changed_data_and_serv
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "a backup is readable by its owner only");
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a backup is readable by its owner only"
+        );
     }
     let again = site.run(&["backup", backup.to_str().unwrap()]);
     assert_refused(&again, "already exists");
@@ -150,10 +154,16 @@ async fn a_restore_with_another_master_key_or_none_is_refused_and_changes_nothin
     let (_site, backup) = backed_up_site(&MasterKey::generate()).await;
     let other = Site::new(&MasterKey::generate()).await;
     let refused = other.run(&["restore", backup.to_str().unwrap(), "--yes"]);
-    assert_refused(&refused, "the master key does not open the secrets in this backup");
+    assert_refused(
+        &refused,
+        "the master key does not open the secrets in this backup",
+    );
     assert_refused(&refused, "nothing was changed");
     let status = other.run_ok(&["migrate", "status"]);
-    assert!(!status.contains("applied"), "the database stayed empty: {status}");
+    assert!(
+        !status.contains("applied"),
+        "the database stayed empty: {status}"
+    );
 
     if other.setup.database_url.starts_with("sqlite") {
         // The embedded default without a key file: the restore never generates one.
@@ -209,7 +219,11 @@ async fn a_start_without_the_key_file_over_existing_secrets_stops_and_generates_
     assert_refused(&listed, "master.key is missing");
     assert!(!key_file.exists(), "no new key over old data");
 
-    std::fs::write(&key_file, format!("{}\n", MasterKey::generate().to_base64())).unwrap();
+    std::fs::write(
+        &key_file,
+        format!("{}\n", MasterKey::generate().to_base64()),
+    )
+    .unwrap();
     let wrong = kaika(&["account", "list"]).output().unwrap();
     assert_refused(&wrong, "the master key does not open");
 }
@@ -220,7 +234,9 @@ async fn a_restored_copy_serves_with_paused_workers_until_resumed() {
     let (_site, backup) = backed_up_site(&key).await;
     let clone = Site::new(&key).await;
     clone.run_ok(&["restore", backup.to_str().unwrap()]);
-    assert!(clone.run_ok(&["workers", "status"]).contains("paused since"));
+    assert!(clone
+        .run_ok(&["workers", "status"])
+        .contains("paused since"));
 
     let env = [
         ("KAIKA__LOG__LEVEL", "info"),
@@ -248,9 +264,7 @@ async fn a_restored_copy_serves_with_paused_workers_until_resumed() {
         server.log()
     );
 
-    assert!(clone
-        .run_ok(&["workers", "resume"])
-        .contains("resumed"));
+    assert!(clone.run_ok(&["workers", "resume"]).contains("resumed"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !redrive_runs(&server).await {
         assert!(
@@ -261,9 +275,7 @@ async fn a_restored_copy_serves_with_paused_workers_until_resumed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(server.log().contains("resumed"), "{}", server.log());
-    assert!(clone
-        .run_ok(&["workers", "status"])
-        .contains("not paused"));
+    assert!(clone.run_ok(&["workers", "status"]).contains("not paused"));
 }
 
 #[tokio::test]

@@ -98,7 +98,10 @@ async fn migrate_goes_up_down_and_up_with_status() {
         "{status}"
     );
 
-    assert!(cli.run(&["migrate", "down", "--all", "--yes"]).status.success());
+    assert!(cli
+        .run(&["migrate", "down", "--all", "--yes"])
+        .status
+        .success());
     let status = stdout(&cli.run(&["migrate", "status"]));
     assert!(
         status.contains("pending  m20261126_000001_accounts"),

@@ -241,7 +241,9 @@ async fn a_scrape_after_an_activation_its_pushes_and_credits_counts_each_of_them
         1.0
     );
     assert_eq!(
-        scrape.value(r#"kaika_http_requests_total{method="POST",route="/api/v1/activations",status="200"}"#),
+        scrape.value(
+            r#"kaika_http_requests_total{method="POST",route="/api/v1/activations",status="200"}"#
+        ),
         1.0
     );
 
@@ -294,7 +296,8 @@ async fn a_scrape_after_an_activation_its_pushes_and_credits_counts_each_of_them
         1.0
     );
     assert_eq!(
-        scrape.value(r#"kaika_wechat_calls_total{endpoint="card/membercard/activate",errcode="0"}"#),
+        scrape
+            .value(r#"kaika_wechat_calls_total{endpoint="card/membercard/activate",errcode="0"}"#),
         1.0
     );
     assert_eq!(
@@ -325,7 +328,10 @@ async fn a_scrape_after_an_activation_its_pushes_and_credits_counts_each_of_them
     assert_eq!(scrape.value("kaika_backlog_up"), 1.0);
 
     // The re-drive pass, the build and the process.
-    assert_eq!(scrape.value(r#"kaika_redrive_runs_total{outcome="ok"}"#), 1.0);
+    assert_eq!(
+        scrape.value(r#"kaika_redrive_runs_total{outcome="ok"}"#),
+        1.0
+    );
     assert_eq!(
         scrape.value(&format!(
             r#"kaika_build_info{{version="{}"}}"#,

@@ -19,11 +19,11 @@ use crate::card::{
 use crate::error::{body_prefix, check_errcode, ErrorKind, WechatError};
 use crate::geturl::ActivationParams;
 use crate::limits;
-use crate::observe::{CallOutcome, Ignore, Observer};
 use crate::membercard::{
     ActivateRequest, CodeGetRequest, CodeInfo, FormAnswers, GetUrlRequest, MemberUserInfo,
     UpdateUserRequest, UpdateUserResponse,
 };
+use crate::observe::{CallOutcome, Ignore, Observer};
 use crate::token::{TokenCache, TokenConfig, TokenFetcher, TokenStore};
 
 /// WeChat's production API base URL.

@@ -438,12 +438,7 @@ impl Activator {
 
     /// The loop of [`Activator::drive`]; `at` follows the step being run, so that a failure is counted
     /// under the step that failed.
-    async fn drive_steps(
-        &self,
-        id: i64,
-        driver: Driver,
-        at: &mut Step,
-    ) -> Result<(), CoreError> {
+    async fn drive_steps(&self, id: i64, driver: Driver, at: &mut Step) -> Result<(), CoreError> {
         let row = self.load(id).await?;
         // A member's retries do not spend the background re-drive's budget: only its own passes count.
         if driver == Driver::Background {

@@ -83,7 +83,8 @@ impl Workers {
                 // Awaited here so that draining waits for them through this task; aborting this task
                 // (a drain that ran out of time) aborts them too.
                 let loops = spawn_loops(&ctx, &settings, stop);
-                let _abort_with_me = AbortOnDrop(loops.iter().map(|(_, t)| t.abort_handle()).collect());
+                let _abort_with_me =
+                    AbortOnDrop(loops.iter().map(|(_, t)| t.abort_handle()).collect());
                 for (name, task) in loops {
                     if let Err(err) = task.await {
                         tracing::warn!("the {name} ended abnormally: {err}");
