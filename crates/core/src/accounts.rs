@@ -424,6 +424,13 @@ fn open_row(key: &MasterKey, row: accounts::Model) -> Result<Account, CoreError>
     })
 }
 
+/// Whether `key` opens an AppSecret sealed for `app_id` (`app_secret_sealed` as a backup holds it): a
+/// restore checks the key against a PostgreSQL dump before it replaces anything.
+pub fn key_opens_app_secret(key: &MasterKey, app_id: &str, sealed: &str) -> bool {
+    key.open(sealed, &seal_context("app_secret", app_id))
+        .is_some()
+}
+
 /// Opens every stored secret once, so that a wrong master key stops the server at start rather than at the
 /// first WeChat call.
 pub async fn verify_master_key(

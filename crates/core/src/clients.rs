@@ -24,6 +24,7 @@ use sea_orm::DatabaseConnection;
 use crate::accounts;
 use crate::entity::accounts as account_rows;
 use crate::secrets::MasterKey;
+use crate::telemetry::{Ignore, Observer};
 use crate::token_store::DbTokenStore;
 use crate::CoreError;
 
@@ -43,6 +44,7 @@ pub struct Clients {
     master_key: MasterKey,
     config: ClientConfig,
     token_store: Arc<dyn TokenStore>,
+    observer: Arc<dyn Observer>,
     cache: Arc<RwLock<HashMap<(String, Side), Cached>>>,
     /// When the accounts' versions were last compared with the cache's.
     checked_at: Arc<Mutex<Instant>>,
@@ -72,9 +74,22 @@ impl Clients {
             master_key,
             config,
             token_store,
+            observer: Arc::new(Ignore),
             cache: Arc::default(),
             checked_at: Arc::new(Mutex::new(Instant::now())),
         }
+    }
+
+    /// These clients, telling `observer` about every WeChat call; the activator and the workers built on
+    /// them report what they do to it too.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Who is told about WeChat calls, activations, events and outbox jobs.
+    pub fn observer(&self) -> &dyn Observer {
+        self.observer.as_ref()
     }
 
     /// The official account's client (cards, codes, members).
@@ -148,12 +163,13 @@ impl Clients {
                 }
             },
         };
-        let client = WechatClient::with_config(
+        let client = WechatClient::observed(
             account.summary.api_base_url.clone(),
             client_app_id,
             secret.expose(),
             self.token_store.clone(),
             self.config.clone(),
+            self.observer.clone(),
         )?;
         let cached = Cached {
             client,

@@ -329,7 +329,22 @@ impl jobs::JobWorker for Worker {
             .await?)
     }
 
+    /// Sends one claimed job and tells the observer what became of it.
     async fn process(&self, claim: Claimed<outbox::Model>) -> Result<Finished, CoreError> {
+        let finished = self.process_claimed(claim).await?;
+        let outcome = match finished {
+            Finished::Done => "sent",
+            Finished::Retrying => "retrying",
+            Finished::Failed => "failed",
+            Finished::Lost => return Ok(finished),
+        };
+        self.clients.observer().outbox_processed(outcome);
+        Ok(finished)
+    }
+}
+
+impl Worker {
+    async fn process_claimed(&self, claim: Claimed<outbox::Model>) -> Result<Finished, CoreError> {
         let Claimed { row: job, token } = claim;
         let attempts = job.attempts + 1;
         match self.send(&job).await {
@@ -387,9 +402,7 @@ impl jobs::JobWorker for Worker {
             }
         }
     }
-}
 
-impl Worker {
     async fn send(
         &self,
         job: &outbox::Model,

@@ -39,6 +39,9 @@ fn json_config() -> web::JsonConfig {
 pub struct Running {
     /// The address it listens on (useful with port 0).
     pub addr: SocketAddr,
+    /// The address `/metrics` is served on alone (`metrics.listen`), when it has one; that server is
+    /// already running.
+    pub metrics_addr: Option<SocketAddr>,
     /// The server future; awaiting it runs until SIGINT/SIGTERM or a stop through its handle.
     pub server: Server,
 }
@@ -47,6 +50,7 @@ impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Running")
             .field("addr", &self.addr)
+            .field("metrics_addr", &self.metrics_addr)
             .finish_non_exhaustive()
     }
 }
@@ -59,12 +63,15 @@ pub fn start(
     ctx: Context,
     sandbox: Option<Sandbox>,
 ) -> anyhow::Result<Running> {
-    let metrics = web::Data::new(Metrics::new().context("cannot register metrics")?);
+    let metrics = web::Data::new(ctx.metrics.clone());
+    let metrics_access = web::Data::new(settings.metrics_access());
     let mut admin_state =
         kaika_admin::AdminState::new(ctx.db.clone(), ctx.master_key.clone(), ctx.clients.clone());
     admin_state.public_url = ctx.public_url.clone();
     admin_state.settings.ledger = settings.ledger;
     let ctx = web::Data::new(ctx);
+    let metrics_ctx = ctx.clone();
+    let metrics_data = metrics.clone();
     let callback_settings = web::Data::new(crate::callback::CallbackSettings {
         ingest: settings.events.ingest(),
     });
@@ -72,10 +79,12 @@ pub fn start(
     let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
     let rate_limits = web::Data::new(crate::rate_limit::RateLimits::new(settings.rate_limit));
     let serves_http = settings.role.serves_http();
+    let metrics_here = settings.metrics_listen.is_none();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(ctx.clone())
             .app_data(metrics.clone())
+            .app_data(metrics_access.clone())
             .app_data(callback_settings.clone())
             .app_data(ledger_limits.clone())
             .app_data(trusted_proxies.clone())
@@ -87,9 +96,9 @@ pub fn start(
             .wrap(from_fn(crate::client_ip::remember_origin))
             .configure(|cfg| {
                 if serves_http {
-                    crate::routes::configure(cfg, &admin_state, sandbox.as_ref());
+                    crate::routes::configure(cfg, &admin_state, sandbox.as_ref(), metrics_here);
                 } else {
-                    crate::routes::configure_probes(cfg);
+                    crate::routes::configure_probes(cfg, metrics_here);
                     cfg.default_service(web::to(crate::error::not_found));
                 }
             })
@@ -111,8 +120,47 @@ pub fn start(
         .first()
         .copied()
         .context("the server bound no address")?;
+    let metrics_addr = match settings.metrics_listen {
+        Some(listen) => Some(start_metrics(settings, listen, metrics_ctx, metrics_data)?),
+        None => None,
+    };
     Ok(Running {
         addr,
+        metrics_addr,
         server: server.run(),
     })
+}
+
+/// Serves `/metrics` alone on its own address (`metrics.listen`), on the current runtime; like the main
+/// server it stops on SIGTERM or SIGINT.
+fn start_metrics(
+    settings: &Settings,
+    listen: SocketAddr,
+    ctx: web::Data<Context>,
+    metrics: web::Data<Metrics>,
+) -> anyhow::Result<SocketAddr> {
+    let access = web::Data::new(crate::metrics::MetricsAccess {
+        token: settings.metrics_token.clone(),
+        separate: true,
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(ctx.clone())
+            .app_data(metrics.clone())
+            .app_data(access.clone())
+            .configure(crate::routes::configure_metrics)
+            .default_service(web::to(crate::error::not_found))
+    })
+    .workers(1)
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .bind(listen)
+    .map_err(|err| anyhow::anyhow!("cannot listen on {listen} (metrics.listen): {err}"))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .context("the metrics server bound no address")?;
+    tokio::spawn(server.run());
+    tracing::info!(%addr, "serving /metrics on its own address");
+    Ok(addr)
 }

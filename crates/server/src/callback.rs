@@ -98,6 +98,19 @@ pub async fn receive(
     let receipt = events::receive(&ctx.db, &ctx.master_key, &app_id, &params, &body, &ingest)
         .await
         .map_err(callback_error)?;
+    let (stored, counted_as) = match receipt {
+        Receipt::Stored(id) => (Some(id), "stored"),
+        Receipt::Ignored(id) => (Some(id), "ignored"),
+        Receipt::Unapplicable(id) => (Some(id), "unapplicable"),
+        Receipt::Duplicate => (None, "duplicate"),
+    };
+    let event_type = match stored {
+        Some(id) => events::type_label(&ctx.db, id)
+            .await
+            .unwrap_or_else(|_| "other".to_owned()),
+        None => "other".to_owned(),
+    };
+    ctx.metrics.event_received(&event_type, counted_as);
     match receipt {
         Receipt::Stored(id) => tracing::debug!(event = id, "event stored"),
         Receipt::Ignored(id) => tracing::debug!(event = id, "event stored as ignored"),

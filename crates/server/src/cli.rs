@@ -93,6 +93,29 @@ pub enum Command {
     },
     /// Print the OpenAPI document of `/api/v1` (JSON), as `GET /api/v1/openapi.json` serves it.
     Openapi,
+    /// Write a consistent copy of the database to a new file while Kaika runs (SQLite: `VACUUM INTO`;
+    /// PostgreSQL: `pg_dump --format=custom`). The master key is not in it: keep that apart.
+    Backup {
+        /// The file to write; it must not exist.
+        path: PathBuf,
+    },
+    /// Replace the database with a backup: the master key must open its secrets (nothing is changed
+    /// otherwise), then the schema is migrated and the background workers are paused until
+    /// `kaika workers resume`. Stop Kaika first.
+    Restore {
+        /// The file `kaika backup` wrote.
+        path: PathBuf,
+        /// Replace a database that holds data without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Pause or resume the background workers of every process on this database (a restore pauses
+    /// them).
+    Workers {
+        /// The workers action.
+        #[command(subcommand)]
+        action: crate::backup::WorkersAction,
+    },
 }
 
 /// `kaika migrate …`
@@ -112,6 +135,9 @@ pub enum MigrateAction {
         /// Roll back every migration.
         #[arg(long)]
         all: bool,
+        /// Do not ask: rolling back drops tables and columns with their data.
+        #[arg(long)]
+        yes: bool,
     },
     /// List migrations and whether each is applied.
     Status,

@@ -25,8 +25,29 @@ pub async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Resu
                 println!("{applied} migration(s) applied");
             }
         }
-        MigrateAction::Down { steps, all } => {
+        MigrateAction::Down { steps, all, yes } => {
             let steps = if all { None } else { Some(steps.unwrap_or(1)) };
+            let applied = Migrator::get_applied_migrations(&db).await?;
+            let undone: Vec<String> = applied
+                .iter()
+                .rev()
+                .take(steps.map_or(usize::MAX, |n| n as usize))
+                .map(|m| m.name().to_owned())
+                .collect();
+            if undone.is_empty() {
+                println!("no migration applied: nothing to roll back");
+                return Ok(());
+            }
+            crate::confirm::confirm(
+                &format!(
+                    "rolling back {} migration(s) ({}) on {} drops their tables and columns with the \
+                     data in them",
+                    undone.len(),
+                    undone.join(", "),
+                    settings.database_url.redacted()
+                ),
+                yes,
+            )?;
             Migrator::down(&db, steps)
                 .await
                 .context("migrating down failed")?;

@@ -56,6 +56,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconcile(args) => kaika_server::ledger_cli::reconcile(&settings, args).await,
         Command::ApiKey { action } => kaika_server::ledger_cli::api_key(&settings, action).await,
         Command::Outbox { action } => kaika_server::ledger_cli::outbox(&settings, action).await,
+        Command::Backup { path } => kaika_server::backup::backup(&settings, &path).await,
+        Command::Restore { path, yes } => {
+            kaika_server::backup::restore(&settings, &path, yes).await
+        }
+        Command::Workers { action } => kaika_server::backup::workers(&settings, action).await,
         Command::Openapi => {
             println!(
                 "{}",

@@ -8,10 +8,18 @@ use crate::sandbox::Sandbox;
 use crate::{activate_page, api, callback, error, integration, probes, sandbox};
 
 /// Registers the probes alone: all a `worker` process serves (then every other path is a 404).
-pub fn configure_probes(cfg: &mut web::ServiceConfig) {
+/// `/metrics` is among them unless it has an address of its own (`metrics.listen`).
+pub fn configure_probes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     cfg.route("/healthz", web::get().to(probes::healthz))
-        .route("/readyz", web::get().to(probes::readyz))
-        .route("/metrics", web::get().to(probes::metrics_text));
+        .route("/readyz", web::get().to(probes::readyz));
+    if with_metrics {
+        configure_metrics(cfg);
+    }
+}
+
+/// Registers `/metrics` alone: all the separate metrics address (`metrics.listen`) serves.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(probes::metrics_text));
 }
 
 /// Registers every route: the probes (liveness, readiness, metrics), the WeChat callback, the integration API, the
@@ -20,8 +28,9 @@ pub fn configure(
     cfg: &mut web::ServiceConfig,
     admin: &kaika_admin::AdminState,
     sandbox: Option<&Sandbox>,
+    with_metrics: bool,
 ) {
-    configure_probes(cfg);
+    configure_probes(cfg, with_metrics);
     cfg.service(
         web::resource("/wechat/{app_id}/callback")
             .route(web::get().to(callback::handshake))

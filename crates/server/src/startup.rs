@@ -1,6 +1,7 @@
 //! What every command needs before it can work: the data directory, the master key, a migrated database.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use kaika_core::activation::Activator;
@@ -12,6 +13,7 @@ use kaika_core::secrets::MasterKey;
 use sea_orm::DatabaseConnection;
 
 use crate::config::{MasterKeySource, Settings};
+use crate::metrics::Metrics;
 
 /// An open database, the key to its secrets, and the services built on them.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct Context {
     pub params_flights: ParamsFlights,
     /// Kaika's external address (`KAIKA__SERVER__PUBLIC_URL`), when set.
     pub public_url: Option<PublicUrl>,
+    /// This process' metrics; the clients, the activator and the workers count into them.
+    pub metrics: Metrics,
 }
 
 /// A name for this process in leases: host, process id and a random suffix.
@@ -51,12 +55,30 @@ fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves the master key: the configured one, or the key file (created on first run).
-pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+/// Resolves the master key: the configured one, or the key file, created on first run only: when the
+/// file is missing but `db` already holds sealed secrets, a new key could never open them, so this
+/// stops with a sentence instead of generating one over old data.
+pub async fn master_key(settings: &Settings, db: &DatabaseConnection) -> anyhow::Result<MasterKey> {
     match &settings.master_key {
         MasterKeySource::Configured(key) => Ok(key.clone()),
         MasterKeySource::KeyFile(path) => {
             ensure_data_dir(&settings.data_dir)?;
+            if !path.exists() {
+                let sealed = kaika_core::accounts::list(db)
+                    .await
+                    .context("cannot read whether the database holds secrets")?
+                    .len();
+                if sealed > 0 {
+                    anyhow::bail!(
+                        "the master key file {} is missing but the database holds the secrets of {sealed} \
+                         account(s), sealed with a master key: put that key back in {} (from where you \
+                         keep it, e.g. beside your backups) or set KAIKA__MASTER_KEY; Kaika will not \
+                         generate a new key over existing data",
+                        path.display(),
+                        path.display()
+                    );
+                }
+            }
             MasterKey::load_or_create(path)
                 .with_context(|| format!("cannot use the master key file {}", path.display()))
         }
@@ -146,7 +168,6 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<Context> {
 
 /// [`prepare`], choosing what to do about pending migrations.
 pub async fn prepare_with(settings: &Settings, migrations: Migrations) -> anyhow::Result<Context> {
-    let master_key = master_key(settings)?;
     let migrating = connect(settings).await?;
     match migrations {
         Migrations::Apply => {
@@ -154,13 +175,24 @@ pub async fn prepare_with(settings: &Settings, migrations: Migrations) -> anyhow
         }
         Migrations::RequireCurrent => require_current(&migrating).await?,
     }
+    let master_key = master_key(settings, &migrating).await?;
     // A pooled connection keeps the schema it read first (SQLite) or its prepared plans (PostgreSQL):
     // statements prepared on it after a migration could miss the columns the migration added. The pool
     // that serves is opened after the migrations.
     migrating.close().await.ok();
     let db = connect(settings).await?;
-    kaika_core::accounts::verify_master_key(&db, &master_key).await?;
-    let clients = Clients::new(db.clone(), master_key.clone(), settings.wechat.clone());
+    match kaika_core::accounts::verify_master_key(&db, &master_key).await {
+        Err(kaika_core::CoreError::WrongMasterKey { what }) => anyhow::bail!(
+            "the master key does not open the {what} stored in this database: start with the key the \
+             database was written with (for a restored backup, the key of the installation it came \
+             from) in KAIKA__MASTER_KEY, KAIKA__MASTER_KEY_FILE or <data_dir>/master.key; Kaika never \
+             replaces it"
+        ),
+        other => other?,
+    }
+    let metrics = Metrics::new().context("cannot register the metrics")?;
+    let clients = Clients::new(db.clone(), master_key.clone(), settings.wechat.clone())
+        .with_observer(Arc::new(metrics.clone()));
     let activator = Activator::new(
         db.clone(),
         clients.clone(),
@@ -174,5 +206,6 @@ pub async fn prepare_with(settings: &Settings, migrations: Migrations) -> anyhow
         activator,
         params_flights: ParamsFlights::default(),
         public_url: settings.public_url.clone(),
+        metrics,
     })
 }

@@ -98,7 +98,10 @@ async fn migrate_goes_up_down_and_up_with_status() {
         "{status}"
     );
 
-    assert!(cli.run(&["migrate", "down", "--all"]).status.success());
+    assert!(cli
+        .run(&["migrate", "down", "--all", "--yes"])
+        .status
+        .success());
     let status = stdout(&cli.run(&["migrate", "status"]));
     assert!(
         status.contains("pending  m20261126_000001_accounts"),
@@ -288,7 +291,7 @@ async fn a_wrong_master_key_stops_the_server_with_one_sentence() {
         .env("KAIKA__MASTER_KEY", MasterKey::generate().to_base64())
         .output()
         .unwrap();
-    assert_one_sentence_failure(&output, "master key cannot decrypt");
+    assert_one_sentence_failure(&output, "master key does not open");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! `jscode2session` and `getwxacodeunlimit`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -23,6 +23,7 @@ use crate::membercard::{
     ActivateRequest, CodeGetRequest, CodeInfo, FormAnswers, GetUrlRequest, MemberUserInfo,
     UpdateUserRequest, UpdateUserResponse,
 };
+use crate::observe::{CallOutcome, Ignore, Observer};
 use crate::token::{TokenCache, TokenConfig, TokenFetcher, TokenStore};
 
 /// WeChat's production API base URL.
@@ -86,6 +87,7 @@ struct Transport {
     app_id: String,
     app_secret: String,
     config: ClientConfig,
+    observer: Arc<dyn Observer>,
 }
 
 enum Body {
@@ -111,8 +113,21 @@ impl Transport {
         format!("{}/{}", self.base_url, endpoint)
     }
 
-    /// Sends one request and classifies the answer. Never retries.
+    /// Sends one request and classifies the answer, telling the observer. Never retries.
     async fn send(
+        &self,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        body: &Body,
+    ) -> Result<Reply, WechatError> {
+        let started = Instant::now();
+        let result = self.send_unobserved(endpoint, query, body).await;
+        self.observer
+            .wechat_call(endpoint, CallOutcome::of(&result), started.elapsed());
+        result
+    }
+
+    async fn send_unobserved(
         &self,
         endpoint: &str,
         query: &[(&str, &str)],
@@ -284,10 +299,12 @@ fn decode_json<T: DeserializeOwned>(endpoint: &str, reply: Reply) -> Result<T, W
 #[async_trait]
 impl TokenFetcher for Transport {
     async fn fetch(&self, force_refresh: bool) -> Result<AccessTokenResponse, WechatError> {
-        match self.config.token_endpoint {
+        let fetched = match self.config.token_endpoint {
             TokenEndpoint::Stable => self.fetch_stable_token(force_refresh).await,
             TokenEndpoint::Classic => self.fetch_classic_token().await,
-        }
+        };
+        self.observer.token_refresh(&self.app_id, fetched.is_ok());
+        fetched
     }
 }
 
@@ -402,6 +419,25 @@ impl WechatClient {
         token_store: Arc<dyn TokenStore>,
         config: ClientConfig,
     ) -> Result<Self, WechatError> {
+        Self::observed(
+            base_url,
+            app_id,
+            app_secret,
+            token_store,
+            config,
+            Arc::new(Ignore),
+        )
+    }
+
+    /// A client with explicit settings that tells `observer` about every call and token fetch.
+    pub fn observed(
+        base_url: impl Into<String>,
+        app_id: impl Into<String>,
+        app_secret: impl Into<String>,
+        token_store: Arc<dyn TokenStore>,
+        config: ClientConfig,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self, WechatError> {
         let base_url = base_url.into().trim_end_matches('/').to_owned();
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err(WechatError::Config(format!(
@@ -422,6 +458,7 @@ impl WechatClient {
             app_id: app_id.clone(),
             app_secret: app_secret.into(),
             config: config.clone(),
+            observer,
         });
         let tokens = Arc::new(TokenCache::new(
             app_id,

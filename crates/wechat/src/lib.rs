@@ -11,6 +11,7 @@ pub mod event;
 pub mod geturl;
 pub mod limits;
 pub mod membercard;
+pub mod observe;
 mod string_enum;
 pub mod token;
 
@@ -19,4 +20,5 @@ pub use crypto::{CryptoError, MessageCrypt};
 pub use error::{ErrorKind, WechatError};
 pub use event::{Event, EventError};
 pub use geturl::ActivationParams;
+pub use observe::Observer;
 pub use token::{MemoryTokenStore, TokenStore};

@@ -420,8 +420,26 @@ impl Activator {
         Ok((self.clients.official_account(&account.app_id).await?, card))
     }
 
-    /// Runs the remaining steps of one activation while this process holds its lease.
+    /// Runs the remaining steps of one activation while this process holds its lease, and tells the
+    /// observer how the drive ended and how long it took.
     async fn drive(&self, id: i64, driver: Driver) -> Result<(), CoreError> {
+        let started = std::time::Instant::now();
+        let mut at = Step::Received;
+        let result = self.drive_steps(id, driver, &mut at).await;
+        let outcome = match self.load(id).await.map(|row| Step::parse(&row.step)) {
+            Ok(Some(Step::Done)) => "activated",
+            Ok(Some(Step::Failed)) => "failed",
+            _ => "retrying",
+        };
+        self.clients
+            .observer()
+            .activation(outcome, at.as_str(), started.elapsed());
+        result
+    }
+
+    /// The loop of [`Activator::drive`]; `at` follows the step being run, so that a failure is counted
+    /// under the step that failed.
+    async fn drive_steps(&self, id: i64, driver: Driver, at: &mut Step) -> Result<(), CoreError> {
         let row = self.load(id).await?;
         // A member's retries do not spend the background re-drive's budget: only its own passes count.
         if driver == Driver::Background {
@@ -439,6 +457,7 @@ impl Activator {
         loop {
             let row = self.load(id).await?;
             let step = Step::parse(&row.step).unwrap_or(Step::Failed);
+            *at = step;
             if step.is_final() {
                 return Ok(());
             }

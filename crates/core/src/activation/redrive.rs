@@ -36,6 +36,20 @@ impl Activator {
         limit: u64,
         cut: impl std::future::Future<Output = ()>,
     ) -> Result<RoundReport, CoreError> {
+        let round = self.redrive_round_unobserved(limit, cut).await;
+        let observer = self.clients.observer();
+        match &round {
+            Ok(report) => observer.redrive_run("ok", report.claimed),
+            Err(_) => observer.redrive_run("error", 0),
+        }
+        round
+    }
+
+    async fn redrive_round_unobserved(
+        &self,
+        limit: u64,
+        cut: impl std::future::Future<Output = ()>,
+    ) -> Result<RoundReport, CoreError> {
         let now = clock::now();
         let due = activations::Entity::find()
             .filter(

@@ -16,6 +16,7 @@ pub mod channel_daily_stats;
 pub mod channels;
 pub mod ledger_entries;
 pub mod login_attempt_buckets;
+pub mod maintenance;
 pub mod members;
 pub mod mini_sessions;
 pub mod outbox;

@@ -31,7 +31,8 @@ pub use ingest::{
     handshake, last_push, receive, refusals, store, CallbackParams, IngestSettings, Receipt,
 };
 pub use queries::{
-    count_by_status, get, list, retry, retry_failed, unreconciled_changes, views, EventFilter,
+    count_by_status, get, list, retry, retry_failed, type_label, unreconciled_changes, views,
+    EventFilter,
 };
 pub use worker::{RoundReport, Worker, WorkerSettings};
 
@@ -85,4 +86,14 @@ fn truncate(text: &str, max_chars: usize) -> String {
 
 fn to_chrono(duration: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// An event type as a label: one of the types Kaika handles, or `other` (unknown types would
+/// otherwise grow the label set without bound).
+pub fn event_label(event: &str) -> &str {
+    if HANDLED_EVENTS.contains(&event) {
+        event
+    } else {
+        "other"
+    }
 }

@@ -13,6 +13,18 @@ use crate::CoreError;
 
 use super::*;
 
+/// The event type (`Event`) of a stored event, as a metrics label ([`event_label`]); `other` when the
+/// event is gone.
+pub async fn type_label(db: &impl ConnectionTrait, id: i64) -> Result<String, CoreError> {
+    let name = wechat_events::Entity::find_by_id(id)
+        .select_only()
+        .column(wechat_events::Column::Event)
+        .into_tuple::<String>()
+        .one(db)
+        .await?;
+    Ok(event_label(name.as_deref().unwrap_or_default()).to_owned())
+}
+
 /// Which events [`list`] returns.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {

@@ -143,7 +143,30 @@ impl jobs::JobWorker for Worker {
             .await?)
     }
 
+    /// Processes one claimed event and tells the observer what became of it.
     async fn process(&self, claim: Claimed<wechat_events::Model>) -> Result<Finished, CoreError> {
+        let event_type = event_label(&claim.row.event).to_owned();
+        let handled = HANDLED_EVENTS.contains(&claim.row.event.as_str());
+        let finished = self.process_claimed(claim).await?;
+        let outcome = match finished {
+            Finished::Done if handled => "applied",
+            Finished::Done => "ignored",
+            Finished::Retrying => "retrying",
+            Finished::Failed => "failed",
+            Finished::Lost => return Ok(finished),
+        };
+        self.clients
+            .observer()
+            .event_processed(&event_type, outcome);
+        Ok(finished)
+    }
+}
+
+impl Worker {
+    async fn process_claimed(
+        &self,
+        claim: Claimed<wechat_events::Model>,
+    ) -> Result<Finished, CoreError> {
         let Claimed { row, token } = claim;
         let attempts = row.attempts + 1;
         let event = match Event::parse(&row.raw_xml) {
@@ -166,9 +189,7 @@ impl jobs::JobWorker for Worker {
             Err(err) => self.record_failure(&row, &token, attempts, err).await,
         }
     }
-}
 
-impl Worker {
     /// Everything that needs the network, done before the transaction.
     async fn prepare(
         &self,

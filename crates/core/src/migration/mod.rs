@@ -13,6 +13,7 @@ mod m20261126_000006_member_search;
 mod m20261128_000007_attempts_and_nonces;
 mod m20261128_000008_activate_calls_and_stored_value;
 mod m20261128_000009_go_live;
+mod m20261128_000010_maintenance;
 
 /// Runs Kaika's migrations: `Migrator::up(&db, None)`, `Migrator::down(&db, Some(1))`, `Migrator::status`.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_attempts_and_nonces::Migration),
             Box::new(m20261128_000008_activate_calls_and_stored_value::Migration),
             Box::new(m20261128_000009_go_live::Migration),
+            Box::new(m20261128_000010_maintenance::Migration),
         ]
     }
 }

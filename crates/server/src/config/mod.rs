@@ -61,6 +61,14 @@ struct RawSettings {
     outbox: OutboxConfig,
     ledger: kaika_core::ledger::LedgerLimits,
     rate_limit: crate::rate_limit::RateLimitConfig,
+    metrics: RawMetrics,
+}
+
+#[derive(Deserialize)]
+struct RawMetrics {
+    listen: String,
+    token: SecretString,
+    token_file: String,
 }
 
 #[derive(Deserialize)]
@@ -226,9 +234,21 @@ pub struct Settings {
     pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// Per-instance rate limits of the mini-program's costly endpoints.
     pub rate_limit: crate::rate_limit::RateLimitConfig,
+    /// A separate address that serves `/metrics` alone (then the main address does not serve it).
+    pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Settings {
+    /// Who may read `/metrics` on the main listen address.
+    pub fn metrics_access(&self) -> crate::metrics::MetricsAccess {
+        crate::metrics::MetricsAccess {
+            token: self.metrics_token.clone(),
+            separate: self.metrics_listen.is_some(),
+        }
+    }
+
     /// The layered sources: defaults < `config_file` < `DATABASE_URL` < `KAIKA__…` variables. A key of
     /// the file or a `KAIKA__…` variable that names no setting is refused here, with the closest one.
     pub fn figment(config_file: Option<&Path>) -> Result<Figment, ConfigError> {
@@ -440,7 +460,34 @@ impl Settings {
                     message,
                 }
             })?;
+        let metrics_listen = match raw.metrics.listen.trim() {
+            "" => None,
+            text => Some(text.parse().map_err(|_| ConfigError::Invalid {
+                key: "metrics.listen".into(),
+                env: "KAIKA__METRICS__LISTEN".into(),
+                message: format!("{text:?} is not an address like 0.0.0.0:9464"),
+            })?),
+        };
+        let metrics_token = value_or_file(
+            Some(raw.metrics.token),
+            &raw.metrics.token_file,
+            ("metrics.token", "KAIKA__METRICS__TOKEN"),
+            ("metrics.token_file", "KAIKA__METRICS__TOKEN_FILE"),
+        )?
+        .filter(|token| !token.expose_secret().trim().is_empty());
+        if metrics_token
+            .as_ref()
+            .is_some_and(|token| token.expose_secret().trim().len() < 16)
+        {
+            return Err(ConfigError::Invalid {
+                key: "metrics.token".into(),
+                env: "KAIKA__METRICS__TOKEN".into(),
+                message: "must be at least 16 characters (`openssl rand -hex 16`)".into(),
+            });
+        }
         Ok(Self {
+            metrics_listen,
+            metrics_token,
             trusted_proxies,
             rate_limit: raw.rate_limit,
             events: raw.events,

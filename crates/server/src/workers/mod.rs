@@ -67,41 +67,34 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts the event worker, the outbox (unless disabled), the re-drive and the review poll.
+    /// Starts the event worker, the outbox (unless disabled), the re-drive and the review poll, once the
+    /// workers are not paused ([`kaika_core::maintenance`]): while they are (after a restore), the
+    /// process says so and looks again every `PAUSE_POLL`, so `kaika workers resume` starts them without
+    /// a restart.
     pub fn spawn(ctx: &Context, settings: &Settings) -> Self {
         let (sender, receiver) = watch::channel(false);
         let stop = Stop(receiver);
-        let grace = settings.drain_timeout;
-        let mut tasks = vec![
-            (
-                "activation re-drive",
-                redrive::spawn(
-                    ctx.activator.clone(),
-                    settings.redrive_interval,
-                    stop.clone(),
-                    grace,
-                ),
-            ),
-            (
-                "review poll",
-                review_poll::spawn(
-                    ctx.db.clone(),
-                    ctx.clients.clone(),
-                    settings.review_poll_max_delay,
-                    stop.clone(),
-                ),
-            ),
-            (
-                "event worker",
-                events::spawn(ctx, &settings.events, stop.clone(), grace),
-            ),
-        ];
-        if let Some(outbox) = outbox::spawn(ctx, &settings.outbox, stop, grace) {
-            tasks.push(("outbox worker", outbox));
-        }
+        let gate = {
+            let (ctx, settings, stop) = (ctx.clone(), settings.clone(), stop.clone());
+            tokio::spawn(async move {
+                if !wait_until_resumed(&ctx, &stop).await {
+                    return;
+                }
+                // Awaited here so that draining waits for them through this task; aborting this task
+                // (a drain that ran out of time) aborts them too.
+                let loops = spawn_loops(&ctx, &settings, stop);
+                let _abort_with_me =
+                    AbortOnDrop(loops.iter().map(|(_, t)| t.abort_handle()).collect());
+                for (name, task) in loops {
+                    if let Err(err) = task.await {
+                        tracing::warn!("the {name} ended abnormally: {err}");
+                    }
+                }
+            })
+        };
         Self {
             stop: sender,
-            tasks,
+            tasks: vec![("background workers", gate)],
         }
     }
 
@@ -132,6 +125,86 @@ impl Workers {
             }
         }
     }
+}
+
+/// Aborts the loops when the task awaiting them is aborted.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// How often a process whose workers are paused looks whether they were resumed.
+const PAUSE_POLL: Duration = Duration::from_secs(5);
+
+/// Waits while the workers are paused; false when the process stops first.
+async fn wait_until_resumed(ctx: &Context, stop: &Stop) -> bool {
+    let mut said = false;
+    while !stop.requested() {
+        match kaika_core::maintenance::workers_paused(&ctx.db).await {
+            Ok(None) => {
+                if said {
+                    tracing::info!("the background workers were resumed: starting them");
+                }
+                return true;
+            }
+            Ok(Some(paused)) if !said => {
+                tracing::warn!(
+                    since = %paused.since,
+                    reason = %paused.reason,
+                    "the background workers are paused: this process serves HTTP but fetches no tokens, \
+                     applies no events and sends no outbox jobs; run `kaika workers resume` once this \
+                     is the installation that should talk to WeChat"
+                );
+                said = true;
+            }
+            Ok(Some(_)) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot read whether the workers are paused"),
+        }
+        stop.pause(PAUSE_POLL).await;
+    }
+    false
+}
+
+/// The loops themselves.
+fn spawn_loops(
+    ctx: &Context,
+    settings: &Settings,
+    stop: Stop,
+) -> Vec<(&'static str, JoinHandle<()>)> {
+    let grace = settings.drain_timeout;
+    let mut tasks = vec![
+        (
+            "activation re-drive",
+            redrive::spawn(
+                ctx.activator.clone(),
+                settings.redrive_interval,
+                stop.clone(),
+                grace,
+            ),
+        ),
+        (
+            "review poll",
+            review_poll::spawn(
+                ctx.db.clone(),
+                ctx.clients.clone(),
+                settings.review_poll_max_delay,
+                stop.clone(),
+            ),
+        ),
+        (
+            "event worker",
+            events::spawn(ctx, &settings.events, stop.clone(), grace),
+        ),
+    ];
+    if let Some(outbox) = outbox::spawn(ctx, &settings.outbox, stop, grace) {
+        tasks.push(("outbox worker", outbox));
+    }
+    tasks
 }
 
 async fn shutdown_signal() {

@@ -27,6 +27,10 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     /// The server's own pool (closing it makes the database unavailable to the server).
     pub app_db: sea_orm::DatabaseConnection,
+    /// The server's context: its clients, activator and metrics.
+    pub ctx: startup::Context,
+    /// Where `/metrics` is served alone, with `metrics.listen` set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     handle: actix_web::dev::ServerHandle,
     // Dropped last: the database outlives the server.
     pub test_db: TestDb,
@@ -76,7 +80,7 @@ impl TestApp {
         let settings = test_settings_with(&test_db, data_dir.path(), &master_key, overrides);
         let ctx = startup::prepare(&settings).await.unwrap();
         let app_db = ctx.db.clone();
-        let running = app::start(&settings, ctx, None).unwrap();
+        let running = app::start(&settings, ctx.clone(), None).unwrap();
         let handle = running.server.handle();
         tokio::spawn(running.server);
         Self {
@@ -85,6 +89,8 @@ impl TestApp {
             master_key,
             data_dir,
             app_db,
+            ctx,
+            metrics_addr: running.metrics_addr,
             handle,
             test_db,
         }
@@ -125,6 +131,8 @@ impl TestApp {
             master_key,
             data_dir,
             app_db,
+            ctx,
+            metrics_addr: running.metrics_addr,
             handle,
             test_db,
         };
