@@ -122,6 +122,9 @@ pub struct AccountPatch {
     pub encoding_aes_key: Option<String>,
     /// New daily token quota.
     pub daily_token_quota: Option<u32>,
+    /// A new AppSecret, as "reset" in WeChat's console does: token requests with the old one are
+    /// refused from then on, while tokens already issued keep working until they expire.
+    pub app_secret: Option<String>,
     /// New IP whitelist (`[]` allows none; use `null`-less omission to keep).
     pub ip_whitelist: Option<Vec<String>>,
 }

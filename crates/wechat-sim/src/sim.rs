@@ -409,7 +409,7 @@ impl Simulator {
         Ok(account)
     }
 
-    /// Changes an account's callback settings or quota.
+    /// Changes an account's callback settings, quota or AppSecret.
     pub fn update_account(&self, app_id: &str, patch: AccountPatch) -> Result<Account, SimError> {
         let mut st = self.state();
         let account = st
@@ -432,6 +432,9 @@ impl Simulator {
         }
         if let Some(quota) = patch.daily_token_quota {
             account.daily_token_quota = quota;
+        }
+        if let Some(secret) = patch.app_secret {
+            account.app_secret = secret;
         }
         if patch.ip_whitelist.is_some() {
             account.ip_whitelist = patch.ip_whitelist;

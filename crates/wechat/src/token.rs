@@ -321,16 +321,15 @@ impl TokenCache {
         let now = Utc::now();
         let current = self.current().await?;
         let is_stale = |t: &AccessToken| stale.is_some_and(|s| s == t.token);
-        if let Some(t) = &current {
-            let done = match stale {
-                // Someone replaced the refused token while we waited: use theirs.
-                Some(_) => !is_stale(t) && t.is_valid_at(now),
-                None => t.is_fresh_at(now, self.config.refresh_ahead),
-            };
-            if done {
-                self.set_local(Some(t.clone()));
-                return Ok(t.token.clone());
-            }
+        // Whether `t` serves: for a refused token, any other valid one (someone replaced it while we
+        // waited); otherwise one that is not due for refresh.
+        let usable = |t: &AccessToken, now| match stale {
+            Some(_) => !is_stale(t) && t.is_valid_at(now),
+            None => t.is_fresh_at(now, self.config.refresh_ahead),
+        };
+        if let Some(t) = current.as_ref().filter(|t| usable(t, now)) {
+            self.set_local(Some(t.clone()));
+            return Ok(t.token.clone());
         }
         // `force_refresh` has a small daily quota and ends every other holder's token: only for a
         // refused token that is still the one cached, not for a token that merely expired or is gone.
@@ -353,16 +352,43 @@ impl TokenCache {
             tracing::warn!(app_id = %self.app_id, "token refresh lease still held elsewhere; fetching anyway");
         }
 
-        let fetched = self.fetcher.fetch(force).await;
+        // Another process may have refreshed between our read and our lease (it saved, then gave the
+        // lease back): its token serves, and a second fetch would only spend quota.
         if leased {
-            if let Err(e) = self
-                .store
-                .release_refresh_lease(&self.app_id, &self.holder)
-                .await
-            {
-                tracing::warn!(app_id = %self.app_id, error = %e, "could not release the token refresh lease");
+            if let Some(t) = self.store.get(&self.app_id).await? {
+                if usable(&t, Utc::now()) {
+                    self.release_lease().await;
+                    self.set_local(Some(t.clone()));
+                    return Ok(t.token);
+                }
             }
         }
+        let fetched = self.fetcher.fetch(force).await;
+        let outcome = self.keep_fetched(fetched, force, fallback).await;
+        // Given back only once the new token is saved, so that whoever takes the lease next finds it.
+        if leased {
+            self.release_lease().await;
+        }
+        outcome
+    }
+
+    async fn release_lease(&self) {
+        if let Err(e) = self
+            .store
+            .release_refresh_lease(&self.app_id, &self.holder)
+            .await
+        {
+            tracing::warn!(app_id = %self.app_id, error = %e, "could not release the token refresh lease");
+        }
+    }
+
+    /// Saves a fetched token, or records why the fetch failed and falls back to the current token.
+    async fn keep_fetched(
+        &self,
+        fetched: Result<AccessTokenResponse, WechatError>,
+        force: bool,
+        fallback: Option<AccessToken>,
+    ) -> Result<String, WechatError> {
         match fetched {
             Ok(resp) if !resp.access_token.is_empty() => {
                 let token =
@@ -499,6 +525,59 @@ mod tests {
         }
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
         assert_eq!(store.get("wxapp").await.unwrap().unwrap().token, "token-1");
+    }
+
+    /// Another process's view of a shared store, slow to take the refresh lease.
+    struct SlowLease(Arc<MemoryTokenStore>, Duration);
+
+    #[async_trait]
+    impl TokenStore for SlowLease {
+        async fn get(&self, app_id: &str) -> Result<Option<AccessToken>, TokenStoreError> {
+            self.0.get(app_id).await
+        }
+        async fn save(&self, app_id: &str, token: &AccessToken) -> Result<(), TokenStoreError> {
+            self.0.save(app_id, token).await
+        }
+        async fn invalidate(&self, app_id: &str, token: &str) -> Result<(), TokenStoreError> {
+            self.0.invalidate(app_id, token).await
+        }
+        async fn try_acquire_refresh_lease(
+            &self,
+            app_id: &str,
+            holder: &str,
+            ttl: Duration,
+        ) -> Result<bool, TokenStoreError> {
+            tokio::time::sleep(self.1).await;
+            self.0.try_acquire_refresh_lease(app_id, holder, ttl).await
+        }
+        async fn release_refresh_lease(
+            &self,
+            app_id: &str,
+            holder: &str,
+        ) -> Result<(), TokenStoreError> {
+            self.0.release_refresh_lease(app_id, holder).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_process_that_takes_the_lease_after_another_refreshed_uses_that_token() {
+        let store = Arc::new(MemoryTokenStore::new());
+        seed(&store, "expired", -1).await;
+        let (fetcher_a, fetcher_b) = (
+            Arc::new(CountingFetcher::default()),
+            Arc::new(CountingFetcher::default()),
+        );
+        let a = cache(store.clone(), fetcher_a.clone());
+        // B reads the expired token at once, but reaches the lease only after A fetched, saved and
+        // gave the lease back.
+        let slow = Arc::new(SlowLease(store.clone(), Duration::from_millis(200)));
+        let b = TokenCache::new("wxapp", slow, fetcher_b.clone(), fast_config());
+        let (from_a, from_b) = tokio::join!(a.access_token(), b.access_token());
+        assert_eq!(from_a.unwrap(), "token-1");
+        assert_eq!(from_b.unwrap(), "token-1");
+        let fetches =
+            fetcher_a.calls.load(Ordering::SeqCst) + fetcher_b.calls.load(Ordering::SeqCst);
+        assert_eq!(fetches, 1, "one fetch for both processes");
     }
 
     #[tokio::test]
