@@ -4,6 +4,7 @@
 //! Each benchmark is a binary in `src/bin/` (run them with `cargo run --release -p kaika-bench
 //! --bin NAME -- …`); they are benchmarks, not tests, and are never run by `cargo test`.
 
+pub mod journey;
 pub mod load;
 pub mod simulator;
 pub mod stats;

@@ -12,20 +12,20 @@
 //! cargo run --release -p kaika-bench --bin activation -- --concurrency 32 --duration 10
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 use clap::Parser;
+use kaika_bench::journey::{kaika_round, Kaika};
 use kaika_bench::simulator::{activation_round, set_up};
-use kaika_bench::{print_table, run, LoadArgs, Outcome, Steps, Summary};
+use kaika_bench::{print_table, run, LoadArgs, Summary};
 use kaika_core::secrets::MasterKey;
 use kaika_server::config::Settings;
-use kaika_server::sandbox::{Sandbox, SandboxInfo};
+use kaika_server::sandbox::Sandbox;
 use kaika_server::{app, startup};
 use kaika_wechat_sim::{SimConfig, Simulator};
 use sea_orm::{ConnectionTrait, Statement};
-use serde_json::{json, Value};
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
@@ -44,14 +44,6 @@ struct Args {
     /// actix worker threads of the Kaika server.
     #[arg(long, default_value_t = 2)]
     workers: usize,
-}
-
-#[derive(Clone)]
-struct Kaika {
-    http: reqwest::Client,
-    base: String,
-    sim: Simulator,
-    info: SandboxInfo,
 }
 
 #[tokio::main]
@@ -196,99 +188,9 @@ async fn start_kaika(
         .build()?;
     Ok(Kaika {
         http,
-        base,
+        api: base.clone(),
+        sim_base: base,
         sim: sandbox.sim.clone(),
         info,
     })
-}
-
-async fn json_of(sent: reqwest::Result<reqwest::Response>) -> Result<Value, String> {
-    let response = sent.map_err(|e| format!("transport: {e}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.map_err(|e| format!("body: {e}"))?;
-    if status.as_u16() != 200
-        || body
-            .get("errcode")
-            .and_then(Value::as_i64)
-            .is_some_and(|e| e != 0)
-    {
-        return Err(format!("HTTP {status}: {body}"));
-    }
-    Ok(body)
-}
-
-/// One new member through the mini-program API.
-async fn kaika_round(k: &Kaika, user: &str) -> Outcome {
-    let mut steps = Steps::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &'static str, steps: &mut Steps| {
-        let now = Instant::now();
-        steps.push((name, now - clock));
-        clock = now;
-    };
-    let code = k
-        .sim
-        .mint_login_code(&k.info.mini_app_id, user)
-        .map_err(|e| e.to_string())?
-        .code;
-    let session = json_of(
-        k.http
-            .post(format!("{}/api/v1/sessions", k.base))
-            .json(&json!({ "code": code }))
-            .send()
-            .await,
-    )
-    .await?;
-    let token = session["token"].as_str().ok_or("no token")?.to_owned();
-    lap("POST /api/v1/sessions", &mut steps);
-    let params = json_of(
-        k.http
-            .get(format!(
-                "{}/api/v1/cards/{}/activation-params?channel=store_front",
-                k.base, k.info.card_ids[0]
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await,
-    )
-    .await?;
-    lap("GET activation-params", &mut steps);
-    let extra = &params["extra_data"];
-    let returned = json_of(
-        k.http
-            .post(format!("{}/sim/component/submit", k.base))
-            .json(&json!({
-                "encrypt_card_id": extra["encrypt_card_id"],
-                "outer_str": extra["outer_str"],
-                "biz": extra["biz"],
-                "user": user,
-                "answers": {
-                    "USER_FORM_INFO_FLAG_MOBILE": "13800138000",
-                    "USER_FORM_INFO_FLAG_NAME": "Bench",
-                    "喜欢的咖啡": "拿铁",
-                },
-            }))
-            .send()
-            .await,
-    )
-    .await?;
-    lap("component (simulator)", &mut steps);
-    let member = json_of(
-        k.http
-            .post(format!("{}/api/v1/activations", k.base))
-            .bearer_auth(&token)
-            .json(&json!({
-                "activate_ticket": returned["activate_ticket"],
-                "card_id": returned["card_id"],
-                "encrypt_code": returned["code"],
-            }))
-            .send()
-            .await,
-    )
-    .await?;
-    if member["points"].as_i64() != Some(100) {
-        return Err(format!("unexpected member {member}"));
-    }
-    lap("POST /api/v1/activations", &mut steps);
-    Ok(steps)
 }
