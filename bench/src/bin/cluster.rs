@@ -204,6 +204,9 @@ async fn measure(
         sim: sandbox.sim.clone(),
         info,
     };
+    let kaika_pids: Vec<u32> = instances.0.iter().map(Child::id).collect();
+    let before = CpuSample::take(&kaika_pids);
+    let started = Instant::now();
     let measured = run(
         &format!("{count} instance(s) behind nginx (PostgreSQL)"),
         c,
@@ -215,6 +218,8 @@ async fn measure(
         },
     )
     .await;
+    let cpu = CpuSample::take(&kaika_pids).since(&before, started.elapsed());
+    println!("{count} instance(s): CPU cores busy during the run: {cpu}");
     drop(proxy);
     drop(instances);
     handle.stop(false).await;
@@ -225,6 +230,69 @@ async fn measure(
     ))
     .await?;
     Ok(measured)
+}
+
+/// CPU time (clock ticks, from `/proc`) of the parts of the run: the Kaika instances, PostgreSQL's
+/// processes, nginx, and this process (the load and the simulator).
+#[derive(Debug, Clone, Copy)]
+struct CpuSample {
+    kaika: u64,
+    postgres: u64,
+    nginx: u64,
+    bench: u64,
+}
+
+/// Linux's `USER_HZ`.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl CpuSample {
+    fn take(kaika_pids: &[u32]) -> Self {
+        let mut sample = Self {
+            kaika: kaika_pids.iter().map(|pid| ticks(&pid.to_string())).sum(),
+            postgres: 0,
+            nginx: 0,
+            bench: ticks("self"),
+        };
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            match comm.trim() {
+                "postgres" => sample.postgres += ticks(&pid),
+                "nginx" => sample.nginx += ticks(&pid),
+                _ => {}
+            }
+        }
+        sample
+    }
+
+    /// The cores each part kept busy between `earlier` and this sample, `elapsed` apart.
+    fn since(self, earlier: &Self, elapsed: Duration) -> String {
+        let cores = |now: u64, then: u64| {
+            now.saturating_sub(then) as f64 / TICKS_PER_SECOND / elapsed.as_secs_f64()
+        };
+        format!(
+            "kaika {:.2}, postgres {:.2}, nginx {:.2}, load+simulator {:.2}",
+            cores(self.kaika, earlier.kaika),
+            cores(self.postgres, earlier.postgres),
+            cores(self.nginx, earlier.nginx),
+            cores(self.bench, earlier.bench),
+        )
+    }
+}
+
+/// User plus system time of `/proc/<pid>` so far, in clock ticks (0 for a process that is gone).
+fn ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
