@@ -100,6 +100,10 @@ impl World {
             .env("KAIKA__SERVER__WORKERS", "2")
             .env("KAIKA__SANDBOX__MODE", "off")
             .env("KAIKA__LOG__LEVEL", "error")
+            // Every journey comes from loopback and retries through outages far faster than a member
+            // would: the per-address budgets would refuse it, which is not what this test is about.
+            .env("KAIKA__RATE_LIMIT__SESSIONS_PER_MINUTE", "0")
+            .env("KAIKA__RATE_LIMIT__ACTIVATIONS_PER_MINUTE", "0")
             .env("KAIKA__WECHAT__TIMEOUT_MS", "1500")
             .env("KAIKA__WECHAT__BUSY_BASE_DELAY_MS", "10")
             .env("KAIKA__ACTIVATION__RETRY_BASE_MS", "200")
