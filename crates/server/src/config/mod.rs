@@ -414,7 +414,17 @@ impl Settings {
         };
         let sandbox = match raw.sandbox.mode.as_str() {
             "auto" => SandboxMode::Auto,
-            "on" => SandboxMode::On,
+            "on" if cfg!(feature = "sandbox") => SandboxMode::On,
+            "on" => {
+                return Err(ConfigError::Invalid {
+                    key: "sandbox.mode".into(),
+                    env: "KAIKA__SANDBOX__MODE".into(),
+                    message: "\"on\" needs the sandbox, and this kaika was built without it (cargo \
+                              feature `sandbox`, left out of the production image): use a build with \
+                              default features, or auto or off"
+                        .into(),
+                })
+            }
             "off" => SandboxMode::Off,
             other => {
                 return Err(ConfigError::Invalid {

@@ -233,13 +233,34 @@ fn the_sandbox_mode_is_auto_on_or_off() {
         jail.clear_env();
         assert_eq!(load(None).unwrap().sandbox, SandboxMode::Auto);
         assert!(!load(None).unwrap().sandbox_control_from_anywhere);
-        jail.set_env("KAIKA__SANDBOX__MODE", "on");
-        assert_eq!(load(None).unwrap().sandbox, SandboxMode::On);
+        #[cfg(feature = "sandbox")]
+        {
+            jail.set_env("KAIKA__SANDBOX__MODE", "on");
+            assert_eq!(load(None).unwrap().sandbox, SandboxMode::On);
+        }
         jail.set_env("KAIKA__SANDBOX__MODE", "off");
         assert_eq!(load(None).unwrap().sandbox, SandboxMode::Off);
         jail.set_env("KAIKA__SANDBOX__MODE", "yes");
         let message = load(None).unwrap_err().to_string();
         assert!(message.contains("sandbox.mode"), "{message}");
+        Ok(())
+    });
+}
+
+#[cfg(not(feature = "sandbox"))]
+#[test]
+fn a_build_without_the_sandbox_refuses_sandbox_mode_on_with_a_sentence() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("KAIKA__SANDBOX__MODE", "on");
+        let message = load(None).unwrap_err().to_string();
+        assert!(
+            message.contains("KAIKA__SANDBOX__MODE") && message.contains("built without it"),
+            "{message}"
+        );
+        // auto and off stay valid: such a build simply never starts the sandbox.
+        jail.set_env("KAIKA__SANDBOX__MODE", "auto");
+        assert_eq!(load(None).unwrap().sandbox, SandboxMode::Auto);
         Ok(())
     });
 }
