@@ -127,6 +127,35 @@ fn postgres_requires_a_master_key() {
 }
 
 #[test]
+fn a_database_password_given_apart_is_percent_encoded_into_the_url() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("KAIKA__MASTER_KEY", MasterKey::generate().to_base64());
+        jail.set_env(
+            "KAIKA__DATABASE__URL",
+            "postgres://kaika@postgres:5432/kaika",
+        );
+        jail.set_env("KAIKA__DATABASE__PASSWORD", "a/b@c:d%e#f?");
+        let settings = load(None).unwrap();
+        assert_eq!(
+            settings.database_url.as_str(),
+            "postgres://kaika:a%2Fb%40c%3Ad%25e%23f%3F@postgres:5432/kaika"
+        );
+        assert!(!format!("{settings:?}").contains("a%2Fb"));
+        jail.set_env(
+            "KAIKA__DATABASE__URL",
+            "postgres://kaika:other@postgres:5432/kaika",
+        );
+        let message = load(None).unwrap_err().to_string();
+        assert!(
+            message.contains("KAIKA__DATABASE__PASSWORD") && message.contains("already"),
+            "{message}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn value_or_file_reads_the_file_without_its_trailing_newline() {
     Jail::expect_with(|jail| {
         jail.create_file("secret", "s3cret\n")?;
