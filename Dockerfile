@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Kaika's production image: the `kaika` binary built without the sandbox (the cargo feature `sandbox`,
 # default for `cargo run`, holds the WeChat simulator and the demo journey), as a non-root user.
 #
@@ -12,9 +11,10 @@ FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
 # BuildKit cache mounts keep the crates.io downloads and the compiled dependencies between builds on one
-# builder: a change to Kaika recompiles Kaika's crates only. The target directory is a cache, not a layer, so
-# the binary is copied out in the same step. scripts/test checks these flags in the dev profile
-# (`cargo clippy` and the library's tests with `--no-default-features`).
+# builder: a change to Kaika recompiles Kaika's crates only. The target directory is a cache, not a layer,
+# so the binary is copied out in the same step. Cache mounts need BuildKit (Docker's default builder since
+# 23.0), whose built-in frontend has them: no `# syntax=` line, so no unpinned frontend image is pulled.
+# scripts/test reads the flags below and checks that feature set in the dev profile (clippy, library tests).
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked -p kaika-server --no-default-features \
