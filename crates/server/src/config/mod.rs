@@ -432,9 +432,9 @@ impl Settings {
                 return Err(ConfigError::Invalid {
                     key: "sandbox.mode".into(),
                     env: "KAIKA__SANDBOX__MODE".into(),
-                    message: "\"on\" needs the sandbox, and this kaika was built without it (cargo \
-                              feature `sandbox`, left out of the production image): use a build with \
-                              default features, or auto or off"
+                    message: "\"on\" needs the sandbox, which this kaika was built without (cargo \
+                              feature `sandbox`, left out of the Docker image): set auto or off, or use \
+                              a build with default features"
                         .into(),
                 })
             }
