@@ -8,6 +8,7 @@ use actix_web::{web, FromRequest, HttpMessage as _, HttpRequest, HttpResponse};
 use futures::future::LocalBoxFuture;
 use kaika_core::admin_users::AdminUser;
 use kaika_core::audit::AuditEntry;
+use subtle::ConstantTimeEq as _;
 
 use crate::error::AdminError;
 use crate::i18n::{Lang, Tr, LANG_COOKIE};
@@ -73,11 +74,7 @@ pub fn removal_cookie<'c>(req: &HttpRequest, name: &'c str) -> Cookie<'c> {
 
 /// Compares two tokens in time independent of where they differ.
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// A logged-in admin, extracted from the session cookie; pages that need one redirect to the login

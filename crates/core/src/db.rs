@@ -61,6 +61,49 @@ impl DatabaseUrl {
         Err("expected a URL starting with sqlite:// or postgres://".into())
     }
 
+    /// This PostgreSQL URL with `password` put into its user info, percent-encoded, so that a password
+    /// may hold any character (`@`, `:`, `/`, `%`, …) without breaking the URL. Refused for SQLite, for a
+    /// URL without a user (`postgres://kaika@host/db` names one) and for a URL that already holds a password.
+    pub fn with_password(&self, password: &str) -> Result<Self, String> {
+        if self.backend != Backend::Postgres {
+            return Err("a password applies only to a postgres:// database URL".into());
+        }
+        let (base, query) = match self.url.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (self.url.as_str(), None),
+        };
+        let in_query = query.is_some_and(|query| {
+            query.split('&').any(|pair| {
+                pair.split_once('=')
+                    .is_some_and(|(key, _)| key.eq_ignore_ascii_case("password"))
+            })
+        });
+        let scheme_end = base.find("://").map_or(0, |i| i + 3);
+        let user = match base.rfind('@') {
+            Some(at) if at > scheme_end => &base[scheme_end..at],
+            _ => "",
+        };
+        if in_query || user.contains(':') {
+            return Err(
+                "the database URL holds a password already: give it in one place, the URL or the password setting"
+                    .into(),
+            );
+        }
+        if user.is_empty() {
+            return Err(
+                "the database URL names no user for the password, e.g. postgres://kaika@postgres:5432/kaika"
+                    .into(),
+            );
+        }
+        let url = format!(
+            "{}{user}:{}{}",
+            &self.url[..scheme_end],
+            urlencoding::encode(password),
+            &self.url[scheme_end + user.len()..]
+        );
+        Self::parse(&url)
+    }
+
     /// The backend this URL selects.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -285,6 +328,27 @@ mod tests {
         );
         let url = DatabaseUrl::parse("postgres://kaika:a@b@db/kaika?password=c").unwrap();
         assert_eq!(url.redacted(), "postgres://kaika:***@db/kaika?password=***");
+    }
+
+    #[test]
+    fn a_password_given_apart_is_percent_encoded_into_the_url() {
+        let url = DatabaseUrl::parse("postgres://kaika@postgres:5432/kaika?sslmode=disable")
+            .unwrap()
+            .with_password("p@ss:w/rd?#% é")
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "postgres://kaika:p%40ss%3Aw%2Frd%3F%23%25%20%C3%A9@postgres:5432/kaika?sslmode=disable"
+        );
+        assert_eq!(
+            url.redacted(),
+            "postgres://kaika:***@postgres:5432/kaika?sslmode=disable"
+        );
+        let refused = |text: &str| DatabaseUrl::parse(text).unwrap().with_password("x");
+        assert!(refused("postgres://kaika:secret@db/kaika").is_err());
+        assert!(refused("postgres://kaika@db/kaika?password=secret").is_err());
+        assert!(refused("postgres://db/kaika").is_err());
+        assert!(refused("sqlite://./data/kaika.db").is_err());
     }
 
     #[test]

@@ -285,6 +285,7 @@ pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::route_not_found())
 }
 
+#[cfg(feature = "sandbox")]
 pub(crate) async fn sandbox_control_forbidden() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(
         ApiCode::SandboxControlForbidden,

@@ -21,6 +21,10 @@ pub mod probes;
 pub mod rate_limit;
 pub mod request_log;
 pub mod routes;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+#[cfg(not(feature = "sandbox"))]
+#[path = "sandbox_off.rs"]
 pub mod sandbox;
 pub mod startup;
 pub mod telemetry;

@@ -74,13 +74,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()> {
     let ctx = startup::prepare_with(&settings, migrations).await?;
     kaika_server::admin_cli::ensure_first_owner(&ctx, &settings.data_dir).await?;
-    // The sandbox's simulator is served over HTTP: a worker-only process has none to offer.
-    let sandbox = (settings.role.serves_http()
-        && sandbox::wanted(&ctx, settings.sandbox, settings.database_url.backend()).await?)
-        .then(|| {
-            sandbox::Sandbox::new()
-                .with_control_from_anywhere(settings.sandbox_control_from_anywhere)
-        });
+    let sandbox = sandbox::for_serve(&ctx, &settings).await?;
     let running = app::start(&settings, ctx.clone(), sandbox.clone())?;
     let mut base = running.addr;
     if base.ip().is_unspecified() {
@@ -93,19 +87,7 @@ async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()>
         "kaika is serving; health at http://{base}/healthz"
     );
     if let Some(sandbox) = sandbox {
-        sandbox.set_base_url(format!("http://{base}"));
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            match sandbox::bootstrap(&ctx, &sandbox).await {
-                Ok(info) => tracing::info!(
-                    account = %info.app_id,
-                    cards = ?info.card_ids,
-                    "sandbox mode (no WeChat account configured): walk the member journey at http://{base}/sandbox; \
-                     the WeChat simulator is at http://{base}/sim, the API document at http://{base}/api/v1/openapi.json"
-                ),
-                Err(err) => tracing::error!("the sandbox could not be set up: {err:#}"),
-            }
-        });
+        sandbox::set_up_in_background(&ctx, sandbox, base);
     }
     if settings.public_url.is_none() {
         let real = kaika_core::accounts::list(&ctx.db)

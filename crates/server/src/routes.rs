@@ -4,8 +4,10 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use crate::error::api_route;
+#[cfg(feature = "sandbox")]
+use crate::sandbox;
 use crate::sandbox::Sandbox;
-use crate::{activate_page, api, callback, error, integration, probes, sandbox};
+use crate::{activate_page, api, callback, error, integration, probes};
 
 /// Registers the probes alone: all a `worker` process serves (then every other path is a 404).
 /// `/metrics` is among them unless it has an address of its own (`metrics.listen`).
@@ -104,21 +106,34 @@ pub fn configure(
     );
     kaika_admin::routes(cfg, admin.clone());
     if let Some(demo) = sandbox {
-        let guard = demo.clone();
-        // Before `/sim`: a peer the control API does not answer meets this scope instead.
-        cfg.app_data(web::Data::new(demo.clone()))
-            .service(
-                web::scope("/sim/control")
-                    .guard(actix_web::guard::fn_guard(move |ctx| {
-                        !guard.control_allowed_from(ctx.head().peer_addr)
-                    }))
-                    .default_service(web::to(error::sandbox_control_forbidden)),
-            )
-            .service(demo.sim.scope("/sim"))
-            .route("/sandbox", web::get().to(sandbox::index))
-            .route("/sandbox/open", web::get().to(sandbox::open))
-            .route("/sandbox/return", web::get().to(sandbox::return_trip))
-            .route("/sandbox/logo.svg", web::get().to(sandbox::logo));
+        configure_sandbox(cfg, demo);
     }
     cfg.default_service(web::to(error::not_found));
+}
+
+/// Sandbox mode: the simulator at `/sim` (its control API only for the peers the sandbox allows) and the
+/// demo journey at `/sandbox`.
+#[cfg(feature = "sandbox")]
+fn configure_sandbox(cfg: &mut web::ServiceConfig, demo: &Sandbox) {
+    let guard = demo.clone();
+    // Before `/sim`: a peer the control API does not answer meets this scope instead.
+    cfg.app_data(web::Data::new(demo.clone()))
+        .service(
+            web::scope("/sim/control")
+                .guard(actix_web::guard::fn_guard(move |ctx| {
+                    !guard.control_allowed_from(ctx.head().peer_addr)
+                }))
+                .default_service(web::to(error::sandbox_control_forbidden)),
+        )
+        .service(demo.sim.scope("/sim"))
+        .route("/sandbox", web::get().to(sandbox::index))
+        .route("/sandbox/open", web::get().to(sandbox::open))
+        .route("/sandbox/return", web::get().to(sandbox::return_trip))
+        .route("/sandbox/logo.svg", web::get().to(sandbox::logo));
+}
+
+/// A build without the `sandbox` feature has no sandbox to mount.
+#[cfg(not(feature = "sandbox"))]
+fn configure_sandbox(_cfg: &mut web::ServiceConfig, demo: &Sandbox) {
+    match *demo {}
 }

@@ -2,6 +2,7 @@
 //! creates a sandbox account bound to it with a demo card and two channels, and serves `/sandbox`, a
 //! browser page that plays the mini-program through the same `/api/v1` calls the real one makes.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -23,7 +24,7 @@ use rand::Rng;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
-use crate::config::SandboxMode;
+use crate::config::{SandboxMode, Settings};
 use crate::startup::Context;
 
 const SESSION_COOKIE: &str = "kaika_sandbox";
@@ -81,6 +82,37 @@ impl Default for Sandbox {
     }
 }
 
+/// The sandbox `kaika serve` runs, if any: only a process serving HTTP (a worker-only process has no
+/// simulator to offer), only when [`wanted`].
+pub async fn for_serve(ctx: &Context, settings: &Settings) -> anyhow::Result<Option<Sandbox>> {
+    if !settings.role.serves_http()
+        || !wanted(ctx, settings.sandbox, settings.database_url.backend()).await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(Sandbox::new().with_control_from_anywhere(
+        settings.sandbox_control_from_anywhere,
+    )))
+}
+
+/// Once the server listens at `base`: sets up the sandbox ([`bootstrap`]) in the background and logs
+/// where to walk the member journey.
+pub fn set_up_in_background(ctx: &Context, sandbox: Sandbox, base: SocketAddr) {
+    sandbox.set_base_url(format!("http://{base}"));
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        match bootstrap(&ctx, &sandbox).await {
+            Ok(info) => tracing::info!(
+                account = %info.app_id,
+                cards = ?info.card_ids,
+                "sandbox mode (no WeChat account configured): walk the member journey at http://{base}/sandbox; \
+                 the WeChat simulator is at http://{base}/sim, the API document at http://{base}/api/v1/openapi.json"
+            ),
+            Err(err) => tracing::error!("the sandbox could not be set up: {err:#}"),
+        }
+    });
+}
+
 /// Whether `serve` runs in sandbox mode: allowed by the settings and no real account configured. With
 /// `auto` on PostgreSQL (a deployment) it never starts on its own; the log says what to do instead.
 pub async fn wanted(ctx: &Context, mode: SandboxMode, backend: Backend) -> anyhow::Result<bool> {
@@ -119,11 +151,11 @@ fn decide(mode: SandboxMode, backend: Backend, only_sandbox: bool) -> Decision {
     }
 }
 
-fn random_hex(len: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
-        .collect()
+/// `bytes` random bytes as lowercase hex (twice as many characters).
+fn random_hex(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand::thread_rng().fill(raw.as_mut_slice());
+    hex::encode(raw)
 }
 
 fn random_aes_key() -> String {
@@ -164,14 +196,14 @@ pub async fn bootstrap(ctx: &Context, sandbox: &Sandbox) -> anyhow::Result<Sandb
         None => {
             let new = NewAccount {
                 name: "Kaika 沙箱 (sandbox)".into(),
-                app_id: AppId::parse(&format!("wx{}", random_hex(16)))?,
-                app_secret: SecretText::new(random_hex(32)),
+                app_id: AppId::parse(&format!("wx{}", random_hex(8)))?,
+                app_secret: SecretText::new(random_hex(16)),
                 callback_token: Alphanumeric.sample_string(&mut rand::thread_rng(), 32),
                 encoding_aes_key: Some(SecretText::new(random_aes_key())),
                 message_mode: MessageMode::Safe,
                 mini_program: Some(MiniProgram {
-                    app_id: AppId::parse(&format!("wx{}", random_hex(16)))?,
-                    app_secret: SecretText::new(random_hex(32)),
+                    app_id: AppId::parse(&format!("wx{}", random_hex(8)))?,
+                    app_secret: SecretText::new(random_hex(16)),
                 }),
                 api_base_url: api_base_url.clone(),
                 is_sandbox: true,

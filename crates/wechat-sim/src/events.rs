@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use kaika_wechat::xml::{Layout, XmlWriter};
 use serde::Serialize;
 
 use crate::config::XmlStyle;
@@ -164,36 +165,32 @@ pub(crate) struct PushLog {
     pub(crate) held: Option<Delivery>,
 }
 
-fn cdata(s: &str) -> String {
-    format!("<![CDATA[{}]]>", s.replace("]]>", "]]]]><![CDATA[>"))
-}
-
-pub(crate) fn event_xml(style: XmlStyle, to: &str, create_time: i64, ev: &Event) -> String {
-    let mut elems: Vec<(&str, XmlVal)> = vec![
-        ("ToUserName", XmlVal::Text(to.to_owned())),
-        ("FromUserName", XmlVal::Text(ev.from.clone())),
-        ("CreateTime", XmlVal::num(create_time)),
-        ("MsgType", XmlVal::Text("event".into())),
-        ("Event", XmlVal::Text(ev.name.to_owned())),
-    ];
-    elems.extend(ev.fields.iter().cloned());
-    let mut out = String::from("<xml>");
-    for (name, val) in elems {
-        let (inner, spaced) = match val {
-            XmlVal::Text(s) => (cdata(&s), true),
-            XmlVal::Num(n) => (n, false),
-        };
-        match style {
-            XmlStyle::Compact => out.push_str(&format!("<{name}>{inner}</{name}>")),
-            XmlStyle::Spaced if spaced => out.push_str(&format!("\n  <{name}> {inner} </{name}>")),
-            XmlStyle::Spaced => out.push_str(&format!("\n  <{name}>{inner}</{name}>")),
+/// The push's plaintext, laid out as `style`; `encrypt`, when given, is appended as the last element (the
+/// body of a compatible-mode push).
+pub(crate) fn event_xml(
+    style: XmlStyle,
+    to: &str,
+    create_time: i64,
+    ev: &Event,
+    encrypt: Option<&str>,
+) -> String {
+    let mut xml = XmlWriter::new(match style {
+        XmlStyle::Compact => Layout::Compact,
+        XmlStyle::Spaced => Layout::Spaced,
+    });
+    xml.text("ToUserName", to);
+    xml.text("FromUserName", &ev.from);
+    xml.bare("CreateTime", create_time);
+    xml.text("MsgType", "event");
+    xml.text("Event", ev.name);
+    for (name, val) in &ev.fields {
+        match val {
+            XmlVal::Text(text) => xml.text(name, text),
+            XmlVal::Num(number) => xml.bare(name, number),
         }
     }
-    if style == XmlStyle::Spaced {
-        out.push('\n');
-    }
-    out.push_str("</xml>");
-    out
+    xml.opt_text("Encrypt", encrypt);
+    xml.finish()
 }
 
 fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
@@ -206,6 +203,7 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// The signed URL and the body for one event, per the account's message mode (reference §10.2).
+/// `with_encrypt` writes the plaintext `xml` again with an `Encrypt` element (compatible mode).
 pub(crate) fn sign_and_wrap(
     account: &Account,
     url: &str,
@@ -213,6 +211,7 @@ pub(crate) fn sign_and_wrap(
     openid: &str,
     timestamp: &str,
     nonce: &str,
+    with_encrypt: impl FnOnce(&str) -> String,
 ) -> (String, String) {
     let signature = kaika_wechat::crypto::signature(&account.token, timestamp, nonce);
     let mut query = vec![
@@ -235,14 +234,12 @@ pub(crate) fn sign_and_wrap(
     query.push(("encrypt_type", "aes"));
     query.push(("msg_signature", msg_signature.as_str()));
     let body = if account.message_mode == MessageMode::Safe {
-        format!(
-            "<xml><ToUserName>{}</ToUserName><Encrypt>{}</Encrypt></xml>",
-            cdata(&account.original_id),
-            cdata(&encrypt)
-        )
+        let mut envelope = XmlWriter::new(Layout::Compact);
+        envelope.text("ToUserName", &account.original_id);
+        envelope.text("Encrypt", &encrypt);
+        envelope.finish()
     } else {
-        let head = xml.strip_suffix("</xml>").unwrap_or(xml);
-        format!("{head}<Encrypt>{}</Encrypt></xml>", cdata(&encrypt))
+        with_encrypt(&encrypt)
     };
     (with_query(url, &query), body)
 }
@@ -267,7 +264,13 @@ mod tests {
 
     #[test]
     fn compact_xml_matches_the_reference_plaintext_of_vector_c() {
-        let xml = event_xml(XmlStyle::Compact, "gh_3fcea188bf78", 1432668700, &ev());
+        let xml = event_xml(
+            XmlStyle::Compact,
+            "gh_3fcea188bf78",
+            1432668700,
+            &ev(),
+            None,
+        );
         assert_eq!(
             xml,
             "<xml><ToUserName><![CDATA[gh_3fcea188bf78]]></ToUserName><FromUserName><![CDATA[obLatjlaNQKb8FqOvt1M1x1lIBFE]]></FromUserName><CreateTime>1432668700</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[submit_membercard_user_info]]></Event><CardId><![CDATA[pbLatjtZ7v1BG_ZnTjbW85GYc_E8]]></CardId><UserCardCode><![CDATA[018255396048]]></UserCardCode></xml>"
@@ -276,13 +279,25 @@ mod tests {
 
     #[test]
     fn spaced_xml_puts_spaces_around_cdata_like_the_official_sample() {
-        let xml = event_xml(XmlStyle::Spaced, "gh_1", 1, &ev());
+        let xml = event_xml(XmlStyle::Spaced, "gh_1", 1, &ev(), None);
         assert!(xml.contains("\n  <Event> <![CDATA[submit_membercard_user_info]]> </Event>"));
         assert!(xml.contains("\n  <CreateTime>1</CreateTime>"));
     }
 
     #[test]
     fn cdata_cannot_be_closed_early() {
-        assert_eq!(cdata("a]]>b"), "<![CDATA[a]]]]><![CDATA[>b]]>");
+        let mut card = ev();
+        card.fields = vec![("OuterStr", "a]]>b".to_owned().into())];
+        let xml = event_xml(XmlStyle::Compact, "gh_1", 1, &card, None);
+        assert!(xml.contains("<OuterStr><![CDATA[a]]]]><![CDATA[>b]]></OuterStr>"));
+    }
+
+    #[test]
+    fn a_compatible_push_carries_the_plaintext_and_its_encrypt_element() {
+        let xml = event_xml(XmlStyle::Spaced, "gh_1", 1, &ev(), Some("c2VjcmV0"));
+        assert!(
+            xml.ends_with("\n  <Encrypt> <![CDATA[c2VjcmV0]]> </Encrypt>\n</xml>"),
+            "{xml}"
+        );
     }
 }

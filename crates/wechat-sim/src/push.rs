@@ -8,7 +8,6 @@ use crate::faults::FaultKind;
 use crate::model::MessageMode;
 use crate::sim::{lock, Simulator};
 
-/// A value inside an event element: text goes in CDATA, numbers do not (as in the samples).
 use crate::events::{
     event_xml, sign_and_wrap, Delivery, Event, PushAttempt, PushOutcome, PushRecord,
 };
@@ -27,20 +26,23 @@ impl Simulator {
         let Some(account) = self.account(&ev.app_id) else {
             return;
         };
-        let xml = event_xml(
-            config.push_xml_style,
-            &account.original_id,
-            create_time,
-            &ev,
-        );
+        let style = config.push_xml_style;
+        let xml = event_xml(style, &account.original_id, create_time, &ev, None);
         let timestamp = create_time.to_string();
         let nonce = rand::thread_rng()
             .gen_range(100_000_000u64..10_000_000_000)
             .to_string();
-        let signed = account
-            .callback_url
-            .as_deref()
-            .map(|url| sign_and_wrap(&account, url, &xml, &ev.from, &timestamp, &nonce));
+        let signed = account.callback_url.as_deref().map(|url| {
+            sign_and_wrap(
+                &account,
+                url,
+                &xml,
+                &ev.from,
+                &timestamp,
+                &nonce,
+                |encrypt| event_xml(style, &account.original_id, create_time, &ev, Some(encrypt)),
+            )
+        });
         let fault = if signed.is_some() {
             lock(&self.inner.faults).take_push(ev.name)
         } else {

@@ -9,6 +9,7 @@ use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use rand::RngCore as _;
 use sha1::{Digest, Sha1};
+use subtle::ConstantTimeEq as _;
 
 /// EncodingAESKeys are 43 arbitrary base64 characters, so the unused low bits of the last one are
 /// often non-zero (the official sample key ends in `G`); a strict decoder would refuse them.
@@ -72,17 +73,7 @@ fn sha1_sorted_hex(parts: &mut [&str]) -> String {
     for part in parts.iter() {
         hasher.update(part.as_bytes());
     }
-    to_hex(&hasher.finalize())
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
+    hex::encode(hasher.finalize())
 }
 
 /// The plain-mode signature of a push or of the URL handshake: lowercase hex SHA-1 of the
@@ -100,15 +91,9 @@ pub fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str) -
 /// Compares a received signature with a computed one without an early exit on the first differing
 /// byte; hex letters compare case-insensitively.
 pub fn verify_signature(expected_hex: &str, computed: &str) -> bool {
-    let a = expected_hex.as_bytes();
-    let b = computed.as_bytes();
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| {
-        acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())
-    });
-    diff == 0
+    let a = expected_hex.to_ascii_lowercase();
+    let b = computed.to_ascii_lowercase();
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// Encrypts and decrypts message bodies for one account (EncodingAESKey + AppID).
@@ -267,7 +252,7 @@ mod tests {
     fn encoding_aes_key_decodes_to_the_documented_aes_key() {
         let c = crypt_a();
         assert_eq!(
-            to_hex(&c.key),
+            hex::encode(c.key),
             "69b71d79f8218a39259a7a29aabb2dbafc31cb3d35db7e39ebbf3d0010831051"
         );
     }

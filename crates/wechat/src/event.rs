@@ -11,6 +11,7 @@ use quick_xml::events::Event as XmlEvent;
 use quick_xml::Reader;
 
 use crate::crypto::{self, MessageCrypt};
+use crate::xml::{Layout, XmlWriter};
 
 /// The largest callback body accepted, in bytes. Card events are well under 2 KiB.
 pub const MAX_XML_BYTES: usize = 64 * 1024;
@@ -671,10 +672,10 @@ impl Event {
             return raw.clone();
         }
         let h = self.header();
-        let mut w = XmlWriter::default();
+        let mut w = XmlWriter::new(Layout::Compact);
         w.text("ToUserName", &h.to_user_name);
         w.text("FromUserName", &h.from_user_name);
-        w.number("CreateTime", h.create_time);
+        w.bare("CreateTime", h.create_time);
         w.text("MsgType", &h.msg_type);
         w.text("Event", &h.event);
         match self {
@@ -689,22 +690,22 @@ impl Event {
                 ..
             } => {
                 w.text("CardId", card_id);
-                w.opt_text("RefuseReason", refuse_reason);
+                w.opt_text("RefuseReason", refuse_reason.as_deref());
             }
             Event::UserGetCard(e) => {
                 w.text("CardId", &e.card_id);
                 w.flag("IsGiveByFriend", e.is_give_by_friend);
                 w.text("UserCardCode", &e.user_card_code);
-                w.opt_text("FriendUserName", &e.friend_user_name);
+                w.opt_text("FriendUserName", e.friend_user_name.as_deref());
                 if let Some(outer_id) = e.outer_id {
-                    w.number("OuterId", outer_id);
+                    w.bare("OuterId", outer_id);
                 }
-                w.opt_text("OldUserCardCode", &e.old_user_card_code);
-                w.opt_text("OuterStr", &e.outer_str);
+                w.opt_text("OldUserCardCode", e.old_user_card_code.as_deref());
+                w.opt_text("OuterStr", e.outer_str.as_deref());
                 w.flag("IsRestoreMemberCard", e.is_restore_member_card);
                 w.flag("IsRecommendByFriend", e.is_recommend_by_friend);
-                w.opt_text("UnionId", &e.union_id);
-                w.opt_text("SourceScene", &e.source_scene);
+                w.opt_text("UnionId", e.union_id.as_deref());
+                w.opt_text("SourceScene", e.source_scene.as_deref());
             }
             Event::UserGiftingCard {
                 card_id,
@@ -717,7 +718,7 @@ impl Event {
                 w.text("CardId", card_id);
                 w.text("UserCardCode", user_card_code);
                 w.flag("IsReturnBack", *is_return_back);
-                w.opt_text("FriendUserName", friend_user_name);
+                w.opt_text("FriendUserName", friend_user_name.as_deref());
                 w.flag("IsChatRoom", *is_chat_room);
             }
             Event::UserDelCard {
@@ -741,16 +742,16 @@ impl Event {
             Event::UserConsumeCard(e) => {
                 w.text("CardId", &e.card_id);
                 w.text("UserCardCode", &e.user_card_code);
-                w.opt_text("ConsumeSource", &e.consume_source);
-                w.opt_text("LocationName", &e.location_name);
-                w.opt_text("StaffOpenId", &e.staff_open_id);
-                w.opt_text("VerifyCode", &e.verify_code);
-                w.opt_text("RemarkAmount", &e.remark_amount);
-                w.opt_text("OuterStr", &e.outer_str);
-                w.opt_text("LocationId", &e.location_id);
-                w.opt_text("TransId", &e.trans_id);
-                w.opt_text("Fee", &e.fee);
-                w.opt_text("OriginalFee", &e.original_fee);
+                w.opt_text("ConsumeSource", e.consume_source.as_deref());
+                w.opt_text("LocationName", e.location_name.as_deref());
+                w.opt_text("StaffOpenId", e.staff_open_id.as_deref());
+                w.opt_text("VerifyCode", e.verify_code.as_deref());
+                w.opt_text("RemarkAmount", e.remark_amount.as_deref());
+                w.opt_text("OuterStr", e.outer_str.as_deref());
+                w.opt_text("LocationId", e.location_id.as_deref());
+                w.opt_text("TransId", e.trans_id.as_deref());
+                w.opt_text("Fee", e.fee.as_deref());
+                w.opt_text("OriginalFee", e.original_fee.as_deref());
             }
             Event::UserPayFromPayCell {
                 card_id,
@@ -763,10 +764,10 @@ impl Event {
             } => {
                 w.text("CardId", card_id);
                 w.text("UserCardCode", user_card_code);
-                w.opt_text("TransId", trans_id);
-                w.opt_text("LocationId", location_id);
-                w.opt_text("Fee", fee);
-                w.opt_text("OriginalFee", original_fee);
+                w.opt_text("TransId", trans_id.as_deref());
+                w.opt_text("LocationId", location_id.as_deref());
+                w.opt_text("Fee", fee.as_deref());
+                w.opt_text("OriginalFee", original_fee.as_deref());
             }
             Event::UserViewCard {
                 card_id,
@@ -776,7 +777,7 @@ impl Event {
             } => {
                 w.text("CardId", card_id);
                 w.text("UserCardCode", user_card_code);
-                w.opt_text("OuterStr", outer_str);
+                w.opt_text("OuterStr", outer_str.as_deref());
             }
             Event::UpdateMemberCard {
                 card_id,
@@ -787,14 +788,14 @@ impl Event {
             } => {
                 w.text("CardId", card_id);
                 w.text("UserCardCode", user_card_code);
-                w.number("ModifyBonus", *modify_bonus);
-                w.number("ModifyBalance", *modify_balance);
+                w.bare("ModifyBonus", *modify_bonus);
+                w.bare("ModifyBalance", *modify_balance);
             }
             Event::CardSkuRemind {
                 card_id, detail, ..
             } => {
                 w.text("CardId", card_id);
-                w.opt_text("Detail", detail);
+                w.opt_text("Detail", detail.as_deref());
             }
             Event::CardPayOrder { fields, .. } => {
                 const HEADER: [&str; 5] = [
@@ -811,42 +812,6 @@ impl Event {
             Event::Unknown { .. } => {}
         }
         w.finish()
-    }
-}
-
-#[derive(Default)]
-struct XmlWriter {
-    out: String,
-}
-
-impl XmlWriter {
-    fn text(&mut self, name: &str, value: &str) {
-        self.out.push('<');
-        self.out.push_str(name);
-        self.out.push_str("><![CDATA[");
-        // A literal `]]>` would end the section early; split it across two sections.
-        self.out.push_str(&value.replace("]]>", "]]]]><![CDATA[>"));
-        self.out.push_str("]]></");
-        self.out.push_str(name);
-        self.out.push('>');
-    }
-
-    fn opt_text(&mut self, name: &str, value: &Option<String>) {
-        if let Some(v) = value {
-            self.text(name, v);
-        }
-    }
-
-    fn number(&mut self, name: &str, value: i64) {
-        self.out.push_str(&format!("<{name}>{value}</{name}>"));
-    }
-
-    fn flag(&mut self, name: &str, value: bool) {
-        self.number(name, i64::from(value));
-    }
-
-    fn finish(self) -> String {
-        format!("<xml>{}</xml>", self.out)
     }
 }
 
@@ -871,7 +836,7 @@ impl EncryptedEnvelope {
 
     /// Writes the push body WeChat sends in safe mode.
     pub fn to_xml(&self) -> String {
-        let mut w = XmlWriter::default();
+        let mut w = XmlWriter::new(Layout::Compact);
         if let Some(to) = &self.to_user_name {
             w.text("ToUserName", to);
         }
@@ -892,19 +857,12 @@ impl EncryptedEnvelope {
 /// already encrypted with [`MessageCrypt::encrypt`].
 pub fn encrypted_reply_xml(token: &str, encrypt: &str, timestamp: &str, nonce: &str) -> String {
     let sig = crypto::msg_signature(token, timestamp, nonce, encrypt);
-    let mut w = XmlWriter::default();
+    let mut w = XmlWriter::new(Layout::Compact);
     w.text("Encrypt", encrypt);
     w.text("MsgSignature", &sig);
-    w.out
-        .push_str(&format!("<TimeStamp>{}</TimeStamp>", xml_escape(timestamp)));
+    w.bare("TimeStamp", timestamp);
     w.text("Nonce", nonce);
     w.finish()
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod membercard;
 pub mod observe;
 mod string_enum;
 pub mod token;
+pub mod xml;
 
 pub use client::{ClientConfig, TokenEndpoint, WechatClient};
 pub use crypto::{CryptoError, MessageCrypt};

@@ -94,6 +94,7 @@ enum CidrList {
 struct RawDatabase {
     url: SecretString,
     url_file: String,
+    password: SecretString,
     max_connections: u32,
     connect_timeout_secs: u64,
     sqlite_busy_timeout_ms: u64,
@@ -334,6 +335,18 @@ impl Settings {
                 env: url_env.into(),
                 message,
             })?;
+        let password = raw.database.password.expose_secret();
+        let database_url = if password.is_empty() {
+            database_url
+        } else {
+            database_url
+                .with_password(password)
+                .map_err(|message| ConfigError::Invalid {
+                    key: "database.password".into(),
+                    env: "KAIKA__DATABASE__PASSWORD".into(),
+                    message,
+                })?
+        };
         if raw.database.max_connections == 0 {
             return Err(ConfigError::Invalid {
                 key: "database.max_connections".into(),
@@ -414,7 +427,17 @@ impl Settings {
         };
         let sandbox = match raw.sandbox.mode.as_str() {
             "auto" => SandboxMode::Auto,
-            "on" => SandboxMode::On,
+            "on" if cfg!(feature = "sandbox") => SandboxMode::On,
+            "on" => {
+                return Err(ConfigError::Invalid {
+                    key: "sandbox.mode".into(),
+                    env: "KAIKA__SANDBOX__MODE".into(),
+                    message: "\"on\" needs the sandbox, which this kaika was built without (cargo \
+                              feature `sandbox`, left out of the Docker image): set auto or off, or use \
+                              a build with default features"
+                        .into(),
+                })
+            }
             "off" => SandboxMode::Off,
             other => {
                 return Err(ConfigError::Invalid {

@@ -127,6 +127,35 @@ fn postgres_requires_a_master_key() {
 }
 
 #[test]
+fn a_database_password_given_apart_is_percent_encoded_into_the_url() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("KAIKA__MASTER_KEY", MasterKey::generate().to_base64());
+        jail.set_env(
+            "KAIKA__DATABASE__URL",
+            "postgres://kaika@postgres:5432/kaika",
+        );
+        jail.set_env("KAIKA__DATABASE__PASSWORD", "a/b@c:d%e#f?");
+        let settings = load(None).unwrap();
+        assert_eq!(
+            settings.database_url.as_str(),
+            "postgres://kaika:a%2Fb%40c%3Ad%25e%23f%3F@postgres:5432/kaika"
+        );
+        assert!(!format!("{settings:?}").contains("a%2Fb"));
+        jail.set_env(
+            "KAIKA__DATABASE__URL",
+            "postgres://kaika:other@postgres:5432/kaika",
+        );
+        let message = load(None).unwrap_err().to_string();
+        assert!(
+            message.contains("KAIKA__DATABASE__PASSWORD") && message.contains("already"),
+            "{message}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn value_or_file_reads_the_file_without_its_trailing_newline() {
     Jail::expect_with(|jail| {
         jail.create_file("secret", "s3cret\n")?;
@@ -233,13 +262,34 @@ fn the_sandbox_mode_is_auto_on_or_off() {
         jail.clear_env();
         assert_eq!(load(None).unwrap().sandbox, SandboxMode::Auto);
         assert!(!load(None).unwrap().sandbox_control_from_anywhere);
-        jail.set_env("KAIKA__SANDBOX__MODE", "on");
-        assert_eq!(load(None).unwrap().sandbox, SandboxMode::On);
+        #[cfg(feature = "sandbox")]
+        {
+            jail.set_env("KAIKA__SANDBOX__MODE", "on");
+            assert_eq!(load(None).unwrap().sandbox, SandboxMode::On);
+        }
         jail.set_env("KAIKA__SANDBOX__MODE", "off");
         assert_eq!(load(None).unwrap().sandbox, SandboxMode::Off);
         jail.set_env("KAIKA__SANDBOX__MODE", "yes");
         let message = load(None).unwrap_err().to_string();
         assert!(message.contains("sandbox.mode"), "{message}");
+        Ok(())
+    });
+}
+
+#[cfg(not(feature = "sandbox"))]
+#[test]
+fn a_build_without_the_sandbox_refuses_sandbox_mode_on_with_a_sentence() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("KAIKA__SANDBOX__MODE", "on");
+        let message = load(None).unwrap_err().to_string();
+        assert!(
+            message.contains("KAIKA__SANDBOX__MODE") && message.contains("built without"),
+            "{message}"
+        );
+        // auto and off stay valid: such a build simply never starts the sandbox.
+        jail.set_env("KAIKA__SANDBOX__MODE", "auto");
+        assert_eq!(load(None).unwrap().sandbox, SandboxMode::Auto);
         Ok(())
     });
 }
