@@ -185,22 +185,40 @@ impl Cluster {
 
     /// `wx.login` and `POST /api/v1/sessions` through the proxy; returns the bearer token.
     async fn session(&self, client: &Client, user: &str) -> String {
-        let code = self
-            .sandbox
-            .sim
-            .mint_login_code(&self.info.mini_app_id, user)
-            .unwrap()
-            .code;
-        let session: Value = until_settled("POST /api/v1/sessions", StatusCode::OK, || {
-            client
+        let deadline = Instant::now() + START;
+        loop {
+            // A `wx.login` code is good once: when a request carrying it was cut off after Kaika
+            // spent it, the mini-program logs in again for a new one, and so does this.
+            let code = self
+                .sandbox
+                .sim
+                .mint_login_code(&self.info.mini_app_id, user)
+                .unwrap()
+                .code;
+            let sent = client
                 .post(self.proxy("/api/v1/sessions"))
                 .json(&json!({ "code": code }))
-        })
-        .await
-        .json()
-        .await
-        .unwrap();
-        session["token"].as_str().unwrap().to_owned()
+                .send()
+                .await;
+            if let Ok(response) = sent {
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or_default();
+                if status == StatusCode::OK {
+                    return body["token"].as_str().unwrap().to_owned();
+                }
+                assert!(
+                    retried(status)
+                        || (status == StatusCode::BAD_REQUEST
+                            && body["code"] == "invalid_login_code"),
+                    "POST /api/v1/sessions: {status} {body}"
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "POST /api/v1/sessions never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn params_path(&self) -> String {
