@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use crate::audit::Actor;
+use crate::display::Zone;
 use crate::entity::{cards, members};
 use crate::CoreError;
 
@@ -24,10 +25,12 @@ pub struct MemberFilter {
     pub outer_str: Option<String>,
     /// Only this status (`claimed`, `active`, `deleted`).
     pub status: Option<String>,
-    /// Created on or after this day (UTC).
+    /// Created on or after this day (in `zone`).
     pub from: Option<NaiveDate>,
-    /// Created on or before this day (UTC).
+    /// Created on or before this day (in `zone`).
     pub to: Option<NaiveDate>,
+    /// The time zone of `from` and `to`: the admin's.
+    pub zone: Zone,
 }
 
 /// The upper bound of a prefix range over digits (letters sort after digits in every collation Kaika
@@ -68,12 +71,10 @@ fn member_condition(filter: &MemberFilter) -> Condition {
         cond = cond.add(members::Column::Status.eq(status.as_str()));
     }
     if let Some(from) = filter.from {
-        cond = cond
-            .add(members::Column::CreatedAt.gte(from.and_hms_opt(0, 0, 0).map(|d| d.and_utc())));
+        cond = cond.add(members::Column::CreatedAt.gte(filter.zone.start_of(from)));
     }
     if let Some(to) = filter.to.and_then(|d| d.succ_opt()) {
-        cond =
-            cond.add(members::Column::CreatedAt.lt(to.and_hms_opt(0, 0, 0).map(|d| d.and_utc())));
+        cond = cond.add(members::Column::CreatedAt.lt(filter.zone.start_of(to)));
     }
     cond
 }

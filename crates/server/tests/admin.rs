@@ -869,6 +869,118 @@ async fn an_operator_credits_points_once_per_form_and_sees_the_entry() {
     );
 }
 
+/// Posts one ledger change from the member's page.
+async fn ledger_change(browser: &Browser, member_id: i64, kind: &str, direction: &str, amount: &str) {
+    let path = format!("/admin/members/{member_id}");
+    let doc = browser.page(&path).await;
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    let nonce = attr(&doc, "input[name=nonce]", "value");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("kind", kind),
+        ("direction", direction),
+        ("amount", amount),
+        ("reason", "adjustment"),
+        ("note", "测试"),
+    ];
+    let response = browser.post(&format!("{path}/ledger"), &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{kind} {amount}");
+}
+
+#[tokio::test]
+async fn money_reads_in_yuan_points_as_integers_and_times_in_the_admins_time_zone() {
+    use chrono::TimeZone as _;
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let card = demo_card(&app).await;
+    let id = member_with_answers(&app, card.id).await;
+    ledger_change(&browser, id, "balance", "credit", "100").await;
+    ledger_change(&browser, id, "balance", "debit", "0.5").await;
+    ledger_change(&browser, id, "points", "credit", "120").await;
+    // 2026-01-01 17:30 UTC is 2026-01-02 01:30 in Shanghai, the default time zone: another day.
+    let created = chrono::Utc.with_ymd_and_hms(2026, 1, 1, 17, 30, 0).unwrap();
+    let mut row: members::ActiveModel = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.created_at = Set(created);
+    row.activated_at = Set(Some(created));
+    row.update(&app.app_db).await.unwrap();
+
+    let doc = browser.page(&format!("/admin/members/{id}")).await;
+    assert_eq!(text(&doc, "#member-balance"), "¥99.50");
+    assert_eq!(text(&doc, "#member-points"), "120");
+    let entries = ledger_entries::Entity::find()
+        .order_by_desc(ledger_entries::Column::Id)
+        .all(&app.app_db)
+        .await
+        .unwrap();
+    let rows = select(&doc, "#ledger tr.entry");
+    assert_eq!(rows.len(), 3);
+    let cells = |row: &scraper::ElementRef| -> Vec<String> {
+        row.select(&Selector::parse("td").unwrap())
+            .map(|td| td.text().collect::<String>().trim().to_owned())
+            .collect()
+    };
+    // Shanghai keeps UTC+8 all year: a fixed offset is an independent check of the zone.
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let shown: Vec<Vec<String>> = rows.iter().map(cells).collect();
+    for (row, entry) in shown.iter().zip(&entries) {
+        assert_eq!(
+            row[0],
+            entry
+                .created_at
+                .with_timezone(&shanghai)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            "ledger times in Asia/Shanghai"
+        );
+    }
+    // Newest first: points +120, then -¥0.50, then +¥100.00; totals after each.
+    assert_eq!((shown[0][2].as_str(), shown[0][3].as_str()), ("+120", "120"));
+    assert_eq!(
+        (shown[1][2].as_str(), shown[1][3].as_str()),
+        ("-¥0.50", "¥99.50")
+    );
+    assert_eq!(
+        (shown[2][2].as_str(), shown[2][3].as_str()),
+        ("+¥100.00", "¥100.00")
+    );
+    let profile: String = doc
+        .select(&Selector::parse("#profile dd").unwrap())
+        .map(|dd| dd.text().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("|");
+    assert!(profile.contains("2026-01-02 01:30"), "{profile}");
+
+    let doc = browser.page("/admin/members?q=13800135678").await;
+    let row = select(&doc, "tr.member-row");
+    assert_eq!(row.len(), 1);
+    let list = cells(&row[0]);
+    assert!(list.contains(&"¥99.50".to_owned()), "{list:?}");
+    assert!(list.contains(&"2026-01-02 01:30".to_owned()), "{list:?}");
+    // The date filters count days in the admin's time zone too.
+    for (day, found) in [("2026-01-02", 1), ("2026-01-01", 0)] {
+        let doc = browser
+            .page(&format!("/admin/members?from={day}&to={day}"))
+            .await;
+        assert_eq!(select(&doc, "tr.member-row").len(), found, "{day}");
+    }
+
+    let csv = browser
+        .get("/admin/members/export.csv?q=13800135678")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let line = csv.lines().nth(1).unwrap();
+    assert!(line.contains("\"99.50\""), "{line}");
+    assert!(line.contains("\"2026-01-02 01:30\""), "{line}");
+}
+
 #[tokio::test]
 async fn a_viewer_sees_masked_data_and_cannot_change_anything() {
     let (app, _sandbox, _info) = TestApp::sandbox().await;
@@ -1197,8 +1309,8 @@ async fn drifted_run(app: &TestApp, member_id: i64, card_id: i64) {
         outcome: Set("drift".into()),
         local_points: Set(120),
         remote_points: Set(Some(100)),
-        local_balance: Set(0),
-        remote_balance: Set(Some(0)),
+        local_balance: Set(10_000),
+        remote_balance: Set(Some(9_950)),
         foreign_events: Set(1),
         foreign_bonus: Set(-20),
         foreign_balance: Set(0),
@@ -1233,6 +1345,8 @@ async fn the_sync_page_lists_failed_jobs_with_their_error_retries_them_and_shows
     assert_eq!(text(&doc, "#run-drifted"), "1");
     assert_eq!(text(&doc, "tr.drift-row td:nth-child(3)"), "120");
     assert_eq!(text(&doc, "tr.drift-row td:nth-child(4)"), "100");
+    assert_eq!(text(&doc, "tr.drift-row .local-balance"), "¥100.00");
+    assert_eq!(text(&doc, "tr.drift-row .remote-balance"), "¥99.50");
     assert_eq!(text(&doc, "tr.drift-row code"), "123456789012");
     let csrf = attr(&doc, "input[name=csrf]", "value");
     let response = browser

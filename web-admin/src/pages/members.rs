@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::NaiveDate;
 use futures::{future, stream, Stream, StreamExt};
+use kaika_core::display::{self, Zone};
 use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
 use kaika_core::ledger::{self, AdjustForm};
 use kaika_core::member_search::{self, Export, Found, MemberFilter};
@@ -14,7 +15,7 @@ use kaika_core::members::Answers;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
-use super::{fmt_time, messages, render, see_other, Chrome, Done, FieldErrors};
+use super::{messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
@@ -45,8 +46,9 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 }
 
 impl ListQuery {
-    fn filter(&self) -> MemberFilter {
+    fn filter(&self, zone: Zone) -> MemberFilter {
         MemberFilter {
+            zone,
             q: non_empty(&self.q),
             card_id: non_empty(&self.card).and_then(|c| c.parse().ok()),
             outer_str: non_empty(&self.channel),
@@ -96,19 +98,15 @@ pub struct MemberLine {
     pub status: String,
     /// Points.
     pub points: i64,
-    /// Balance in yuan.
+    /// Balance as shown, `¥100.00`.
     pub balance: String,
+    /// Balance in cents.
+    pub balance_cents: i64,
     /// Created.
     pub created: String,
 }
 
-/// Cents as yuan, `12.34`.
-pub fn yuan(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
-}
-
-fn line(row: &members::Model, card: &str, see: bool) -> MemberLine {
+fn line(row: &members::Model, card: &str, see: bool, zone: &Zone) -> MemberLine {
     let a = Answers::of(row);
     let name = a.name().to_owned();
     let mobile = a.mobile().to_owned();
@@ -126,8 +124,9 @@ fn line(row: &members::Model, card: &str, see: bool) -> MemberLine {
         channel: row.outer_str.clone().unwrap_or_default(),
         status: row.status.clone(),
         points: row.points,
-        balance: yuan(row.balance_cents),
-        created: fmt_time(&row.created_at),
+        balance: display::yuan(row.balance_cents),
+        balance_cents: row.balance_cents,
+        created: zone.minute(&row.created_at),
     }
 }
 
@@ -172,12 +171,21 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let query = query.into_inner();
     let page = query.page.unwrap_or(0);
-    let found = member_search::list_page(&state.db, &query.filter(), page, PER_PAGE).await?;
+    let found = member_search::list_page(
+        &state.db,
+        &query.filter(state.settings.time_zone),
+        page,
+        PER_PAGE,
+    ).await?;
     let see = admin.user.role.sees_personal_data();
     let page_struct = MembersPage {
         chrome: Chrome::load(&state, &admin, "members", query.done.as_deref()).await?,
         query,
-        lines: found.found.iter().map(|f| found_line(f, see)).collect(),
+        lines: found
+            .found
+            .iter()
+            .map(|f| found_line(f, see, &state.settings.time_zone))
+            .collect(),
         cards: found.cards,
         page,
         more: found.more,
@@ -185,8 +193,8 @@ pub async fn list(
     render(&page_struct, StatusCode::OK)
 }
 
-fn found_line(found: &Found, see: bool) -> MemberLine {
-    line(&found.member, &found.card_title, see)
+fn found_line(found: &Found, see: bool, zone: &Zone) -> MemberLine {
+    line(&found.member, &found.card_title, see, zone)
 }
 
 /// `GET /admin/members/{id}`.
@@ -253,6 +261,7 @@ async fn member_page(
         .await?
         .ok_or(AdminError::NotFound)?;
     let see = admin.user.role.sees_personal_data();
+    let zone = &state.settings.time_zone;
     let list = answer_lines(admin, &row, see);
     let events = match &row.oa_openid {
         Some(openid) => {
@@ -272,8 +281,12 @@ async fn member_page(
             .as_deref()
             .map(|o| if see { o.to_owned() } else { mask::tail(o) })
             .unwrap_or_default(),
-        activated: row.activated_at.as_ref().map(fmt_time).unwrap_or_default(),
-        member: line(&row, &card.title, see),
+        activated: row
+            .activated_at
+            .as_ref()
+            .map(|t| zone.minute(t))
+            .unwrap_or_default(),
+        member: line(&row, &card.title, see, zone),
         answers: list,
         entries: ledger::entries(&state.db, id).await?,
         unsynced: kaika_core::outbox::unsent_for_member(&state.db, id).await?,
@@ -352,7 +365,7 @@ fn csv_line(l: &MemberLine) -> String {
         l.channel.clone(),
         l.status.clone(),
         l.points.to_string(),
-        l.balance.clone(),
+        display::yuan_number(l.balance_cents),
         l.created.clone(),
     ]
     .iter()
@@ -373,7 +386,7 @@ pub async fn export(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let see = admin.user.role.sees_personal_data();
-    let (filter, params) = (query.filter(), query.params());
+    let (filter, params) = (query.filter(state.settings.time_zone), query.params());
     let export = member_search::export(&state.db, filter, params, !see, &admin.by()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
@@ -381,11 +394,15 @@ pub async fn export(
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"kaika-members.csv\"",
         ))
-        .streaming(csv_body(export, see)))
+        .streaming(csv_body(export, see, state.settings.time_zone)))
 }
 
 /// The header, then one chunk per batch; a failed batch ends the body with its error.
-fn csv_body(export: Export, see: bool) -> impl Stream<Item = Result<web::Bytes, AdminError>> {
+fn csv_body(
+    export: Export,
+    see: bool,
+    zone: Zone,
+) -> impl Stream<Item = Result<web::Bytes, AdminError>> {
     let header = stream::once(future::ready(Ok(web::Bytes::from(CSV_HEADER))));
     let lines = stream::unfold(Some(export), move |export| async move {
         let mut export = export?;
@@ -394,7 +411,7 @@ fn csv_body(export: Export, see: bool) -> impl Stream<Item = Result<web::Bytes, 
             Ok(Some(batch)) => {
                 let chunk: String = batch
                     .iter()
-                    .map(|f| csv_line(&found_line(f, see)))
+                    .map(|f| csv_line(&found_line(f, see, &zone)))
                     .collect();
                 Some((Ok(web::Bytes::from(chunk)), Some(export)))
             }
