@@ -2150,7 +2150,14 @@ async fn the_go_live_checklist_lists_every_line_with_its_state_and_masks_the_tok
         kaika_core::events::last_push(&app.app_db, account.summary.id)
             .await
             .unwrap()
-            .map(|p| p.received_at.format("%Y-%m-%d %H:%M").to_string())
+            .map(|p| {
+                // Shown in the admin's time zone, Asia/Shanghai by default (UTC+8 all year).
+                let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+                p.received_at
+                    .with_timezone(&shanghai)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
     };
     for _ in 0..50 {
         if last_push().await.is_some() {
@@ -2336,7 +2343,7 @@ async fn the_accounts_list_uses_the_public_url_and_shows_the_token_error_and_the
     let doc = owner.page("/admin/accounts").await;
     let badge = text(&doc, &format!("{row} .badge.token-error"));
     assert!(
-        badge.contains("40164: invalid ip 203.0.113.9") && badge.contains("2024-05-06 07:08"),
+        badge.contains("40164: invalid ip 203.0.113.9") && badge.contains("2024-05-06 15:08"),
         "{badge}"
     );
     let doc = owner.page("/admin/accounts/wx1234567890abcdef").await;
