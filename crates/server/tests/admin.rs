@@ -728,7 +728,7 @@ async fn a_channel_is_created_and_its_poster_embeds_the_mini_program_code() {
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let doc = Html::parse_document(&response.text().await.unwrap());
-    assert!(text(&doc, "#outer_str-error").contains("outer_str"));
+    assert!(text(&doc, "#outer_str-error").contains("渠道标识"));
     let response = browser
         .post(
             "/admin/channels",
@@ -1072,6 +1072,128 @@ async fn a_viewer_sees_masked_data_and_cannot_change_anything() {
         browser.get("/admin/audit").await.status(),
         StatusCode::FORBIDDEN
     );
+}
+
+/// The text a reader sees on a page: every text node of the body except hints (which may name the
+/// WeChat field behind a label).
+fn visible_text(doc: &Html) -> String {
+    let body = select(doc, "body").remove(0);
+    body.descendants()
+        .filter_map(|node| {
+            let text = node.value().as_text()?;
+            let hidden = node.ancestors().any(|a| {
+                a.value().as_element().is_some_and(|e| {
+                    e.name() == "script"
+                        || e.name() == "style"
+                        || e.attr("class")
+                            .is_some_and(|c| c.split(' ').any(|c| c == "hint"))
+                })
+            });
+            (!hidden).then(|| text.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn stored_push(app: &TestApp, card: &cards::Model, event: &str, from: &str) {
+    use kaika_core::entity::wechat_events;
+    let now = chrono::Utc::now();
+    wechat_events::ActiveModel {
+        account_id: Set(card.account_id),
+        dedupe_hash: Set(format!("hash-{event}")),
+        dedupe_key: Set(format!("{from}|1|{event}")),
+        event: Set(event.into()),
+        msg_type: Set("event".into()),
+        from_user_name: Set(from.into()),
+        wechat_card_id: Set(Some(card.wechat_card_id.clone())),
+        user_card_code: Set(Some("123456789012".into())),
+        create_time: Set(now.timestamp()),
+        raw_xml: Set("<xml/>".into()),
+        status: Set("done".into()),
+        attempts: Set(1),
+        next_attempt_at: Set(now),
+        received_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.app_db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_chinese_admin_names_wechat_fields_push_types_and_audit_actions_in_chinese() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "owner", Role::Owner).await;
+    let card = demo_card(&app).await;
+    let member = member_with_answers(&app, card.id).await;
+    stored_push(&app, &card, "user_get_card", "o123456789012").await;
+    stored_push(&app, &card, "user_gifting_card", "o123456789012").await;
+    let jargon = [
+        "outer_str",
+        "CardId",
+        "Event",
+        "openid",
+        "admin.login",
+        "user_get_card",
+        "user_gifting_card",
+    ];
+    let member_path = format!("/admin/members/{member}");
+    for path in [
+        "/admin/channels",
+        "/admin/events",
+        "/admin/audit",
+        "/admin/members",
+        member_path.as_str(),
+    ] {
+        let shown = visible_text(&browser.page(path).await);
+        for word in jargon {
+            assert!(!shown.contains(word), "{path} shows {word}: {shown}");
+        }
+    }
+    let doc = browser.page("/admin/events").await;
+    let events = select(&doc, "tr.event-row .event");
+    // The sandbox's own pushes (the demo card's review) may be there too.
+    let labels: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.text().collect::<String>(),
+                e.value().attr("title").unwrap().to_owned(),
+            )
+        })
+        .filter(|(_, title)| title.contains("user_g"))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("其他推送".to_owned(), "微信字段：user_gifting_card".to_owned()),
+            ("领取会员卡".to_owned(), "微信字段：user_get_card".to_owned()),
+        ]
+    );
+    assert!(attr(&doc, "#events thead span", "title").contains("Event"));
+    let doc = browser.page("/admin/events?event=user_get_card").await;
+    assert_eq!(select(&doc, "tr.event-row").len(), 1);
+    assert_eq!(
+        text(&doc, "select[name=event] option[selected]"),
+        "领取会员卡"
+    );
+    let doc = browser.page("/admin/audit").await;
+    let login = "tr.audit-row[data-action='admin.login'] .action";
+    assert_eq!(text(&doc, login), "管理员登录");
+    assert_eq!(attr(&doc, login, "title"), "admin.login");
+    let doc = browser.page("/admin/channels").await;
+    assert_eq!(text(&doc, "label[for=outer_str]"), "渠道标识");
+    assert!(text(&doc, "#channel-form .hint").contains("outer_str"));
+    browser.get("/admin/lang/en").await;
+    let doc = browser.page("/admin/audit").await;
+    assert_eq!(text(&doc, login), "Admin logged in");
+    let doc = browser.page(&member_path).await;
+    let pushes: Vec<String> = select(&doc, "#member-events .event")
+        .iter()
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(pushes, ["Other push", "Card claimed"]);
 }
 
 #[tokio::test]

@@ -173,6 +173,24 @@ impl Chrome {
         display::signed_amount(kind, *value)
     }
 
+    /// The hint naming the WeChat field behind a label, e.g. "微信字段：outer_str".
+    pub fn field_hint(&self, name: &str) -> String {
+        self.tr
+            .fmt("wechat_field.hint", &[("name", name.to_owned())])
+    }
+
+    /// The label of a WeChat push type (`user_get_card` → 领取会员卡); types Kaika does not apply are
+    /// "other".
+    pub fn event_name(&self, event: &str) -> String {
+        let known = kaika_core::events::HANDLED_EVENTS.contains(&event);
+        self.tv("wechat_event", if known { event } else { "other" })
+    }
+
+    /// The label of an audit action (`admin.login` → 管理员登录), the code itself when it has none.
+    pub fn audit_action(&self, code: &str) -> String {
+        self.tv("audit_action", code)
+    }
+
     /// The class of a navigation entry.
     pub fn nav_class(&self, entry: &str) -> &'static str {
         if self.active == entry {
