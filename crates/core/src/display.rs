@@ -39,6 +39,11 @@ pub fn signed_amount(kind: &str, value: i64) -> String {
     }
 }
 
+/// A percentage with one decimal, `33.3%`; `—` when there is nothing to divide by.
+pub fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}%"))
+}
+
 /// The time zone the admin, its CSV export and the CLI show times in (`admin.time_zone`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Zone(Tz);
@@ -146,6 +151,13 @@ mod tests {
         assert_eq!(signed_amount("balance", -250), "-¥2.50");
         assert_eq!(signed_amount("points", -30), "-30");
         assert_eq!(signed_amount("points", 30), "+30");
+    }
+
+    #[test]
+    fn percentages_have_one_decimal_and_a_dash_for_nothing() {
+        assert_eq!(percent(Some(100.0 / 3.0)), "33.3%");
+        assert_eq!(percent(Some(100.0)), "100.0%");
+        assert_eq!(percent(None), "—");
     }
 
     #[test]

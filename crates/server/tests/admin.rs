@@ -37,6 +37,14 @@ fn text(doc: &Html, css: &str) -> String {
         .unwrap_or_else(|| panic!("nothing matches {css}"))
 }
 
+/// The text of the first element under `row` matching `css`.
+fn cell(row: &scraper::ElementRef, css: &str) -> String {
+    row.select(&Selector::parse(css).unwrap())
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .unwrap_or_else(|| panic!("nothing matches {css}"))
+}
+
 fn attr(doc: &Html, css: &str, name: &str) -> String {
     select(doc, css)
         .first()
@@ -414,19 +422,20 @@ async fn the_dashboard_shows_the_numbers_the_chart_and_the_sandbox_banner() {
     let (app, _sandbox, _info) = TestApp::sandbox().await;
     let card = demo_card(&app).await;
     member_with_answers(&app, card.id).await;
-    kaika_core::stats::count(
-        &app.app_db,
-        card.id,
-        "store_front",
+    for step in [
         kaika_core::stats::FunnelStep::Claimed,
-    )
-    .await
-    .unwrap();
+        kaika_core::stats::FunnelStep::Claimed,
+        kaika_core::stats::FunnelStep::Activated,
+    ] {
+        kaika_core::stats::count(&app.app_db, card.id, "store_front", step)
+            .await
+            .unwrap();
+    }
     let browser = logged_in(&app, "owner", Role::Owner).await;
     let doc = browser.page("/admin").await;
     assert_eq!(text(&doc, "#n-members .value"), "1");
     assert_eq!(text(&doc, "#n-today .value"), "1");
-    assert_eq!(select(&doc, "svg#daily-chart rect.bar").len(), 60);
+    assert_eq!(select(&doc, "svg#daily-chart rect.bar").len(), 120);
     assert_eq!(
         select(&doc, "svg#daily-chart rect.bar.claimed[height='186.0']").len(),
         1
@@ -436,7 +445,102 @@ async fn the_dashboard_shows_the_numbers_the_chart_and_the_sandbox_banner() {
         .into_iter()
         .find(|tr| tr.text().any(|t| t.contains("门店海报")))
         .unwrap();
-    assert_eq!(rate.text().filter(|t| t.trim() == "0%").count(), 1);
+    assert_eq!(cell(&rate, ".conversion"), "—", "no opens yet");
+    assert_eq!(cell(&rate, ".claim-to-activation"), "50.0%");
+}
+
+/// The chart's value of each bar of a series, read from its tooltip (`MM-DD 名称: n`).
+fn chart_values(doc: &Html, series: &str) -> Vec<i64> {
+    select(doc, &format!("svg#daily-chart rect.bar.{series} title"))
+        .iter()
+        .map(|t| {
+            let title: String = t.text().collect();
+            title.rsplit(": ").next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_dashboard_defines_its_funnel_and_its_counters_agree_with_the_chart_after_demo_members() {
+    use kaika_core::stats::{count, FunnelStep};
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let card = demo_card(&app).await;
+    // Three opens brought one member: 33.3 % conversion, while every claim was activated.
+    for step in [
+        FunnelStep::ParamsRequested,
+        FunnelStep::ParamsRequested,
+        FunnelStep::ParamsRequested,
+        FunnelStep::Claimed,
+        FunnelStep::Activated,
+    ] {
+        count(&app.app_db, card.id, "store_front", step).await.unwrap();
+    }
+    let browser = logged_in(&app, "owner", Role::Owner).await;
+    let doc = browser.page("/admin").await;
+    let window = |doc: &Html, cell: &str| text(doc, &format!("#window-funnel .{cell}"));
+    assert_eq!(
+        ["opened", "claimed", "activated", "deleted"].map(|c| window(&doc, c)),
+        ["3", "1", "1", "0"]
+    );
+    assert_eq!(window(&doc, "conversion"), "33.3%");
+    assert_eq!(window(&doc, "claim-to-activation"), "100.0%");
+    let rate = select(&doc, "#channel-rates tbody tr")
+        .into_iter()
+        .find(|tr| tr.text().any(|t| t.contains("门店海报")))
+        .unwrap();
+    assert_eq!(cell(&rate, ".conversion"), "33.3%");
+    assert_eq!(cell(&rate, ".claim-to-activation"), "100.0%");
+    let definitions: Vec<String> = select(&doc, "#funnel-definitions dd")
+        .iter()
+        .map(|d| d.text().collect())
+        .collect();
+    assert_eq!(definitions.len(), 6);
+    assert!(definitions[0].contains("开卡参数"), "{definitions:?}");
+    assert!(definitions[4].starts_with("激活 ÷ 打开"), "{definitions:?}");
+    assert!(definitions[5].starts_with("激活 ÷ 领卡"), "{definitions:?}");
+    let tooltip: String = select(&doc, "svg#daily-chart rect.bar.activated title")
+        .last()
+        .unwrap()
+        .text()
+        .collect();
+    assert!(tooltip.ends_with(" 激活: 1"), "{tooltip}");
+
+    // Demo members land in the funnel on their days: the counters, the window and the chart agree.
+    let seeded = kaika_core::demo::seed_members(&app.app_db, Some(card.id), 300, 64)
+        .await
+        .unwrap();
+    assert_eq!(seeded.inserted, 300);
+    let doc = browser.page("/admin").await;
+    let first_day = (chrono::Utc::now() - chrono::Duration::days(29)).date_naive();
+    let in_window = members::Entity::find()
+        .all(&app.app_db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.activated_at.is_some_and(|t| t.date_naive() >= first_day))
+        .count() as i64;
+    assert!(in_window > 50, "{in_window}");
+    let activated = chart_values(&doc, "activated");
+    assert_eq!(activated.len(), 30);
+    let n = |id: &str| -> i64 { text(&doc, &format!("#{id} .value")).parse().unwrap() };
+    assert_eq!(n("n-30d"), in_window + 1, "the seeded members and the one activation");
+    assert_eq!(activated.iter().sum::<i64>(), n("n-30d"));
+    assert_eq!(activated[23..].iter().sum::<i64>(), n("n-7d"));
+    assert_eq!(activated[29], n("n-today"));
+    assert_eq!(window(&doc, "activated"), n("n-30d").to_string());
+    assert_eq!(
+        chart_values(&doc, "opened").iter().sum::<i64>().to_string(),
+        window(&doc, "opened")
+    );
+    browser.get("/admin/lang/en").await;
+    let doc = browser.page("/admin").await;
+    assert!(text(&doc, "#funnel-definitions").contains("Activations ÷ opens"));
+    let tooltip: String = select(&doc, "svg#daily-chart rect.bar.claimed title")
+        .last()
+        .unwrap()
+        .text()
+        .collect();
+    assert!(tooltip.contains(" Claims: "), "{tooltip}");
 }
 
 fn card_form(csrf: &str, title: &str) -> reqwest::multipart::Form {
@@ -981,99 +1085,6 @@ async fn money_reads_in_yuan_points_as_integers_and_times_in_the_admins_time_zon
     assert!(line.contains("\"2026-01-02 01:30\""), "{line}");
 }
 
-#[tokio::test]
-async fn a_viewer_sees_masked_data_and_cannot_change_anything() {
-    let (app, _sandbox, _info) = TestApp::sandbox().await;
-    let card = demo_card(&app).await;
-    let id = member_with_answers(&app, card.id).await;
-    let browser = logged_in(&app, "viewer", Role::Viewer).await;
-    let doc = browser.page("/admin/members").await;
-    assert_eq!(text(&doc, "tr.member-row .name"), "张**");
-    assert_eq!(text(&doc, "tr.member-row .mobile"), "138****5678");
-    assert_eq!(text(&doc, "tr.member-row .code"), "****9012");
-    let doc = browser.page(&format!("/admin/members/{id}")).await;
-    assert!(select(&doc, "#ledger-form").is_empty());
-    assert!(!doc.html().contains("13800135678"));
-    let csrf = attr(&doc, "input[name=csrf]", "value");
-    let member_before = members::Entity::find_by_id(id)
-        .one(&app.app_db)
-        .await
-        .unwrap()
-        .unwrap();
-    let entries_before = ledger_entries::Entity::find()
-        .count(&app.app_db)
-        .await
-        .unwrap();
-    let card_before = cards::Entity::find_by_id(card.id)
-        .one(&app.app_db)
-        .await
-        .unwrap()
-        .unwrap();
-    let response = browser
-        .post(
-            &format!("/admin/members/{id}/ledger"),
-            &[
-                ("csrf", &csrf),
-                ("nonce", "x"),
-                ("amount", "5"),
-                ("note", "x"),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = browser
-        .post(
-            &format!("/admin/cards/{}", card.id),
-            &[("csrf", &csrf), ("welcome_bonus", "1")],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let member_after = members::Entity::find_by_id(id)
-        .one(&app.app_db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        member_after, member_before,
-        "the refused credit changed nothing"
-    );
-    assert_eq!(
-        ledger_entries::Entity::find()
-            .count(&app.app_db)
-            .await
-            .unwrap(),
-        entries_before
-    );
-    let card_after = cards::Entity::find_by_id(card.id)
-        .one(&app.app_db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        card_after, card_before,
-        "the refused card edit changed nothing"
-    );
-    let csv = browser
-        .get("/admin/members/export.csv")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        csv.contains("138****5678") && !csv.contains("13800135678"),
-        "{csv}"
-    );
-    assert_eq!(csv.lines().count(), 2);
-    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 20).await.unwrap();
-    let export = audit.iter().find(|a| a.action == "members.export").unwrap();
-    assert_eq!(export.actor, "admin:viewer");
-    assert!(export.after.as_deref().unwrap().contains("\"masked\":true"));
-    assert_eq!(
-        browser.get("/admin/audit").await.status(),
-        StatusCode::FORBIDDEN
-    );
-}
-
 /// The text a reader sees on a page: every text node of the body except hints (which may name the
 /// WeChat field behind a label).
 fn visible_text(doc: &Html) -> String {
@@ -1194,6 +1205,99 @@ async fn the_chinese_admin_names_wechat_fields_push_types_and_audit_actions_in_c
         .map(|e| e.text().collect())
         .collect();
     assert_eq!(pushes, ["Other push", "Card claimed"]);
+}
+
+#[tokio::test]
+async fn a_viewer_sees_masked_data_and_cannot_change_anything() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let card = demo_card(&app).await;
+    let id = member_with_answers(&app, card.id).await;
+    let browser = logged_in(&app, "viewer", Role::Viewer).await;
+    let doc = browser.page("/admin/members").await;
+    assert_eq!(text(&doc, "tr.member-row .name"), "张**");
+    assert_eq!(text(&doc, "tr.member-row .mobile"), "138****5678");
+    assert_eq!(text(&doc, "tr.member-row .code"), "****9012");
+    let doc = browser.page(&format!("/admin/members/{id}")).await;
+    assert!(select(&doc, "#ledger-form").is_empty());
+    assert!(!doc.html().contains("13800135678"));
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    let member_before = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    let entries_before = ledger_entries::Entity::find()
+        .count(&app.app_db)
+        .await
+        .unwrap();
+    let card_before = cards::Entity::find_by_id(card.id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    let response = browser
+        .post(
+            &format!("/admin/members/{id}/ledger"),
+            &[
+                ("csrf", &csrf),
+                ("nonce", "x"),
+                ("amount", "5"),
+                ("note", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = browser
+        .post(
+            &format!("/admin/cards/{}", card.id),
+            &[("csrf", &csrf), ("welcome_bonus", "1")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let member_after = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        member_after, member_before,
+        "the refused credit changed nothing"
+    );
+    assert_eq!(
+        ledger_entries::Entity::find()
+            .count(&app.app_db)
+            .await
+            .unwrap(),
+        entries_before
+    );
+    let card_after = cards::Entity::find_by_id(card.id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        card_after, card_before,
+        "the refused card edit changed nothing"
+    );
+    let csv = browser
+        .get("/admin/members/export.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains("138****5678") && !csv.contains("13800135678"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 2);
+    let (audit, _) = kaika_core::audit::page(&app.app_db, 0, 20).await.unwrap();
+    let export = audit.iter().find(|a| a.action == "members.export").unwrap();
+    assert_eq!(export.actor, "admin:viewer");
+    assert!(export.after.as_deref().unwrap().contains("\"masked\":true"));
+    assert_eq!(
+        browser.get("/admin/audit").await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
