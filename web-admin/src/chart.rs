@@ -74,12 +74,7 @@ pub fn daily(last: NaiveDate, days: u32, data: &[Bar], names: [&str; 4]) -> Char
             })
         })
         .collect();
-    let max = bars
-        .iter()
-        .flat_map(|b| b.values)
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let max = bars.iter().flat_map(|b| b.values).max().unwrap_or(0).max(1);
     let slot = width / f64::from(days.max(1));
     let bar_w = (slot * 0.8 / SERIES.len() as f64).max(1.0);
     let scale = |v: i64| (base - top) * (v as f64) / (max as f64);
@@ -134,8 +129,19 @@ mod tests {
         );
         assert_eq!(chart.rects.len(), 120);
         assert_eq!(chart.max, 10);
-        let today: Vec<&str> = chart.rects[116..].iter().map(|r| r.title.as_str()).collect();
-        assert_eq!(today, ["11-26 打开: 3", "11-26 领卡: 10", "11-26 激活: 4", "11-26 删卡: 1"]);
+        let today: Vec<&str> = chart.rects[116..]
+            .iter()
+            .map(|r| r.title.as_str())
+            .collect();
+        assert_eq!(
+            today,
+            [
+                "11-26 打开: 3",
+                "11-26 领卡: 10",
+                "11-26 激活: 4",
+                "11-26 删卡: 1"
+            ]
+        );
         let tallest = chart.rects.iter().map(|r| r.h).fold(0.0, f64::max);
         assert!((tallest - (chart.base - 10.0)).abs() < 1e-9);
         assert_eq!(chart.ticks.last().unwrap().label, "11-26");

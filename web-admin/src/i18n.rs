@@ -156,7 +156,10 @@ mod tests {
         let tr = Tr::new(Lang::Zh);
         for code in kaika_core::audit::ACTIONS {
             let label = tr.t(&format!("audit_action.{code}")).to_owned();
-            assert!(!label.contains('.') && !label.contains('_'), "{code}: {label}");
+            assert!(
+                !label.contains('.') && !label.contains('_'),
+                "{code}: {label}"
+            );
         }
     }
 

@@ -170,6 +170,9 @@ mod tests {
             .iter()
             .filter(|code| !ACTIONS.contains(&code.as_str()))
             .collect();
-        assert!(missing.is_empty(), "audit actions missing from ACTIONS: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "audit actions missing from ACTIONS: {missing:?}"
+        );
     }
 }

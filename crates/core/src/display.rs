@@ -129,7 +129,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -180,7 +182,10 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         assert_eq!(shanghai.start_of(day), at("2026-11-28T16:00:00Z"));
         assert_eq!(shanghai.today(&at("2026-11-28T16:00:00Z")), day);
-        assert_eq!(shanghai.today(&at("2026-11-28T15:59:59Z")), day.pred_opt().unwrap());
+        assert_eq!(
+            shanghai.today(&at("2026-11-28T15:59:59Z")),
+            day.pred_opt().unwrap()
+        );
         // São Paulo skipped midnight on 2018-11-04: the day began at 01:00 local (03:00 UTC).
         let sao_paulo = Zone::parse("America/Sao_Paulo").unwrap();
         let gap = NaiveDate::from_ymd_opt(2018, 11, 4).unwrap();

@@ -228,7 +228,9 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> Result<Dashboard, CoreError
         numbers,
         channels: named_channel_funnels(db).await?,
         today,
-        window: days.iter().fold(Funnel::default(), |all, (_, f)| all.plus(f)),
+        window: days
+            .iter()
+            .fold(Funnel::default(), |all, (_, f)| all.plus(f)),
         days,
         pending_cards: cards::Entity::find()
             .filter(cards::Column::ReviewStatus.eq("pending"))

@@ -45,7 +45,14 @@ pub async fn count(
         FunnelStep::Activated => counts.activated = 1,
         FunnelStep::Deleted => counts.deleted = 1,
     }
-    add(db, card_id, outer_str, crate::clock::now().date_naive(), counts).await
+    add(
+        db,
+        card_id,
+        outer_str,
+        crate::clock::now().date_naive(),
+        counts,
+    )
+    .await
 }
 
 /// Counts to add to one day of a card and channel.

@@ -461,7 +461,8 @@ fn chart_values(doc: &Html, series: &str) -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn the_dashboard_defines_its_funnel_and_its_counters_agree_with_the_chart_after_demo_members() {
+async fn the_dashboard_defines_its_funnel_and_its_counters_agree_with_the_chart_after_demo_members()
+{
     use kaika_core::stats::{count, FunnelStep};
     let (app, _sandbox, _info) = TestApp::sandbox().await;
     let card = demo_card(&app).await;
@@ -473,7 +474,9 @@ async fn the_dashboard_defines_its_funnel_and_its_counters_agree_with_the_chart_
         FunnelStep::Claimed,
         FunnelStep::Activated,
     ] {
-        count(&app.app_db, card.id, "store_front", step).await.unwrap();
+        count(&app.app_db, card.id, "store_front", step)
+            .await
+            .unwrap();
     }
     let browser = logged_in(&app, "owner", Role::Owner).await;
     let doc = browser.page("/admin").await;
@@ -523,7 +526,11 @@ async fn the_dashboard_defines_its_funnel_and_its_counters_agree_with_the_chart_
     let activated = chart_values(&doc, "activated");
     assert_eq!(activated.len(), 30);
     let n = |id: &str| -> i64 { text(&doc, &format!("#{id} .value")).parse().unwrap() };
-    assert_eq!(n("n-30d"), in_window + 1, "the seeded members and the one activation");
+    assert_eq!(
+        n("n-30d"),
+        in_window + 1,
+        "the seeded members and the one activation"
+    );
     assert_eq!(activated.iter().sum::<i64>(), n("n-30d"));
     assert_eq!(activated[23..].iter().sum::<i64>(), n("n-7d"));
     assert_eq!(activated[29], n("n-today"));
@@ -974,7 +981,13 @@ async fn an_operator_credits_points_once_per_form_and_sees_the_entry() {
 }
 
 /// Posts one ledger change from the member's page.
-async fn ledger_change(browser: &Browser, member_id: i64, kind: &str, direction: &str, amount: &str) {
+async fn ledger_change(
+    browser: &Browser,
+    member_id: i64,
+    kind: &str,
+    direction: &str,
+    amount: &str,
+) {
     let path = format!("/admin/members/{member_id}");
     let doc = browser.page(&path).await;
     let csrf = attr(&doc, "input[name=csrf]", "value");
@@ -1044,7 +1057,10 @@ async fn money_reads_in_yuan_points_as_integers_and_times_in_the_admins_time_zon
         );
     }
     // Newest first: points +120, then -¥0.50, then +¥100.00; totals after each.
-    assert_eq!((shown[0][2].as_str(), shown[0][3].as_str()), ("+120", "120"));
+    assert_eq!(
+        (shown[0][2].as_str(), shown[0][3].as_str()),
+        ("+120", "120")
+    );
     assert_eq!(
         (shown[1][2].as_str(), shown[1][3].as_str()),
         ("-¥0.50", "¥99.50")
@@ -1178,8 +1194,14 @@ async fn the_chinese_admin_names_wechat_fields_push_types_and_audit_actions_in_c
     assert_eq!(
         labels,
         [
-            ("其他推送".to_owned(), "微信字段：user_gifting_card".to_owned()),
-            ("领取会员卡".to_owned(), "微信字段：user_get_card".to_owned()),
+            (
+                "其他推送".to_owned(),
+                "微信字段：user_gifting_card".to_owned()
+            ),
+            (
+                "领取会员卡".to_owned(),
+                "微信字段：user_get_card".to_owned()
+            ),
         ]
     );
     assert!(attr(&doc, "#events thead span", "title").contains("Event"));

@@ -54,7 +54,10 @@ async fn rows(
             .map(|p| fmt_time(&state.settings.time_zone, &p.received_at));
         out.push(AccountRow {
             callback_url,
-            token_error_at: summary.token_error_at.as_ref().map(|t| fmt_time(&state.settings.time_zone, t)),
+            token_error_at: summary
+                .token_error_at
+                .as_ref()
+                .map(|t| fmt_time(&state.settings.time_zone, t)),
             summary,
             token,
             last_push,

@@ -176,7 +176,8 @@ pub async fn list(
         &query.filter(state.settings.time_zone),
         page,
         PER_PAGE,
-    ).await?;
+    )
+    .await?;
     let see = admin.user.role.sees_personal_data();
     let page_struct = MembersPage {
         chrome: Chrome::load(&state, &admin, "members", query.done.as_deref()).await?,

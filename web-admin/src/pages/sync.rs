@@ -4,10 +4,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use kaika_core::display;
 use kaika_core::entity::outbox as outbox_rows;
 use kaika_core::entity::reconciliation;
 use kaika_core::entity::reconciliation_items as items;
-use kaika_core::display;
 use kaika_core::outbox;
 use kaika_core::reconcile;
 
@@ -48,7 +48,9 @@ pub struct SyncPage {
 
 impl SyncPage {
     fn time(&self, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-        at.as_ref().map(|t| fmt_time(&self.chrome.zone, t)).unwrap_or_default()
+        at.as_ref()
+            .map(|t| fmt_time(&self.chrome.zone, t))
+            .unwrap_or_default()
     }
 
     fn code(&self, code: &str) -> String {

@@ -493,13 +493,14 @@ impl Settings {
                 message: "must be at least 16 characters (`openssl rand -hex 16`)".into(),
             });
         }
-        let time_zone = kaika_core::display::Zone::parse(&raw.admin.time_zone).map_err(|message| {
-            ConfigError::Invalid {
-                key: "admin.time_zone".into(),
-                env: "KAIKA__ADMIN__TIME_ZONE".into(),
-                message,
-            }
-        })?;
+        let time_zone =
+            kaika_core::display::Zone::parse(&raw.admin.time_zone).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "admin.time_zone".into(),
+                    env: "KAIKA__ADMIN__TIME_ZONE".into(),
+                    message,
+                }
+            })?;
         Ok(Self {
             time_zone,
             metrics_listen,
