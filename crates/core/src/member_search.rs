@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::audit::Actor;
 use crate::display::Zone;
-use crate::entity::{cards, members};
+use crate::entity::{cards, channels, members};
 use crate::CoreError;
 
 /// The member list's filters.
@@ -31,6 +32,40 @@ pub struct MemberFilter {
     pub to: Option<NaiveDate>,
     /// The time zone of `from` and `to`: the admin's.
     pub zone: Zone,
+    /// The order of a page (the export always walks newest first).
+    pub sort: MemberSort,
+}
+
+/// The order of the member list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MemberSort {
+    /// Newest first (by creation).
+    #[default]
+    Newest,
+    /// Most recently activated first; members not activated last.
+    ActivatedNewest,
+    /// Earliest activated first; members not activated last.
+    ActivatedOldest,
+}
+
+impl MemberSort {
+    /// `activated_desc` or `activated_asc`; anything else is [`MemberSort::Newest`].
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "activated_desc" => Self::ActivatedNewest,
+            "activated_asc" => Self::ActivatedOldest,
+            _ => Self::Newest,
+        }
+    }
+
+    /// The value [`MemberSort::parse`] reads back (empty for the default).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "",
+            Self::ActivatedNewest => "activated_desc",
+            Self::ActivatedOldest => "activated_asc",
+        }
+    }
 }
 
 /// The upper bound of a prefix range over digits (letters sort after digits in every collation Kaika
@@ -79,8 +114,7 @@ fn member_condition(filter: &MemberFilter) -> Condition {
     cond
 }
 
-/// A page of members matching a filter, newest first, and whether another page follows. No total is
-/// counted: at 100 000 members a count over a text search costs more than the page itself.
+/// A page of members matching a filter in the filter's order, and whether another page follows.
 pub async fn search(
     db: &impl ConnectionTrait,
     filter: &MemberFilter,
@@ -88,8 +122,20 @@ pub async fn search(
     per_page: u64,
 ) -> Result<(Vec<members::Model>, bool), CoreError> {
     let per_page = per_page.clamp(1, 500);
-    let mut rows = members::Entity::find()
-        .filter(member_condition(filter))
+    let mut query = members::Entity::find().filter(member_condition(filter));
+    // Members never activated go last in both directions: NULLs sort differently on SQLite and
+    // PostgreSQL, `activated_at IS NULL` (false before true) the same on both.
+    let not_activated = Expr::col(members::Column::ActivatedAt).is_null();
+    query = match filter.sort {
+        MemberSort::Newest => query,
+        MemberSort::ActivatedNewest => query
+            .order_by_asc(not_activated)
+            .order_by_desc(members::Column::ActivatedAt),
+        MemberSort::ActivatedOldest => query
+            .order_by_asc(not_activated)
+            .order_by_asc(members::Column::ActivatedAt),
+    };
+    let mut rows = query
         .order_by_desc(members::Column::Id)
         .offset(page * per_page)
         .limit(per_page + 1)
@@ -132,15 +178,21 @@ pub struct Found {
 /// A page of the admin's member list.
 #[derive(Debug, Clone)]
 pub struct ListPage {
-    /// The members of the page, newest first.
+    /// The members of the page, in the filter's order.
     pub found: Vec<Found>,
     /// Whether another page follows.
     pub more: bool,
+    /// Members matching the filter, on every page.
+    pub total: u64,
+    /// Pages of `per_page` members (at least 1).
+    pub pages: u64,
     /// Every card, oldest first (the list filters by card).
     pub cards: Vec<cards::Model>,
+    /// Every channel, by card then name (the list filters by channel).
+    pub channels: Vec<channels::Model>,
 }
 
-/// A page of the members matching a filter ([`search`]) with their cards' titles.
+/// A page of the members matching a filter ([`search`]) with their cards' titles and how many match.
 pub async fn list_page(
     db: &impl ConnectionTrait,
     filter: &MemberFilter,
@@ -148,15 +200,28 @@ pub async fn list_page(
     per_page: u64,
 ) -> Result<ListPage, CoreError> {
     let (rows, more) = search(db, filter, page, per_page).await?;
+    let total = members::Entity::find()
+        .filter(member_condition(filter))
+        .count(db)
+        .await?;
     let cards = cards::Entity::find()
         .order_by_asc(cards::Column::Id)
         .all(db)
         .await?;
+    let channels = channels::Entity::find()
+        .order_by_asc(channels::Column::CardId)
+        .order_by_asc(channels::Column::Name)
+        .all(db)
+        .await?;
     let titles: HashMap<i64, String> = cards.iter().map(|c| (c.id, c.title.clone())).collect();
+    let per_page = per_page.clamp(1, 500);
     Ok(ListPage {
         found: with_titles(rows, &titles),
         more,
+        total,
+        pages: total.div_ceil(per_page).max(1),
         cards,
+        channels,
     })
 }
 

@@ -1229,6 +1229,119 @@ async fn the_chinese_admin_names_wechat_fields_push_types_and_audit_actions_in_c
     assert_eq!(pushes, ["Other push", "Card claimed"]);
 }
 
+/// The ids of the member rows of a list page, in order.
+fn member_ids(doc: &Html) -> Vec<i64> {
+    select(doc, "tr.member-row")
+        .iter()
+        .map(|r| r.value().attr("data-member-id").unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_member_list_counts_pages_sorts_by_activation_and_filters_by_card_channel_and_status() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let card = demo_card(&app).await;
+    kaika_core::demo::seed_members(&app.app_db, Some(card.id), 120, 64)
+        .await
+        .unwrap();
+    // One member claimed the card and never activated it.
+    let claimed = kaika_core::testing::seed_member(&app.app_db, card.id, "555500000001").await;
+    let mut row: members::ActiveModel = members::Entity::find_by_id(claimed)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.status = Set("claimed".into());
+    row.activated_at = Set(None);
+    row.update(&app.app_db).await.unwrap();
+    let all = members::Entity::find().all(&app.app_db).await.unwrap();
+    assert_eq!(all.len(), 121);
+
+    let doc = browser.page("/admin/members").await;
+    assert_eq!(text(&doc, "#member-total"), "共 121 位会员");
+    assert_eq!(text(&doc, "#page-of"), "第 1 / 3 页");
+    assert_eq!(member_ids(&doc).len(), 50);
+    let doc = browser.page("/admin/members?page=2").await;
+    assert_eq!(text(&doc, "#page-of"), "第 3 / 3 页");
+    assert_eq!(member_ids(&doc).len(), 21);
+
+    let activated_at = |id: i64| all.iter().find(|m| m.id == id).unwrap().activated_at;
+    let latest = all.iter().filter_map(|m| m.activated_at).max();
+    let earliest = all.iter().filter_map(|m| m.activated_at).min();
+    let doc = browser.page("/admin/members?sort=activated_desc").await;
+    assert_eq!(activated_at(member_ids(&doc)[0]), latest);
+    assert_eq!(text(&doc, "#sort option[selected]"), "激活时间：最近在前");
+    let next = attr(&doc, "#pager a[rel=next]", "href");
+    assert!(next.contains("sort=activated_desc"), "{next}");
+    let doc = browser.page("/admin/members?sort=activated_asc").await;
+    let ids = member_ids(&doc);
+    assert_eq!(activated_at(ids[0]), earliest);
+    let times: Vec<_> = ids.iter().map(|id| activated_at(*id).unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "in activation order"
+    );
+    for sort in ["activated_asc", "activated_desc"] {
+        let doc = browser
+            .page(&format!("/admin/members?sort={sort}&page=2"))
+            .await;
+        assert_eq!(
+            member_ids(&doc).last(),
+            Some(&claimed),
+            "{sort}: never activated goes last"
+        );
+    }
+
+    let count = |keep: &dyn Fn(&members::Model) -> bool| all.iter().filter(|m| keep(m)).count();
+    for status in ["active", "claimed", "deleted"] {
+        let doc = browser
+            .page(&format!("/admin/members?status={status}"))
+            .await;
+        let expected = count(&|m| m.status == status);
+        assert_eq!(
+            text(&doc, "#member-total"),
+            format!("共 {expected} 位会员"),
+            "{status}"
+        );
+    }
+    let store_front = count(&|m| m.outer_str.as_deref() == Some("store_front"));
+    assert!(store_front > 0 && store_front < 121, "{store_front}");
+    let doc = browser
+        .page(&format!(
+            "/admin/members?card={}&channel=store_front",
+            card.id
+        ))
+        .await;
+    assert_eq!(
+        text(&doc, "#member-total"),
+        format!("共 {store_front} 位会员")
+    );
+    assert!(text(&doc, "#channel-filter option[selected]").contains(&card.title));
+    let doc = browser.page("/admin/members?card=999999").await;
+    assert_eq!(text(&doc, "#member-total"), "共 0 位会员");
+    assert_eq!(text(&doc, "#page-of"), "第 1 / 1 页");
+    let deleted_in_article = members::Entity::find()
+        .filter(members::Column::OuterStr.eq("article"))
+        .filter(members::Column::Status.eq("deleted"))
+        .count(&app.app_db)
+        .await
+        .unwrap();
+    let doc = browser
+        .page("/admin/members?channel=article&status=deleted")
+        .await;
+    assert_eq!(
+        text(&doc, "#member-total"),
+        format!("共 {deleted_in_article} 位会员")
+    );
+    browser.get("/admin/lang/en").await;
+    let doc = browser.page("/admin/members").await;
+    assert_eq!(text(&doc, "#member-total"), "121 members");
+    assert_eq!(text(&doc, "#page-of"), "Page 1 of 3");
+}
+
 #[tokio::test]
 async fn a_viewer_sees_masked_data_and_cannot_change_anything() {
     let (app, _sandbox, _info) = TestApp::sandbox().await;

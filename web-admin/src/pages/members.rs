@@ -8,9 +8,9 @@ use askama::Template;
 use chrono::NaiveDate;
 use futures::{future, stream, Stream, StreamExt};
 use kaika_core::display::{self, Zone};
-use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
+use kaika_core::entity::{cards, channels, ledger_entries, members, wechat_events};
 use kaika_core::ledger::{self, AdjustForm};
-use kaika_core::member_search::{self, Export, Found, MemberFilter};
+use kaika_core::member_search::{self, Export, Found, MemberFilter, MemberSort};
 use kaika_core::members::Answers;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
@@ -34,6 +34,7 @@ pub struct ListQuery {
     status: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    sort: Option<String>,
     page: Option<u64>,
     done: Option<String>,
 }
@@ -56,6 +57,7 @@ impl ListQuery {
             from: non_empty(&self.from)
                 .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
             to: non_empty(&self.to).and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+            sort: MemberSort::parse(self.sort.as_deref().unwrap_or_default()),
         }
     }
 
@@ -68,6 +70,7 @@ impl ListQuery {
             ("status", &self.status),
             ("from", &self.from),
             ("to", &self.to),
+            ("sort", &self.sort),
         ];
         pairs
             .iter()
@@ -138,8 +141,11 @@ pub struct MembersPage {
     query: ListQuery,
     lines: Vec<MemberLine>,
     cards: Vec<cards::Model>,
+    channels: Vec<(String, String)>,
     page: u64,
     more: bool,
+    total: u64,
+    pages: u64,
 }
 
 impl MembersPage {
@@ -147,9 +153,31 @@ impl MembersPage {
         let current = match field {
             "card" => &self.query.card,
             "status" => &self.query.status,
+            "sort" => &self.query.sort,
             _ => &self.query.channel,
         };
         current.as_deref() == Some(value)
+    }
+
+    fn total_text(&self) -> String {
+        self.chrome
+            .tr
+            .fmt("member.total", &[("total", self.total.to_string())])
+    }
+
+    fn page_text(&self) -> String {
+        let (page, pages) = ((self.page + 1).to_string(), self.pages.to_string());
+        self.chrome
+            .tr
+            .fmt("member.page_of", &[("page", page), ("pages", pages)])
+    }
+
+    fn sort_label(&self, sort: &str) -> &'static str {
+        match sort {
+            "activated_desc" => "member.sort_activated_desc",
+            "activated_asc" => "member.sort_activated_asc",
+            _ => "member.sort_newest",
+        }
     }
 
     fn value(&self, field: &str) -> String {
@@ -187,11 +215,34 @@ pub async fn list(
             .iter()
             .map(|f| found_line(f, see, &state.settings.time_zone))
             .collect(),
+        channels: channel_options(&found.cards, &found.channels),
         cards: found.cards,
         page,
         more: found.more,
+        total: found.total,
+        pages: found.pages,
     };
     render(&page_struct, StatusCode::OK)
+}
+
+/// The channel filter's options: each channel tag once, labelled with its names and cards.
+fn channel_options(cards: &[cards::Model], channels: &[channels::Model]) -> Vec<(String, String)> {
+    let mut options: Vec<(String, String)> = Vec::new();
+    for channel in channels {
+        let card = cards
+            .iter()
+            .find(|c| c.id == channel.card_id)
+            .map_or("", |c| c.title.as_str());
+        let label = format!("{} · {card}", channel.name);
+        match options
+            .iter_mut()
+            .find(|(tag, _)| *tag == channel.outer_str)
+        {
+            Some((_, labels)) => *labels = format!("{labels} / {label}"),
+            None => options.push((channel.outer_str.clone(), label)),
+        }
+    }
+    options
 }
 
 fn found_line(found: &Found, see: bool, zone: &Zone) -> MemberLine {
