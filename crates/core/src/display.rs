@@ -39,6 +39,20 @@ pub fn signed_amount(kind: &str, value: i64) -> String {
     }
 }
 
+/// A value for a spreadsheet column that Excel would otherwise read as a number: an all-digit string
+/// of 6 or more digits (a mobile, a card code, a numeric membership number) becomes the formula
+/// `="…"`, which Excel and LibreOffice show as exactly that text. Read as a number, a 12-digit code
+/// shows as `1.23457E+11` and a leading zero is lost. A leading tab would keep it as text too, but the
+/// tab stays in the value for every other program that reads the file; the formula holds only digits,
+/// so it cannot run anything. Anything else is returned as it is.
+pub fn spreadsheet_text(value: &str) -> String {
+    if value.len() >= 6 && value.bytes().all(|b| b.is_ascii_digit()) {
+        format!("=\"{value}\"")
+    } else {
+        value.to_owned()
+    }
+}
+
 /// A percentage with one decimal, `33.3%`; `—` when there is nothing to divide by.
 pub fn percent(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}%"))
@@ -153,6 +167,20 @@ mod tests {
         assert_eq!(signed_amount("balance", -250), "-¥2.50");
         assert_eq!(signed_amount("points", -30), "-30");
         assert_eq!(signed_amount("points", 30), "+30");
+    }
+
+    #[test]
+    fn long_digit_strings_stay_text_in_spreadsheets() {
+        assert_eq!(spreadsheet_text("13800138000"), "=\"13800138000\"");
+        assert_eq!(spreadsheet_text("012345678901"), "=\"012345678901\"");
+        assert_eq!(
+            spreadsheet_text("12345"),
+            "12345",
+            "short numbers stay numbers"
+        );
+        assert_eq!(spreadsheet_text("KK00000042"), "KK00000042");
+        assert_eq!(spreadsheet_text("+8613800138000"), "+8613800138000");
+        assert_eq!(spreadsheet_text(""), "");
     }
 
     #[test]

@@ -245,6 +245,72 @@ pub struct Export {
     filter: MemberFilter,
     titles: HashMap<i64, String>,
     before: Option<i64>,
+    columns: Vec<AnswerColumn>,
+}
+
+/// A column of the export holding one answer of the activation form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerColumn {
+    /// A common field (`USER_FORM_INFO_FLAG_*`) other than name and mobile, which have columns of
+    /// their own.
+    Common(String),
+    /// A free-text or choice question, by its text.
+    Question(String),
+}
+
+/// The answer columns of the forms of `cards`, in the order of their designers: common fields, then
+/// free-text questions, then choice questions; each once.
+pub fn answer_columns(cards: &[cards::Model]) -> Vec<AnswerColumn> {
+    let own_columns = ["USER_FORM_INFO_FLAG_NAME", "USER_FORM_INFO_FLAG_MOBILE"];
+    let mut columns = Vec::new();
+    for card in cards {
+        let design = crate::activation_form::design_of(card);
+        let common = design
+            .common
+            .iter()
+            .filter(|(flag, place)| {
+                *place != crate::activation_form::Place::Off && !own_columns.contains(flag)
+            })
+            .map(|(flag, _)| AnswerColumn::Common((*flag).to_owned()));
+        let text = crate::activation_form::lines(&design.custom_required)
+            .into_iter()
+            .chain(crate::activation_form::lines(&design.custom_optional))
+            .map(AnswerColumn::Question);
+        let choices = design
+            .rich
+            .iter()
+            .filter(|slot| {
+                slot.place != crate::activation_form::Place::Off && !slot.name.trim().is_empty()
+            })
+            .map(|slot| AnswerColumn::Question(slot.name.trim().to_owned()));
+        for column in common.chain(text).chain(choices) {
+            if !columns.contains(&column) {
+                columns.push(column);
+            }
+        }
+    }
+    columns
+}
+
+/// A member's answers in the order of `columns`, and the answers no column holds (a question since
+/// removed from the form) as `question: answer` joined with `; `, so that nothing is lost.
+pub fn answer_cells(columns: &[AnswerColumn], member: &members::Model) -> (Vec<String>, String) {
+    let mut cells = vec![String::new(); columns.len()];
+    let mut others = Vec::new();
+    for answer in crate::members::Answers::of(member).all() {
+        let at = columns.iter().position(|column| match column {
+            AnswerColumn::Common(flag) => answer.common_flag.as_deref() == Some(flag.as_str()),
+            AnswerColumn::Question(text) => answer.common_flag.is_none() && answer.name == *text,
+        });
+        match at {
+            Some(at) => cells[at] = answer.value,
+            None if answer.common_flag.as_deref().is_some_and(|f| {
+                f == "USER_FORM_INFO_FLAG_NAME" || f == "USER_FORM_INFO_FLAG_MOBILE"
+            }) => {}
+            None => others.push(format!("{}: {}", answer.name, answer.value)),
+        }
+    }
+    (cells, others.join("; "))
 }
 
 /// Starts an export and audits it as `members.export`: `params` is the list's query string, `masked`
@@ -259,21 +325,30 @@ pub async fn export(
     let details = serde_json::json!({"filter": params, "masked": masked});
     by.record(db, "members.export", "members".into(), None, Some(details))
         .await?;
-    let titles = cards::Entity::find()
+    let cards = cards::Entity::find()
+        .order_by_asc(cards::Column::Id)
         .all(db)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.title))
+        .await?;
+    let exported: Vec<cards::Model> = cards
+        .iter()
+        .filter(|c| filter.card_id.is_none_or(|id| id == c.id))
+        .cloned()
         .collect();
     Ok(Export {
         db: db.clone(),
+        columns: answer_columns(&exported),
         filter,
-        titles,
+        titles: cards.into_iter().map(|c| (c.id, c.title)).collect(),
         before: None,
     })
 }
 
 impl Export {
+    /// The answer columns of the exported cards' forms ([`answer_columns`]).
+    pub fn answer_columns(&self) -> &[AnswerColumn] {
+        &self.columns
+    }
+
     /// The next members, newest first; `None` after the last.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<Found>>, CoreError> {
         let rows = batch(&self.db, &self.filter, self.before, EXPORT_BATCH).await?;

@@ -1097,7 +1097,10 @@ async fn money_reads_in_yuan_points_as_integers_and_times_in_the_admins_time_zon
         .await
         .unwrap();
     let line = csv.lines().nth(1).unwrap();
-    assert!(line.contains("\"99.50\""), "{line}");
+    assert!(
+        line.contains(",99.50,"),
+        "balance in yuan, a number: {line}"
+    );
     assert!(line.contains("\"2026-01-02 01:30\""), "{line}");
 }
 
@@ -1340,6 +1343,105 @@ async fn the_member_list_counts_pages_sorts_by_activation_and_filters_by_card_ch
     let doc = browser.page("/admin/members").await;
     assert_eq!(text(&doc, "#member-total"), "121 members");
     assert_eq!(text(&doc, "#page-of"), "Page 1 of 3");
+}
+
+/// The cells of one CSV line (no commas inside the test's values): quotes removed, `="…"` kept.
+fn csv_cells(line: &str) -> Vec<String> {
+    line.trim_start_matches('\u{feff}')
+        .split(',')
+        .map(|cell| match cell.strip_prefix('"') {
+            Some(quoted) => quoted.trim_end_matches('"').replace("\"\"", "\""),
+            None => cell.to_owned(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_csv_export_has_headers_in_the_admins_language_a_column_per_answer_and_digits_as_text()
+{
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "owner", Role::Owner).await;
+    let card = demo_card(&app).await;
+    let id = member_with_answers(&app, card.id).await;
+    let mut row: members::ActiveModel = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.membership_number = Set(Some("0012345678".into()));
+    row.form_answers = Set(Some(
+        r#"{"common_field_list":[{"name":"USER_FORM_INFO_FLAG_NAME","value":"张三丰"},{"name":"USER_FORM_INFO_FLAG_MOBILE","value":"13800135678"},{"name":"USER_FORM_INFO_FLAG_BIRTHDAY","value":"1990-01-02"}],"custom_field_list":[{"name":"喜欢的咖啡","value":"","value_list":["拿铁"]},{"name":"旧问题","value":"旧答案","value_list":[]}]}"#.into(),
+    ));
+    row.update(&app.app_db).await.unwrap();
+    // Enough members for several batches of the stream.
+    kaika_core::demo::seed_members(&app.app_db, Some(card.id), 1200, 500)
+        .await
+        .unwrap();
+
+    let response = browser.get("/admin/members/export.csv").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().get("content-length").is_none(),
+        "streamed, not buffered"
+    );
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 1201);
+    assert!(lines[0].starts_with('\u{feff}'), "a BOM for Excel");
+    let header = csv_cells(lines[0]);
+    assert_eq!(
+        header,
+        [
+            "编号",
+            "会员号",
+            "姓名",
+            "手机号",
+            "卡号",
+            "卡券名称",
+            "渠道",
+            "状态",
+            "积分",
+            "余额（元）",
+            "创建时间",
+            "激活时间",
+            "生日",
+            "喜欢的咖啡",
+            "其他回答"
+        ]
+    );
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{id},")))
+        .unwrap();
+    let cells = csv_cells(line);
+    let at = |name: &str| cells[header.iter().position(|h| h == name).unwrap()].clone();
+    assert_eq!(
+        at("会员号"),
+        "=\"0012345678\"",
+        "the leading zeros survive Excel"
+    );
+    assert_eq!(at("手机号"), "=\"13800135678\"");
+    assert_eq!(at("卡号"), "=\"123456789012\"");
+    assert_eq!(at("姓名"), "张三丰");
+    assert_eq!(at("状态"), "已激活");
+    assert_eq!(at("生日"), "1990-01-02");
+    assert_eq!(at("喜欢的咖啡"), "拿铁");
+    assert_eq!(at("其他回答"), "旧问题: 旧答案");
+    assert_eq!(at("余额（元）"), "0.00");
+
+    browser.get("/admin/lang/en").await;
+    let csv = browser
+        .get("/admin/members/export.csv?q=13800135678")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let header = csv_cells(csv.lines().next().unwrap());
+    assert_eq!(header[0], "ID");
+    assert!(header.contains(&"Birthday".to_owned()), "{header:?}");
+    assert!(header.contains(&"Other answers".to_owned()), "{header:?}");
+    assert_eq!(csv.lines().count(), 2);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use futures::{future, stream, Stream, StreamExt};
 use kaika_core::display::{self, Zone};
 use kaika_core::entity::{cards, channels, ledger_entries, members, wechat_events};
 use kaika_core::ledger::{self, AdjustForm};
-use kaika_core::member_search::{self, Export, Found, MemberFilter, MemberSort};
+use kaika_core::member_search::{self, AnswerColumn, Export, Found, MemberFilter, MemberSort};
 use kaika_core::members::Answers;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
@@ -19,6 +19,7 @@ use super::{messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
+use crate::i18n::Tr;
 use crate::mask;
 use crate::state::AdminState;
 
@@ -406,32 +407,106 @@ fn csv_field(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-fn csv_line(l: &MemberLine) -> String {
-    [
-        l.id.to_string(),
-        l.number.clone(),
-        l.name.clone(),
-        l.mobile.clone(),
-        l.code.clone(),
-        l.card.clone(),
-        l.channel.clone(),
-        l.status.clone(),
-        l.points.to_string(),
-        display::yuan_number(l.balance_cents),
-        l.created.clone(),
-    ]
-    .iter()
-    .map(|f| csv_field(f))
-    .collect::<Vec<_>>()
-    .join(",")
-        + "\r\n"
+/// A cell of text that may be a long digit string (kept as text, see `display::spreadsheet_text`).
+fn csv_text(text: &str) -> String {
+    let kept = display::spreadsheet_text(text);
+    if kept == text {
+        csv_field(text)
+    } else {
+        // `="…"` of digits only: written as it is, the one formula the export writes.
+        kept
+    }
 }
 
-/// The export's first line: a BOM (so that spreadsheets read UTF-8) and the column names.
-const CSV_HEADER: &str = "\u{feff}id,membership_number,name,mobile,code,card,channel,status,points,balance,created_at\r\n";
+/// The export's columns in the admin's language: the member's own, then one per answer of the
+/// exported cards' forms, then the answers no longer on any form.
+fn csv_header(tr: &Tr, columns: &[AnswerColumn]) -> String {
+    let own = [
+        "csv.id",
+        "member.number",
+        "member.name",
+        "member.mobile",
+        "member.code",
+        "card.title",
+        "member.channel",
+        "member.status",
+        "member.points",
+        "csv.balance_yuan",
+        "member.created",
+        "member.activated",
+    ]
+    .map(|key| tr.t(key).to_owned());
+    let answers = columns.iter().map(|column| match column {
+        AnswerColumn::Common(flag) => {
+            let key = format!("flag.{flag}");
+            let label = tr.t(&key);
+            if label == key {
+                flag.clone()
+            } else {
+                label.to_owned()
+            }
+        }
+        AnswerColumn::Question(text) => text.clone(),
+    });
+    let labels: Vec<String> = own
+        .into_iter()
+        .chain(answers)
+        .chain([tr.t("csv.other_answers").to_owned()])
+        .map(|label| csv_field(&label))
+        .collect();
+    format!("\u{feff}{}\r\n", labels.join(","))
+}
+
+/// One member as a line of the export.
+fn csv_line(export: &CsvExport, found: &Found) -> String {
+    let row = &found.member;
+    let l = found_line(found, export.see, &export.zone);
+    let activated = row
+        .activated_at
+        .as_ref()
+        .map(|t| export.zone.minute(t))
+        .unwrap_or_default();
+    let status_key = format!("status.{}", l.status);
+    let status = match export.tr.t(&status_key) {
+        text if text == status_key => l.status.clone(),
+        text => text.to_owned(),
+    };
+    let (answers, others) = member_search::answer_cells(&export.columns, row);
+    let mask = |value: String| if export.see { value } else { mask::all(&value) };
+    let mut cells = vec![
+        l.id.to_string(),
+        csv_text(&l.number),
+        csv_field(&l.name),
+        csv_text(&l.mobile),
+        csv_text(&l.code),
+        csv_field(&l.card),
+        csv_field(&l.channel),
+        csv_field(&status),
+        l.points.to_string(),
+        display::yuan_number(l.balance_cents),
+        csv_field(&l.created),
+        csv_field(&activated),
+    ];
+    cells.extend(answers.into_iter().map(|a| csv_text(&mask(a))));
+    cells.push(csv_field(&if others.is_empty() {
+        others
+    } else {
+        mask(others)
+    }));
+    cells.join(",") + "\r\n"
+}
+
+/// What every line of one export needs.
+struct CsvExport {
+    tr: Tr,
+    see: bool,
+    zone: Zone,
+    columns: Vec<AnswerColumn>,
+}
 
 /// `GET /admin/members/export.csv?…`: the filtered list, streamed in batches, masked unless the role
-/// may see personal data; the export itself is audited.
+/// may see personal data, with headers in the admin's language and a column per form answer; the
+/// export itself is audited.
 pub async fn export(
     state: web::Data<AdminState>,
     admin: Admin,
@@ -440,34 +515,38 @@ pub async fn export(
     let see = admin.user.role.sees_personal_data();
     let (filter, params) = (query.filter(state.settings.time_zone), query.params());
     let export = member_search::export(&state.db, filter, params, !see, &admin.by()).await?;
+    let csv = CsvExport {
+        tr: admin.tr,
+        see,
+        zone: state.settings.time_zone,
+        columns: export.answer_columns().to_vec(),
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"kaika-members.csv\"",
         ))
-        .streaming(csv_body(export, see, state.settings.time_zone)))
+        .streaming(csv_body(export, csv)))
 }
 
 /// The header, then one chunk per batch; a failed batch ends the body with its error.
-fn csv_body(
-    export: Export,
-    see: bool,
-    zone: Zone,
-) -> impl Stream<Item = Result<web::Bytes, AdminError>> {
-    let header = stream::once(future::ready(Ok(web::Bytes::from(CSV_HEADER))));
-    let lines = stream::unfold(Some(export), move |export| async move {
-        let mut export = export?;
-        match export.next_batch().await {
-            Ok(None) => None,
-            Ok(Some(batch)) => {
-                let chunk: String = batch
-                    .iter()
-                    .map(|f| csv_line(&found_line(f, see, &zone)))
-                    .collect();
-                Some((Ok(web::Bytes::from(chunk)), Some(export)))
+fn csv_body(export: Export, csv: CsvExport) -> impl Stream<Item = Result<web::Bytes, AdminError>> {
+    let header = csv_header(&csv.tr, &csv.columns);
+    let header = stream::once(future::ready(Ok(web::Bytes::from(header))));
+    let csv = std::sync::Arc::new(csv);
+    let lines = stream::unfold(Some(export), move |export| {
+        let csv = csv.clone();
+        async move {
+            let mut export = export?;
+            match export.next_batch().await {
+                Ok(None) => None,
+                Ok(Some(batch)) => {
+                    let chunk: String = batch.iter().map(|f| csv_line(&csv, f)).collect();
+                    Some((Ok(web::Bytes::from(chunk)), Some(export)))
+                }
+                Err(err) => Some((Err(AdminError::from(err)), None)),
             }
-            Err(err) => Some((Err(AdminError::from(err)), None)),
         }
     });
     header.chain(lines)
