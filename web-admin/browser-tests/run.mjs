@@ -123,7 +123,7 @@ try {
     await page.click('#login-form button[type=submit]');
     await page.waitForURL(`${base}/admin`);
     assert.equal(await page.locator('#sandbox-banner a').getAttribute('href'), '/sandbox');
-    assert.equal(await page.locator('svg#daily-chart rect.bar').count(), 60);
+    assert.equal(await page.locator('svg#daily-chart rect.bar').count(), 120);
     await shot('02-dashboard');
   });
 

@@ -136,6 +136,34 @@ mod tests {
     }
 
     #[test]
+    fn every_audit_action_and_push_type_has_a_label_in_both_languages() {
+        for lang in [Lang::Zh, Lang::En] {
+            let keys = keys(lang);
+            let wanted = kaika_core::audit::ACTIONS
+                .iter()
+                .map(|code| format!("audit_action.{code}"))
+                .chain(
+                    kaika_core::events::HANDLED_EVENTS
+                        .iter()
+                        .chain(&["other"])
+                        .map(|name| format!("wechat_event.{name}")),
+                );
+            for key in wanted {
+                assert!(keys.contains(&key), "{lang:?} lacks {key}");
+            }
+        }
+        // The Chinese labels are Chinese: no code shows through.
+        let tr = Tr::new(Lang::Zh);
+        for code in kaika_core::audit::ACTIONS {
+            let label = tr.t(&format!("audit_action.{code}")).to_owned();
+            assert!(
+                !label.contains('.') && !label.contains('_'),
+                "{code}: {label}"
+            );
+        }
+    }
+
+    #[test]
     fn both_catalogues_have_the_same_keys() {
         let zh = keys(Lang::Zh);
         let en = keys(Lang::En);

@@ -2,6 +2,7 @@
 
 use kaika_core::admin_users::{LoginThrottle, SessionPolicy};
 use kaika_core::clients::Clients;
+use kaika_core::display::Zone;
 use kaika_core::golive::PublicUrl;
 use kaika_core::ledger::LedgerLimits;
 use kaika_core::secrets::MasterKey;
@@ -16,6 +17,8 @@ pub struct AdminSettings {
     pub throttle: LoginThrottle,
     /// Limits of one ledger entry, the same as the integration API's.
     pub ledger: LedgerLimits,
+    /// The time zone pages and the CSV export show times in (`admin.time_zone`).
+    pub time_zone: Zone,
 }
 
 /// The admin's shared state: the database, the key to account secrets, the WeChat clients.

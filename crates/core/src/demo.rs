@@ -1,8 +1,11 @@
 //! Demo members for trying Kaika and for benchmarks: deterministic, inserted in batches, never sent to
 //! WeChat.
 
+use std::collections::HashMap;
+
 use crate::clock;
-use chrono::Duration;
+use crate::stats::{self, DayCounts};
+use chrono::{Duration, NaiveDate};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
@@ -38,7 +41,8 @@ fn mix(n: u64) -> u64 {
 
 /// Inserts `count` demo members on a card (the first card when `card_id` is `None`), `batch` rows per
 /// `INSERT`: codes `9…` (12 digits), membership numbers `DEMO…`, Chinese names, mobiles `13…`, the
-/// card's channels, creation dates over the last 90 days. For benchmarks and demos only: no ledger
+/// card's channels, creation dates over the last 90 days, each counted in the funnel (opened, claimed,
+/// activated, and deleted for the 2 % deleted) on its day. For benchmarks and demos only: no ledger
 /// entries, nothing is sent to WeChat. Numbers continue after the card's existing members, so it can be
 /// run again.
 pub async fn seed_members(
@@ -70,6 +74,8 @@ pub async fn seed_members(
     let now = clock::now();
     let batch = batch.clamp(1, 1000);
     let mut inserted = 0;
+    // The funnel of the demo members, so that the dashboard's counters and chart include them.
+    let mut funnel: HashMap<(String, NaiveDate), DayCounts> = HashMap::new();
     while inserted < count {
         let n = batch.min(count - inserted);
         let rows: Vec<members::ActiveModel> = (0..n)
@@ -100,6 +106,18 @@ pub async fn seed_members(
                 } else {
                     "active"
                 };
+                let outer_str = if channels.is_empty() {
+                    None
+                } else {
+                    Some(channels[(r as usize >> 4) % channels.len()].clone())
+                };
+                let day = funnel
+                    .entry((outer_str.clone().unwrap_or_default(), created.date_naive()))
+                    .or_default();
+                day.params_requested += 1;
+                day.claimed += 1;
+                day.activated += 1;
+                day.deleted += i64::from(status == "deleted");
                 members::ActiveModel {
                     card_id: Set(card.id),
                     code: Set(format!("9{seq:011}")),
@@ -112,11 +130,7 @@ pub async fn seed_members(
                     level: Set(None),
                     status: Set(status.into()),
                     form_answers: Set(Some(answers.to_string())),
-                    outer_str: Set(if channels.is_empty() {
-                        None
-                    } else {
-                        Some(channels[(r as usize >> 4) % channels.len()].clone())
-                    }),
+                    outer_str: Set(outer_str),
                     mobile: Set(Some(mobile)),
                     name: Set(Some(name)),
                     activated_at: Set(Some(created)),
@@ -130,6 +144,9 @@ pub async fn seed_members(
             .exec_without_returning(db)
             .await?;
         inserted += n;
+    }
+    for ((outer_str, day), counts) in funnel {
+        stats::add(db, card.id, &outer_str, day, counts).await?;
     }
     // Fresh statistics: right after a bulk insert PostgreSQL still plans for a small table (a
     // backward scan of the primary key instead of the search indexes) until autovacuum analyses it.

@@ -15,6 +15,7 @@ pub mod clients;
 pub mod clock;
 pub mod db;
 pub mod demo;
+pub mod display;
 pub mod entity;
 pub mod error;
 pub mod events;

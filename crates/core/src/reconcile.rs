@@ -447,7 +447,9 @@ async fn compare(
             finding.correction_job_id = Some(job.id);
             finding.detail = Some(format!(
                 "correction job {} sets points {} and balance {}",
-                job.id, current.points, current.balance_cents
+                job.id,
+                current.points,
+                crate::display::yuan(current.balance_cents)
             ));
         }
     }

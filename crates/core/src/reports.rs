@@ -4,7 +4,7 @@
 use crate::clock;
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -14,44 +14,29 @@ use serde::Serialize;
 use crate::entity::{cards, channel_daily_stats, channels, members};
 use crate::CoreError;
 
-/// The dashboard's headline numbers.
+/// The dashboard's headline numbers. The activation counts are sums of the same daily funnel the
+/// chart draws, so the counters and the chart always agree.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DashboardNumbers {
     /// Members that are active.
     pub members: u64,
-    /// Activations since midnight UTC.
-    pub activations_today: u64,
-    /// Activations in the last 7 days.
-    pub activations_7d: u64,
-    /// Activations in the last 30 days.
-    pub activations_30d: u64,
+    /// Activations today (the funnel's day).
+    pub activations_today: i64,
+    /// Activations in the last 7 days, today included.
+    pub activations_7d: i64,
+    /// Activations in the last 30 days, today included: the chart's whole window.
+    pub activations_30d: i64,
     /// Cards waiting for WeChat's review.
     pub cards_pending_review: u64,
 }
 
-/// Counts the dashboard's numbers.
-pub async fn dashboard_numbers(db: &impl ConnectionTrait) -> Result<DashboardNumbers, CoreError> {
-    let now = clock::now();
-    let midnight = now
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map_or(now, |d| d.and_utc());
-    let activated_since = |since: DateTime<Utc>| {
-        members::Entity::find().filter(members::Column::ActivatedAt.gte(since))
-    };
-    Ok(DashboardNumbers {
-        members: members::Entity::find()
-            .filter(members::Column::Status.eq("active"))
-            .count(db)
-            .await?,
-        activations_today: activated_since(midnight).count(db).await?,
-        activations_7d: activated_since(now - Duration::days(7)).count(db).await?,
-        activations_30d: activated_since(now - Duration::days(30)).count(db).await?,
-        cards_pending_review: cards::Entity::find()
-            .filter(cards::Column::ReviewStatus.eq("pending"))
-            .count(db)
-            .await?,
-    })
+/// The activations of the last `days` days up to `today` in a daily funnel.
+fn activations_within(days: &[(NaiveDate, Funnel)], today: NaiveDate, count: i64) -> i64 {
+    let first = today - Duration::days(count - 1);
+    days.iter()
+        .filter(|(day, _)| *day >= first && *day <= today)
+        .map(|(_, f)| f.activated)
+        .sum()
 }
 
 /// The funnel of one day (or of a whole channel).
@@ -68,10 +53,30 @@ pub struct Funnel {
 }
 
 impl Funnel {
-    /// Activations per claim, in percent (`None` before the first claim).
-    pub fn activation_rate(&self) -> Option<i64> {
-        (self.claimed > 0).then(|| self.activated * 100 / self.claimed)
+    /// The conversion: activations per open (component parameters fetched), in percent; `None`
+    /// before the first open.
+    pub fn conversion(&self) -> Option<f64> {
+        percent(self.activated, self.params_requested)
     }
+
+    /// Activations per claim, in percent; `None` before the first claim.
+    pub fn claim_to_activation(&self) -> Option<f64> {
+        percent(self.activated, self.claimed)
+    }
+
+    /// This funnel and `other` together.
+    pub fn plus(&self, other: &Funnel) -> Funnel {
+        Funnel {
+            params_requested: self.params_requested + other.params_requested,
+            claimed: self.claimed + other.claimed,
+            activated: self.activated + other.activated,
+            deleted: self.deleted + other.deleted,
+        }
+    }
+}
+
+fn percent(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 * 100.0 / whole as f64)
 }
 
 fn sum(column: &str) -> SimpleExpr {
@@ -169,6 +174,8 @@ pub struct Dashboard {
     pub today: NaiveDate,
     /// The funnel per day of the last [`DASHBOARD_DAYS`] days, oldest first.
     pub days: Vec<(NaiveDate, Funnel)>,
+    /// The funnel of those days together.
+    pub window: Funnel,
     /// Cards waiting for WeChat's review.
     pub pending_cards: Vec<cards::Model>,
     /// Events that failed.
@@ -203,11 +210,28 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> Result<Dashboard, CoreError
             .map(|(_, n)| *n)
             .sum()
     };
+    let days = daily_funnel(db, since, None).await?;
+    let numbers = DashboardNumbers {
+        members: members::Entity::find()
+            .filter(members::Column::Status.eq("active"))
+            .count(db)
+            .await?,
+        activations_today: activations_within(&days, today, 1),
+        activations_7d: activations_within(&days, today, 7),
+        activations_30d: activations_within(&days, today, i64::from(DASHBOARD_DAYS)),
+        cards_pending_review: cards::Entity::find()
+            .filter(cards::Column::ReviewStatus.eq("pending"))
+            .count(db)
+            .await?,
+    };
     Ok(Dashboard {
-        numbers: dashboard_numbers(db).await?,
+        numbers,
         channels: named_channel_funnels(db).await?,
         today,
-        days: daily_funnel(db, since, None).await?,
+        window: days
+            .iter()
+            .fold(Funnel::default(), |all, (_, f)| all.plus(f)),
+        days,
         pending_cards: cards::Entity::find()
             .filter(cards::Column::ReviewStatus.eq("pending"))
             .order_by_asc(cards::Column::Id)
@@ -249,4 +273,47 @@ async fn named_channel_funnels(db: &impl ConnectionTrait) -> Result<Vec<ChannelF
         .collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.funnel.claimed));
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn funnel(params_requested: i64, claimed: i64, activated: i64, deleted: i64) -> Funnel {
+        Funnel {
+            params_requested,
+            claimed,
+            activated,
+            deleted,
+        }
+    }
+
+    #[test]
+    fn conversion_is_activations_per_open_and_claim_to_activation_per_claim() {
+        // Three opens brought one member: 33 %, not the 100 % of activations per claim.
+        let f = funnel(3, 1, 1, 0);
+        assert!((f.conversion().unwrap() - 100.0 / 3.0).abs() < 1e-9);
+        assert_eq!(f.claim_to_activation(), Some(100.0));
+        assert_eq!(funnel(0, 0, 0, 0).conversion(), None);
+        assert_eq!(funnel(0, 0, 0, 0).claim_to_activation(), None);
+        assert_eq!(
+            funnel(1, 2, 3, 4).plus(&funnel(10, 20, 30, 40)),
+            funnel(11, 22, 33, 44)
+        );
+    }
+
+    #[test]
+    fn the_counters_sum_the_days_of_their_window() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let days = [
+            (today - Duration::days(30), funnel(0, 0, 1000, 0)),
+            (today - Duration::days(29), funnel(0, 0, 100, 0)),
+            (today - Duration::days(7), funnel(0, 0, 10, 0)),
+            (today - Duration::days(6), funnel(0, 0, 5, 0)),
+            (today, funnel(0, 0, 1, 0)),
+        ];
+        assert_eq!(activations_within(&days, today, 1), 1);
+        assert_eq!(activations_within(&days, today, 7), 6);
+        assert_eq!(activations_within(&days, today, 30), 116);
+    }
 }

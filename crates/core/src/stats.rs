@@ -38,32 +38,69 @@ pub async fn count(
     outer_str: &str,
     step: FunnelStep,
 ) -> Result<(), CoreError> {
-    let column = step.column();
-    let mut row = stats::ActiveModel {
+    let mut counts = DayCounts::default();
+    match step {
+        FunnelStep::ParamsRequested => counts.params_requested = 1,
+        FunnelStep::Claimed => counts.claimed = 1,
+        FunnelStep::Activated => counts.activated = 1,
+        FunnelStep::Deleted => counts.deleted = 1,
+    }
+    add(
+        db,
+        card_id,
+        outer_str,
+        crate::clock::now().date_naive(),
+        counts,
+    )
+    .await
+}
+
+/// Counts to add to one day of a card and channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayCounts {
+    /// Activation parameters handed out.
+    pub params_requested: i64,
+    /// Cards claimed.
+    pub claimed: i64,
+    /// Cards activated.
+    pub activated: i64,
+    /// Cards deleted.
+    pub deleted: i64,
+}
+
+/// Adds `counts` to the counters of a card and channel on `day`, in one statement.
+pub async fn add(
+    db: &impl ConnectionTrait,
+    card_id: i64,
+    outer_str: &str,
+    day: chrono::NaiveDate,
+    counts: DayCounts,
+) -> Result<(), CoreError> {
+    let row = stats::ActiveModel {
         card_id: Set(card_id),
         outer_str: Set(outer_str.to_owned()),
-        day: Set(crate::clock::now().date_naive()),
-        params_requested: Set(0),
-        claimed: Set(0),
-        activated: Set(0),
-        deleted: Set(0),
+        day: Set(day),
+        params_requested: Set(counts.params_requested),
+        claimed: Set(counts.claimed),
+        activated: Set(counts.activated),
+        deleted: Set(counts.deleted),
     };
-    match step {
-        FunnelStep::ParamsRequested => row.params_requested = Set(1),
-        FunnelStep::Claimed => row.claimed = Set(1),
-        FunnelStep::Activated => row.activated = Set(1),
-        FunnelStep::Deleted => row.deleted = Set(1),
+    let mut on_conflict = OnConflict::columns([
+        stats::Column::CardId,
+        stats::Column::OuterStr,
+        stats::Column::Day,
+    ]);
+    for (step, value) in [
+        (FunnelStep::ParamsRequested, counts.params_requested),
+        (FunnelStep::Claimed, counts.claimed),
+        (FunnelStep::Activated, counts.activated),
+        (FunnelStep::Deleted, counts.deleted),
+    ] {
+        let column = step.column();
+        on_conflict.value(column, Expr::col((stats::Entity, column)).add(value));
     }
     stats::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([
-                stats::Column::CardId,
-                stats::Column::OuterStr,
-                stats::Column::Day,
-            ])
-            .value(column, Expr::col((stats::Entity, column)).add(1))
-            .to_owned(),
-        )
+        .on_conflict(on_conflict)
         .exec_without_returning(db)
         .await?;
     Ok(())

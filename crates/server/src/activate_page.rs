@@ -149,13 +149,9 @@ pub async fn activate(
                 color_hex: card_use_cases::color_hex(&card.color),
                 membership_number: member.membership_number.clone().unwrap_or(member.code),
                 points: member.points,
-                balance: card.stored_value.then(|| {
-                    format!(
-                        "{}.{:02}",
-                        member.balance_cents / 100,
-                        (member.balance_cents % 100).abs()
-                    )
-                }),
+                balance: card
+                    .stored_value
+                    .then(|| kaika_core::display::yuan_number(member.balance_cents)),
                 status: match member.status.as_str() {
                     "active" => "已激活",
                     "deleted" => "已从卡包删除",

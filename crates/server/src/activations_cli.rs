@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use kaika_core::activation;
+use kaika_core::display::Zone;
 use kaika_core::entity::activations;
 
 use crate::cli::ActivationsAction;
@@ -12,13 +13,13 @@ use crate::startup;
 /// More activations than any one re-drive command goes through.
 const ALL: u64 = 100_000;
 
-fn print_row(row: &activations::Model) {
+fn print_row(zone: &Zone, row: &activations::Model) {
     let next = row
         .next_attempt_at
-        .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
+        .map_or_else(|| "-".to_owned(), |t| zone.with_offset(&t));
     let error = one_line(row.last_error.as_deref().unwrap_or(""), 80);
     println!(
-        "{:>8}  {:<16}  {:<14}  {:>4}  {:<25}  {}",
+        "{:>8}  {:<16}  {:<14}  {:>4}  {:<26}  {}",
         row.id,
         row.step,
         row.code.as_deref().unwrap_or("-"),
@@ -37,11 +38,11 @@ pub async fn run(settings: &Settings, action: ActivationsAction) -> anyhow::Resu
                 .await
                 .context("cannot list activations")?;
             println!(
-                "{:>8}  {:<16}  {:<14}  {:>4}  {:<25}  last error",
+                "{:>8}  {:<16}  {:<14}  {:>4}  {:<26}  last error",
                 "id", "step", "code", "try", "next attempt"
             );
             for row in &rows {
-                print_row(row);
+                print_row(&settings.time_zone, row);
             }
             let waiting = activation::count_waiting_on_wechat(&db).await?;
             println!(
@@ -78,7 +79,7 @@ pub async fn run(settings: &Settings, action: ActivationsAction) -> anyhow::Resu
                         } else if row.step != activation::Step::Done.as_str() {
                             waiting += 1;
                         }
-                        print_row(&row);
+                        print_row(&settings.time_zone, &row);
                     }
                     Err(kaika_core::CoreError::InProgress) => {
                         busy += 1;

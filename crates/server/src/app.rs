@@ -69,6 +69,7 @@ pub fn start(
         kaika_admin::AdminState::new(ctx.db.clone(), ctx.master_key.clone(), ctx.clients.clone());
     admin_state.public_url = ctx.public_url.clone();
     admin_state.settings.ledger = settings.ledger;
+    admin_state.settings.time_zone = settings.time_zone;
     let ctx = web::Data::new(ctx);
     let metrics_ctx = ctx.clone();
     let metrics_data = metrics.clone();

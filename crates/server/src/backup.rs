@@ -129,7 +129,7 @@ pub async fn restore(settings: &Settings, path: &Path, yes: bool) -> anyhow::Res
         &db,
         &format!(
             "restored from {name} at {}",
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+            settings.time_zone.with_offset(&chrono::Utc::now())
         ),
     )
     .await?;
@@ -154,7 +154,7 @@ pub async fn workers(settings: &Settings, action: WorkersAction) -> anyhow::Resu
         WorkersAction::Status => match kaika_core::maintenance::workers_paused(&ctx.db).await? {
             Some(paused) => println!(
                 "paused since {}: {} (`kaika workers resume` starts them)",
-                paused.since.format("%Y-%m-%d %H:%M:%S UTC"),
+                settings.time_zone.with_offset(&paused.since),
                 paused.reason
             ),
             None => println!("not paused: processes with role worker or all run them"),

@@ -1,6 +1,7 @@
 //! `kaika events list|show|retry`: inspect stored WeChat events and replay them.
 
 use anyhow::Context as _;
+use kaika_core::display::Zone;
 use kaika_core::entity::wechat_events;
 use kaika_core::events::{self, EventFilter};
 
@@ -21,15 +22,15 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-fn print_row(row: &wechat_events::Model) {
+fn print_row(zone: &Zone, row: &wechat_events::Model) {
     println!(
-        "{:>8}  {:<10}  {:<28}  {:<28}  {:<14}  {:>10}  {:>3}  {}",
+        "{:>8}  {:<10}  {:<28}  {:<28}  {:<14}  {:<19}  {:>3}  {}",
         row.id,
         row.status,
         one_line(&row.event, 28),
         one_line(row.wechat_card_id.as_deref().unwrap_or("-"), 28),
         one_line(row.user_card_code.as_deref().unwrap_or("-"), 14),
-        row.create_time,
+        zone.unix(row.create_time),
         row.attempts,
         one_line(
             row.last_error
@@ -41,9 +42,9 @@ fn print_row(row: &wechat_events::Model) {
     );
 }
 
-fn print_details(row: &wechat_events::Model) {
+fn print_details(zone: &Zone, row: &wechat_events::Model) {
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+        t.map_or_else(|| "-".to_owned(), |t| zone.with_offset(&t))
     };
     println!("id             {}", row.id);
     println!("account        {}", row.account_id);
@@ -58,17 +59,21 @@ fn print_details(row: &wechat_events::Model) {
         "code           {}",
         row.user_card_code.as_deref().unwrap_or("-")
     );
-    println!("create_time    {}", row.create_time);
+    println!(
+        "create_time    {}",
+        chrono::DateTime::from_timestamp(row.create_time, 0)
+            .map_or_else(|| row.create_time.to_string(), |t| zone.with_offset(&t))
+    );
     println!("dedupe_key     {}", row.dedupe_key);
     println!("status         {}", row.status);
     println!("attempts       {}", row.attempts);
-    println!("next_attempt   {}", row.next_attempt_at.to_rfc3339());
+    println!("next_attempt   {}", zone.with_offset(&row.next_attempt_at));
     println!(
         "lease          {} until {}",
         row.lease_holder.as_deref().unwrap_or("-"),
         time(row.lease_until)
     );
-    println!("received_at    {}", row.received_at.to_rfc3339());
+    println!("received_at    {}", zone.with_offset(&row.received_at));
     println!("processed_at   {}", time(row.processed_at));
     println!("outcome        {}", row.outcome.as_deref().unwrap_or("-"));
     println!(
@@ -100,11 +105,11 @@ pub async fn run(settings: &Settings, action: EventsAction) -> anyhow::Result<()
             .await
             .context("cannot list events")?;
             println!(
-                "{:>8}  {:<10}  {:<28}  {:<28}  {:<14}  {:>10}  {:>3}  outcome / last error",
-                "id", "status", "event", "card", "code", "created", "try"
+                "{:>8}  {:<10}  {:<28}  {:<28}  {:<14}  {:<19}  {:>3}  outcome / last error",
+                "id", "status", "event", "card", "code", "sent by WeChat", "try"
             );
             for row in &rows {
-                print_row(row);
+                print_row(&settings.time_zone, row);
             }
             let counts = events::count_by_status(&db).await?;
             let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
@@ -112,7 +117,7 @@ pub async fn run(settings: &Settings, action: EventsAction) -> anyhow::Result<()
         }
         EventsAction::Show { id } => {
             let row = events::get(&db, id).await?;
-            print_details(&row);
+            print_details(&settings.time_zone, &row);
         }
         EventsAction::Retry { ids, failed } => {
             if failed {

@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use kaika_core::api_keys;
+use kaika_core::display;
 use kaika_core::outbox::{self, JobFilter};
 use kaika_core::reconcile::{self, Options, OUTCOME_IN_SYNC};
 
@@ -86,6 +87,7 @@ pub async fn reconcile(settings: &Settings, args: ReconcileArgs) -> anyhow::Resu
         "member", "code", "outcome", "points", "card points", "balance", "card balance", "foreign"
     );
     let show = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let show_yuan = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), display::yuan);
     for f in report
         .findings
         .iter()
@@ -98,8 +100,8 @@ pub async fn reconcile(settings: &Settings, args: ReconcileArgs) -> anyhow::Resu
             f.outcome,
             f.local_points,
             show(f.remote_points),
-            f.local_balance,
-            show(f.remote_balance),
+            display::yuan(f.local_balance),
+            show_yuan(f.remote_balance),
             f.foreign_events,
             f.detail.as_deref().unwrap_or("")
         );
@@ -148,20 +150,21 @@ pub async fn api_key(settings: &Settings, action: ApiKeyAction) -> anyhow::Resul
         }
         ApiKeyAction::List => {
             println!(
-                "{:>5}  {:<24}  {:<11}  {:<40}  {:<25}  {:<25}  revoked",
+                "{:>5}  {:<24}  {:<11}  {:<40}  {:<26}  {:<26}  revoked",
                 "id", "name", "prefix", "scopes", "created", "last used"
             );
+            let zone = &settings.time_zone;
             let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-                t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+                t.map_or_else(|| "-".to_owned(), |t| zone.with_offset(&t))
             };
             for row in api_keys::list(&ctx.db).await? {
                 println!(
-                    "{:>5}  {:<24}  {:<11}  {:<40}  {:<25}  {:<25}  {}",
+                    "{:>5}  {:<24}  {:<11}  {:<40}  {:<26}  {:<26}  {}",
                     row.id,
                     row.name,
                     row.key_prefix,
                     row.scopes,
-                    row.created_at.to_rfc3339(),
+                    zone.with_offset(&row.created_at),
                     time(row.last_used_at),
                     time(row.revoked_at)
                 );
@@ -199,21 +202,23 @@ pub async fn outbox(settings: &Settings, action: OutboxAction) -> anyhow::Result
             )
             .await?;
             println!(
-                "{:>8}  {:>8}  {:<10}  {:<8}  {:>12}  {:>12}  {:>4}  {:<25}  last error",
+                "{:>8}  {:>8}  {:<10}  {:<8}  {:>12}  {:>14}  {:>4}  {:<26}  last error",
                 "job", "member", "purpose", "status", "points", "balance", "try", "next attempt"
             );
             let show = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+            let show_yuan = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), display::yuan);
+            let zone = &settings.time_zone;
             for j in rows {
                 println!(
-                    "{:>8}  {:>8}  {:<10}  {:<8}  {:>12}  {:>12}  {:>4}  {:<25}  {}",
+                    "{:>8}  {:>8}  {:<10}  {:<8}  {:>12}  {:>14}  {:>4}  {:<26}  {}",
                     j.id,
                     j.member_id,
                     j.purpose,
                     j.status,
                     show(j.points_total),
-                    show(j.balance_total),
+                    show_yuan(j.balance_total),
                     j.attempts,
-                    j.next_attempt_at.to_rfc3339(),
+                    zone.with_offset(&j.next_attempt_at),
                     j.last_error.as_deref().unwrap_or("")
                 );
             }

@@ -451,7 +451,7 @@ impl MemberView {
             membership_number: text("membership_number"),
             code: text("code"),
             points: v["points"].as_i64().unwrap_or(0),
-            balance: format!("¥{}.{:02}", cents / 100, cents % 100),
+            balance: kaika_core::display::yuan(cents),
             answers,
         }
     }

@@ -37,6 +37,14 @@ fn text(doc: &Html, css: &str) -> String {
         .unwrap_or_else(|| panic!("nothing matches {css}"))
 }
 
+/// The text of the first element under `row` matching `css`.
+fn cell(row: &scraper::ElementRef, css: &str) -> String {
+    row.select(&Selector::parse(css).unwrap())
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .unwrap_or_else(|| panic!("nothing matches {css}"))
+}
+
 fn attr(doc: &Html, css: &str, name: &str) -> String {
     select(doc, css)
         .first()
@@ -414,19 +422,20 @@ async fn the_dashboard_shows_the_numbers_the_chart_and_the_sandbox_banner() {
     let (app, _sandbox, _info) = TestApp::sandbox().await;
     let card = demo_card(&app).await;
     member_with_answers(&app, card.id).await;
-    kaika_core::stats::count(
-        &app.app_db,
-        card.id,
-        "store_front",
+    for step in [
         kaika_core::stats::FunnelStep::Claimed,
-    )
-    .await
-    .unwrap();
+        kaika_core::stats::FunnelStep::Claimed,
+        kaika_core::stats::FunnelStep::Activated,
+    ] {
+        kaika_core::stats::count(&app.app_db, card.id, "store_front", step)
+            .await
+            .unwrap();
+    }
     let browser = logged_in(&app, "owner", Role::Owner).await;
     let doc = browser.page("/admin").await;
     assert_eq!(text(&doc, "#n-members .value"), "1");
     assert_eq!(text(&doc, "#n-today .value"), "1");
-    assert_eq!(select(&doc, "svg#daily-chart rect.bar").len(), 60);
+    assert_eq!(select(&doc, "svg#daily-chart rect.bar").len(), 120);
     assert_eq!(
         select(&doc, "svg#daily-chart rect.bar.claimed[height='186.0']").len(),
         1
@@ -436,7 +445,109 @@ async fn the_dashboard_shows_the_numbers_the_chart_and_the_sandbox_banner() {
         .into_iter()
         .find(|tr| tr.text().any(|t| t.contains("门店海报")))
         .unwrap();
-    assert_eq!(rate.text().filter(|t| t.trim() == "0%").count(), 1);
+    assert_eq!(cell(&rate, ".conversion"), "—", "no opens yet");
+    assert_eq!(cell(&rate, ".claim-to-activation"), "50.0%");
+}
+
+/// The chart's value of each bar of a series, read from its tooltip (`MM-DD 名称: n`).
+fn chart_values(doc: &Html, series: &str) -> Vec<i64> {
+    select(doc, &format!("svg#daily-chart rect.bar.{series} title"))
+        .iter()
+        .map(|t| {
+            let title: String = t.text().collect();
+            title.rsplit(": ").next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_dashboard_defines_its_funnel_and_its_counters_agree_with_the_chart_after_demo_members()
+{
+    use kaika_core::stats::{count, FunnelStep};
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let card = demo_card(&app).await;
+    // Three opens brought one member: 33.3 % conversion, while every claim was activated.
+    for step in [
+        FunnelStep::ParamsRequested,
+        FunnelStep::ParamsRequested,
+        FunnelStep::ParamsRequested,
+        FunnelStep::Claimed,
+        FunnelStep::Activated,
+    ] {
+        count(&app.app_db, card.id, "store_front", step)
+            .await
+            .unwrap();
+    }
+    let browser = logged_in(&app, "owner", Role::Owner).await;
+    let doc = browser.page("/admin").await;
+    let window = |doc: &Html, cell: &str| text(doc, &format!("#window-funnel .{cell}"));
+    assert_eq!(
+        ["opened", "claimed", "activated", "deleted"].map(|c| window(&doc, c)),
+        ["3", "1", "1", "0"]
+    );
+    assert_eq!(window(&doc, "conversion"), "33.3%");
+    assert_eq!(window(&doc, "claim-to-activation"), "100.0%");
+    let rate = select(&doc, "#channel-rates tbody tr")
+        .into_iter()
+        .find(|tr| tr.text().any(|t| t.contains("门店海报")))
+        .unwrap();
+    assert_eq!(cell(&rate, ".conversion"), "33.3%");
+    assert_eq!(cell(&rate, ".claim-to-activation"), "100.0%");
+    let definitions: Vec<String> = select(&doc, "#funnel-definitions dd")
+        .iter()
+        .map(|d| d.text().collect())
+        .collect();
+    assert_eq!(definitions.len(), 6);
+    assert!(definitions[0].contains("开卡参数"), "{definitions:?}");
+    assert!(definitions[4].starts_with("激活 ÷ 打开"), "{definitions:?}");
+    assert!(definitions[5].starts_with("激活 ÷ 领卡"), "{definitions:?}");
+    let tooltip: String = select(&doc, "svg#daily-chart rect.bar.activated title")
+        .last()
+        .unwrap()
+        .text()
+        .collect();
+    assert!(tooltip.ends_with(" 激活: 1"), "{tooltip}");
+
+    // Demo members land in the funnel on their days: the counters, the window and the chart agree.
+    let seeded = kaika_core::demo::seed_members(&app.app_db, Some(card.id), 300, 64)
+        .await
+        .unwrap();
+    assert_eq!(seeded.inserted, 300);
+    let doc = browser.page("/admin").await;
+    let first_day = (chrono::Utc::now() - chrono::Duration::days(29)).date_naive();
+    let in_window = members::Entity::find()
+        .all(&app.app_db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.activated_at.is_some_and(|t| t.date_naive() >= first_day))
+        .count() as i64;
+    assert!(in_window > 50, "{in_window}");
+    let activated = chart_values(&doc, "activated");
+    assert_eq!(activated.len(), 30);
+    let n = |id: &str| -> i64 { text(&doc, &format!("#{id} .value")).parse().unwrap() };
+    assert_eq!(
+        n("n-30d"),
+        in_window + 1,
+        "the seeded members and the one activation"
+    );
+    assert_eq!(activated.iter().sum::<i64>(), n("n-30d"));
+    assert_eq!(activated[23..].iter().sum::<i64>(), n("n-7d"));
+    assert_eq!(activated[29], n("n-today"));
+    assert_eq!(window(&doc, "activated"), n("n-30d").to_string());
+    assert_eq!(
+        chart_values(&doc, "opened").iter().sum::<i64>().to_string(),
+        window(&doc, "opened")
+    );
+    browser.get("/admin/lang/en").await;
+    let doc = browser.page("/admin").await;
+    assert!(text(&doc, "#funnel-definitions").contains("Activations ÷ opens"));
+    let tooltip: String = select(&doc, "svg#daily-chart rect.bar.claimed title")
+        .last()
+        .unwrap()
+        .text()
+        .collect();
+    assert!(tooltip.contains(" Claims: "), "{tooltip}");
 }
 
 fn card_form(csrf: &str, title: &str) -> reqwest::multipart::Form {
@@ -728,7 +839,7 @@ async fn a_channel_is_created_and_its_poster_embeds_the_mini_program_code() {
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let doc = Html::parse_document(&response.text().await.unwrap());
-    assert!(text(&doc, "#outer_str-error").contains("outer_str"));
+    assert!(text(&doc, "#outer_str-error").contains("渠道标识"));
     let response = browser
         .post(
             "/admin/channels",
@@ -867,6 +978,470 @@ async fn an_operator_credits_points_once_per_form_and_sees_the_entry() {
         audit.iter().filter(|a| a.action == "member.ledger").count(),
         2
     );
+}
+
+/// Posts one ledger change from the member's page.
+async fn ledger_change(
+    browser: &Browser,
+    member_id: i64,
+    kind: &str,
+    direction: &str,
+    amount: &str,
+) {
+    let path = format!("/admin/members/{member_id}");
+    let doc = browser.page(&path).await;
+    let csrf = attr(&doc, "input[name=csrf]", "value");
+    let nonce = attr(&doc, "input[name=nonce]", "value");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("kind", kind),
+        ("direction", direction),
+        ("amount", amount),
+        ("reason", "adjustment"),
+        ("note", "测试"),
+    ];
+    let response = browser.post(&format!("{path}/ledger"), &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{kind} {amount}");
+}
+
+#[tokio::test]
+async fn money_reads_in_yuan_points_as_integers_and_times_in_the_admins_time_zone() {
+    use chrono::TimeZone as _;
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let card = demo_card(&app).await;
+    let id = member_with_answers(&app, card.id).await;
+    ledger_change(&browser, id, "balance", "credit", "100").await;
+    ledger_change(&browser, id, "balance", "debit", "0.5").await;
+    ledger_change(&browser, id, "points", "credit", "120").await;
+    // 2026-01-01 17:30 UTC is 2026-01-02 01:30 in Shanghai, the default time zone: another day.
+    let created = chrono::Utc.with_ymd_and_hms(2026, 1, 1, 17, 30, 0).unwrap();
+    let mut row: members::ActiveModel = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.created_at = Set(created);
+    row.activated_at = Set(Some(created));
+    row.update(&app.app_db).await.unwrap();
+
+    let doc = browser.page(&format!("/admin/members/{id}")).await;
+    assert_eq!(text(&doc, "#member-balance"), "¥99.50");
+    assert_eq!(text(&doc, "#member-points"), "120");
+    let entries = ledger_entries::Entity::find()
+        .order_by_desc(ledger_entries::Column::Id)
+        .all(&app.app_db)
+        .await
+        .unwrap();
+    let rows = select(&doc, "#ledger tr.entry");
+    assert_eq!(rows.len(), 3);
+    let cells = |row: &scraper::ElementRef| -> Vec<String> {
+        row.select(&Selector::parse("td").unwrap())
+            .map(|td| td.text().collect::<String>().trim().to_owned())
+            .collect()
+    };
+    // Shanghai keeps UTC+8 all year: a fixed offset is an independent check of the zone.
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let shown: Vec<Vec<String>> = rows.iter().map(cells).collect();
+    for (row, entry) in shown.iter().zip(&entries) {
+        assert_eq!(
+            row[0],
+            entry
+                .created_at
+                .with_timezone(&shanghai)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+            "ledger times in Asia/Shanghai"
+        );
+    }
+    // Newest first: points +120, then -¥0.50, then +¥100.00; totals after each.
+    assert_eq!(
+        (shown[0][2].as_str(), shown[0][3].as_str()),
+        ("+120", "120")
+    );
+    assert_eq!(
+        (shown[1][2].as_str(), shown[1][3].as_str()),
+        ("-¥0.50", "¥99.50")
+    );
+    assert_eq!(
+        (shown[2][2].as_str(), shown[2][3].as_str()),
+        ("+¥100.00", "¥100.00")
+    );
+    let profile: String = doc
+        .select(&Selector::parse("#profile dd").unwrap())
+        .map(|dd| dd.text().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("|");
+    assert!(profile.contains("2026-01-02 01:30"), "{profile}");
+
+    let doc = browser.page("/admin/members?q=13800135678").await;
+    let row = select(&doc, "tr.member-row");
+    assert_eq!(row.len(), 1);
+    let list = cells(&row[0]);
+    assert!(list.contains(&"¥99.50".to_owned()), "{list:?}");
+    assert!(list.contains(&"2026-01-02 01:30".to_owned()), "{list:?}");
+    // The date filters count days in the admin's time zone too.
+    for (day, found) in [("2026-01-02", 1), ("2026-01-01", 0)] {
+        let doc = browser
+            .page(&format!("/admin/members?from={day}&to={day}"))
+            .await;
+        assert_eq!(select(&doc, "tr.member-row").len(), found, "{day}");
+    }
+
+    let csv = browser
+        .get("/admin/members/export.csv?q=13800135678")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let line = csv.lines().nth(1).unwrap();
+    assert!(
+        line.contains(",99.50,"),
+        "balance in yuan, a number: {line}"
+    );
+    assert!(line.contains("\"2026-01-02 01:30\""), "{line}");
+}
+
+/// The text a reader sees on a page: every text node of the body except hints (which may name the
+/// WeChat field behind a label).
+fn visible_text(doc: &Html) -> String {
+    let body = select(doc, "body").remove(0);
+    body.descendants()
+        .filter_map(|node| {
+            let text = node.value().as_text()?;
+            let hidden = node.ancestors().any(|a| {
+                a.value().as_element().is_some_and(|e| {
+                    e.name() == "script"
+                        || e.name() == "style"
+                        || e.attr("class")
+                            .is_some_and(|c| c.split(' ').any(|c| c == "hint"))
+                })
+            });
+            (!hidden).then(|| text.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn stored_push(app: &TestApp, card: &cards::Model, event: &str, from: &str) {
+    use kaika_core::entity::wechat_events;
+    let now = chrono::Utc::now();
+    wechat_events::ActiveModel {
+        account_id: Set(card.account_id),
+        dedupe_hash: Set(format!("hash-{event}")),
+        dedupe_key: Set(format!("{from}|1|{event}")),
+        event: Set(event.into()),
+        msg_type: Set("event".into()),
+        from_user_name: Set(from.into()),
+        wechat_card_id: Set(Some(card.wechat_card_id.clone())),
+        user_card_code: Set(Some("123456789012".into())),
+        create_time: Set(now.timestamp()),
+        raw_xml: Set("<xml/>".into()),
+        status: Set("done".into()),
+        attempts: Set(1),
+        next_attempt_at: Set(now),
+        received_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.app_db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_chinese_admin_names_wechat_fields_push_types_and_audit_actions_in_chinese() {
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "owner", Role::Owner).await;
+    let card = demo_card(&app).await;
+    let member = member_with_answers(&app, card.id).await;
+    stored_push(&app, &card, "user_get_card", "o123456789012").await;
+    stored_push(&app, &card, "user_gifting_card", "o123456789012").await;
+    let jargon = [
+        "outer_str",
+        "CardId",
+        "Event",
+        "openid",
+        "admin.login",
+        "user_get_card",
+        "user_gifting_card",
+    ];
+    let member_path = format!("/admin/members/{member}");
+    for path in [
+        "/admin/channels",
+        "/admin/events",
+        "/admin/audit",
+        "/admin/members",
+        member_path.as_str(),
+    ] {
+        let shown = visible_text(&browser.page(path).await);
+        for word in jargon {
+            assert!(!shown.contains(word), "{path} shows {word}: {shown}");
+        }
+    }
+    let doc = browser.page("/admin/events").await;
+    let events = select(&doc, "tr.event-row .event");
+    // The sandbox's own pushes (the demo card's review) may be there too.
+    let labels: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.text().collect::<String>(),
+                e.value().attr("title").unwrap().to_owned(),
+            )
+        })
+        .filter(|(_, title)| title.contains("user_g"))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            (
+                "其他推送".to_owned(),
+                "微信字段：user_gifting_card".to_owned()
+            ),
+            (
+                "领取会员卡".to_owned(),
+                "微信字段：user_get_card".to_owned()
+            ),
+        ]
+    );
+    assert!(attr(&doc, "#events thead span", "title").contains("Event"));
+    let doc = browser.page("/admin/events?event=user_get_card").await;
+    assert_eq!(select(&doc, "tr.event-row").len(), 1);
+    assert_eq!(
+        text(&doc, "select[name=event] option[selected]"),
+        "领取会员卡"
+    );
+    let doc = browser.page("/admin/audit").await;
+    let login = "tr.audit-row[data-action='admin.login'] .action";
+    assert_eq!(text(&doc, login), "管理员登录");
+    assert_eq!(attr(&doc, login, "title"), "admin.login");
+    let doc = browser.page("/admin/channels").await;
+    assert_eq!(text(&doc, "label[for=outer_str]"), "渠道标识");
+    assert!(text(&doc, "#channel-form .hint").contains("outer_str"));
+    browser.get("/admin/lang/en").await;
+    let doc = browser.page("/admin/audit").await;
+    assert_eq!(text(&doc, login), "Admin logged in");
+    let doc = browser.page(&member_path).await;
+    let pushes: Vec<String> = select(&doc, "#member-events .event")
+        .iter()
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(pushes, ["Other push", "Card claimed"]);
+}
+
+/// The ids of the member rows of a list page, in order.
+fn member_ids(doc: &Html) -> Vec<i64> {
+    select(doc, "tr.member-row")
+        .iter()
+        .map(|r| r.value().attr("data-member-id").unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_member_list_counts_pages_sorts_by_activation_and_filters_by_card_channel_and_status() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "operator", Role::Operator).await;
+    let card = demo_card(&app).await;
+    kaika_core::demo::seed_members(&app.app_db, Some(card.id), 120, 64)
+        .await
+        .unwrap();
+    // One member claimed the card and never activated it.
+    let claimed = kaika_core::testing::seed_member(&app.app_db, card.id, "555500000001").await;
+    let mut row: members::ActiveModel = members::Entity::find_by_id(claimed)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.status = Set("claimed".into());
+    row.activated_at = Set(None);
+    row.update(&app.app_db).await.unwrap();
+    let all = members::Entity::find().all(&app.app_db).await.unwrap();
+    assert_eq!(all.len(), 121);
+
+    let doc = browser.page("/admin/members").await;
+    assert_eq!(text(&doc, "#member-total"), "共 121 位会员");
+    assert_eq!(text(&doc, "#page-of"), "第 1 / 3 页");
+    assert_eq!(member_ids(&doc).len(), 50);
+    let doc = browser.page("/admin/members?page=2").await;
+    assert_eq!(text(&doc, "#page-of"), "第 3 / 3 页");
+    assert_eq!(member_ids(&doc).len(), 21);
+
+    let activated_at = |id: i64| all.iter().find(|m| m.id == id).unwrap().activated_at;
+    let latest = all.iter().filter_map(|m| m.activated_at).max();
+    let earliest = all.iter().filter_map(|m| m.activated_at).min();
+    let doc = browser.page("/admin/members?sort=activated_desc").await;
+    assert_eq!(activated_at(member_ids(&doc)[0]), latest);
+    assert_eq!(text(&doc, "#sort option[selected]"), "激活时间：最近在前");
+    let next = attr(&doc, "#pager a[rel=next]", "href");
+    assert!(next.contains("sort=activated_desc"), "{next}");
+    let doc = browser.page("/admin/members?sort=activated_asc").await;
+    let ids = member_ids(&doc);
+    assert_eq!(activated_at(ids[0]), earliest);
+    let times: Vec<_> = ids.iter().map(|id| activated_at(*id).unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "in activation order"
+    );
+    for sort in ["activated_asc", "activated_desc"] {
+        let doc = browser
+            .page(&format!("/admin/members?sort={sort}&page=2"))
+            .await;
+        assert_eq!(
+            member_ids(&doc).last(),
+            Some(&claimed),
+            "{sort}: never activated goes last"
+        );
+    }
+
+    let count = |keep: &dyn Fn(&members::Model) -> bool| all.iter().filter(|m| keep(m)).count();
+    for status in ["active", "claimed", "deleted"] {
+        let doc = browser
+            .page(&format!("/admin/members?status={status}"))
+            .await;
+        let expected = count(&|m| m.status == status);
+        assert_eq!(
+            text(&doc, "#member-total"),
+            format!("共 {expected} 位会员"),
+            "{status}"
+        );
+    }
+    let store_front = count(&|m| m.outer_str.as_deref() == Some("store_front"));
+    assert!(store_front > 0 && store_front < 121, "{store_front}");
+    let doc = browser
+        .page(&format!(
+            "/admin/members?card={}&channel=store_front",
+            card.id
+        ))
+        .await;
+    assert_eq!(
+        text(&doc, "#member-total"),
+        format!("共 {store_front} 位会员")
+    );
+    assert!(text(&doc, "#channel-filter option[selected]").contains(&card.title));
+    let doc = browser.page("/admin/members?card=999999").await;
+    assert_eq!(text(&doc, "#member-total"), "共 0 位会员");
+    assert_eq!(text(&doc, "#page-of"), "第 1 / 1 页");
+    let deleted_in_article = members::Entity::find()
+        .filter(members::Column::OuterStr.eq("article"))
+        .filter(members::Column::Status.eq("deleted"))
+        .count(&app.app_db)
+        .await
+        .unwrap();
+    let doc = browser
+        .page("/admin/members?channel=article&status=deleted")
+        .await;
+    assert_eq!(
+        text(&doc, "#member-total"),
+        format!("共 {deleted_in_article} 位会员")
+    );
+    browser.get("/admin/lang/en").await;
+    let doc = browser.page("/admin/members").await;
+    assert_eq!(text(&doc, "#member-total"), "121 members");
+    assert_eq!(text(&doc, "#page-of"), "Page 1 of 3");
+}
+
+/// The cells of one CSV line (no commas inside the test's values): quotes removed, `="…"` kept.
+fn csv_cells(line: &str) -> Vec<String> {
+    line.trim_start_matches('\u{feff}')
+        .split(',')
+        .map(|cell| match cell.strip_prefix('"') {
+            Some(quoted) => quoted.trim_end_matches('"').replace("\"\"", "\""),
+            None => cell.to_owned(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_csv_export_has_headers_in_the_admins_language_a_column_per_answer_and_digits_as_text()
+{
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let browser = logged_in(&app, "owner", Role::Owner).await;
+    let card = demo_card(&app).await;
+    let id = member_with_answers(&app, card.id).await;
+    let mut row: members::ActiveModel = members::Entity::find_by_id(id)
+        .one(&app.app_db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.membership_number = Set(Some("0012345678".into()));
+    row.form_answers = Set(Some(
+        r#"{"common_field_list":[{"name":"USER_FORM_INFO_FLAG_NAME","value":"张三丰"},{"name":"USER_FORM_INFO_FLAG_MOBILE","value":"13800135678"},{"name":"USER_FORM_INFO_FLAG_BIRTHDAY","value":"1990-01-02"}],"custom_field_list":[{"name":"喜欢的咖啡","value":"","value_list":["拿铁"]},{"name":"旧问题","value":"旧答案","value_list":[]}]}"#.into(),
+    ));
+    row.update(&app.app_db).await.unwrap();
+    // Enough members for several batches of the stream.
+    kaika_core::demo::seed_members(&app.app_db, Some(card.id), 1200, 500)
+        .await
+        .unwrap();
+
+    let response = browser.get("/admin/members/export.csv").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().get("content-length").is_none(),
+        "streamed, not buffered"
+    );
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 1201);
+    assert!(lines[0].starts_with('\u{feff}'), "a BOM for Excel");
+    let header = csv_cells(lines[0]);
+    assert_eq!(
+        header,
+        [
+            "编号",
+            "会员号",
+            "姓名",
+            "手机号",
+            "卡号",
+            "卡券名称",
+            "渠道",
+            "状态",
+            "积分",
+            "余额（元）",
+            "创建时间",
+            "激活时间",
+            "生日",
+            "喜欢的咖啡",
+            "其他回答"
+        ]
+    );
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{id},")))
+        .unwrap();
+    let cells = csv_cells(line);
+    let at = |name: &str| cells[header.iter().position(|h| h == name).unwrap()].clone();
+    assert_eq!(
+        at("会员号"),
+        "=\"0012345678\"",
+        "the leading zeros survive Excel"
+    );
+    assert_eq!(at("手机号"), "=\"13800135678\"");
+    assert_eq!(at("卡号"), "=\"123456789012\"");
+    assert_eq!(at("姓名"), "张三丰");
+    assert_eq!(at("状态"), "已激活");
+    assert_eq!(at("生日"), "1990-01-02");
+    assert_eq!(at("喜欢的咖啡"), "拿铁");
+    assert_eq!(at("其他回答"), "旧问题: 旧答案");
+    assert_eq!(at("余额（元）"), "0.00");
+
+    browser.get("/admin/lang/en").await;
+    let csv = browser
+        .get("/admin/members/export.csv?q=13800135678")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let header = csv_cells(csv.lines().next().unwrap());
+    assert_eq!(header[0], "ID");
+    assert!(header.contains(&"Birthday".to_owned()), "{header:?}");
+    assert!(header.contains(&"Other answers".to_owned()), "{header:?}");
+    assert_eq!(csv.lines().count(), 2);
 }
 
 #[tokio::test]
@@ -1197,8 +1772,8 @@ async fn drifted_run(app: &TestApp, member_id: i64, card_id: i64) {
         outcome: Set("drift".into()),
         local_points: Set(120),
         remote_points: Set(Some(100)),
-        local_balance: Set(0),
-        remote_balance: Set(Some(0)),
+        local_balance: Set(10_000),
+        remote_balance: Set(Some(9_950)),
         foreign_events: Set(1),
         foreign_bonus: Set(-20),
         foreign_balance: Set(0),
@@ -1233,6 +1808,8 @@ async fn the_sync_page_lists_failed_jobs_with_their_error_retries_them_and_shows
     assert_eq!(text(&doc, "#run-drifted"), "1");
     assert_eq!(text(&doc, "tr.drift-row td:nth-child(3)"), "120");
     assert_eq!(text(&doc, "tr.drift-row td:nth-child(4)"), "100");
+    assert_eq!(text(&doc, "tr.drift-row .local-balance"), "¥100.00");
+    assert_eq!(text(&doc, "tr.drift-row .remote-balance"), "¥99.50");
     assert_eq!(text(&doc, "tr.drift-row code"), "123456789012");
     let csrf = attr(&doc, "input[name=csrf]", "value");
     let response = browser
@@ -2036,7 +2613,14 @@ async fn the_go_live_checklist_lists_every_line_with_its_state_and_masks_the_tok
         kaika_core::events::last_push(&app.app_db, account.summary.id)
             .await
             .unwrap()
-            .map(|p| p.received_at.format("%Y-%m-%d %H:%M").to_string())
+            .map(|p| {
+                // Shown in the admin's time zone, Asia/Shanghai by default (UTC+8 all year).
+                let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+                p.received_at
+                    .with_timezone(&shanghai)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
     };
     for _ in 0..50 {
         if last_push().await.is_some() {
@@ -2222,7 +2806,7 @@ async fn the_accounts_list_uses_the_public_url_and_shows_the_token_error_and_the
     let doc = owner.page("/admin/accounts").await;
     let badge = text(&doc, &format!("{row} .badge.token-error"));
     assert!(
-        badge.contains("40164: invalid ip 203.0.113.9") && badge.contains("2024-05-06 07:08"),
+        badge.contains("40164: invalid ip 203.0.113.9") && badge.contains("2024-05-06 15:08"),
         "{badge}"
     );
     let doc = owner.page("/admin/accounts/wx1234567890abcdef").await;

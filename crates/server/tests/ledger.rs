@@ -939,6 +939,14 @@ async fn drift_injected_in_the_simulator_is_found_by_reconcile_and_fixed() {
         stdout.contains("2 drifted") && stdout.contains("2 corrections enqueued"),
         "{stdout}"
     );
+    let drifted = stdout
+        .lines()
+        .find(|line| line.contains(&members[1].code))
+        .unwrap();
+    assert!(
+        drifted.contains("¥50.00") && drifted.contains("¥0.99") && !drifted.contains("5000"),
+        "balances in yuan, not cents: {drifted}"
+    );
     world.worker("w").drain().await.unwrap();
     for member in &members {
         world.assert_card_shows_local_totals(member).await;
@@ -986,6 +994,17 @@ async fn api_keys_made_with_the_cli_are_shown_once_scoped_and_revocable() {
         .unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("crm") && !listed.contains(&key), "{listed}");
+    let row = listed.lines().find(|l| l.contains("crm")).unwrap();
+    assert!(
+        row.contains(" +08:00") && !row.contains('T'),
+        "created in the admin's time zone (Asia/Shanghai by default), not RFC 3339 UTC: {row}"
+    );
+    let in_utc = kaika(&world, dir.path(), &["api-key", "list"])
+        .env("KAIKA__ADMIN__TIME_ZONE", "UTC")
+        .output()
+        .unwrap();
+    let in_utc = String::from_utf8_lossy(&in_utc.stdout);
+    assert!(in_utc.contains(" +00:00"), "{in_utc}");
 
     let (status, found) = world
         .get(&key, "/api/v1/integration/members?mobile=13800130388")

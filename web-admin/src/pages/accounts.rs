@@ -51,10 +51,13 @@ async fn rows(
         };
         let last_push = kaika_core::events::last_push(&state.db, summary.id)
             .await?
-            .map(|p| fmt_time(&p.received_at));
+            .map(|p| fmt_time(&state.settings.time_zone, &p.received_at));
         out.push(AccountRow {
             callback_url,
-            token_error_at: summary.token_error_at.as_ref().map(fmt_time),
+            token_error_at: summary
+                .token_error_at
+                .as_ref()
+                .map(|t| fmt_time(&state.settings.time_zone, t)),
             summary,
             token,
             last_push,

@@ -57,7 +57,7 @@ pub async fn list(
             next_attempt: row
                 .next_attempt_at
                 .as_ref()
-                .map_or_else(|| "—".into(), fmt_time),
+                .map_or_else(|| "—".into(), |t| fmt_time(&chrome.zone, t)),
             row,
         })
         .collect();

@@ -27,7 +27,9 @@ pub struct ApiKeysPage {
 
 impl ApiKeysPage {
     fn time(&self, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-        at.as_ref().map(fmt_time).unwrap_or_default()
+        at.as_ref()
+            .map(|t| fmt_time(&self.chrome.zone, t))
+            .unwrap_or_default()
     }
 }
 

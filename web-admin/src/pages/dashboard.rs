@@ -5,6 +5,7 @@ use actix_web::web;
 use askama::Template;
 use askama_web::WebTemplate;
 use chrono::NaiveDate;
+use kaika_core::display;
 use kaika_core::entity::cards;
 use kaika_core::reports::{
     self, ChannelFunnel, Dashboard, DashboardNumbers, Funnel, DASHBOARD_DAYS,
@@ -30,11 +31,14 @@ pub struct ChannelRate {
 }
 
 impl ChannelRate {
-    /// The rate as text.
-    pub fn rate(&self) -> String {
-        self.funnel
-            .activation_rate()
-            .map_or_else(|| "—".to_owned(), |r| format!("{r}%"))
+    /// The conversion (activations ÷ opens) as text.
+    pub fn conversion(&self) -> String {
+        display::percent(self.funnel.conversion())
+    }
+
+    /// Claim → activation (activations ÷ claims) as text.
+    pub fn claim_to_activation(&self) -> String {
+        display::percent(self.funnel.claim_to_activation())
     }
 }
 
@@ -46,6 +50,7 @@ pub struct DashboardPage {
     numbers: DashboardNumbers,
     rates: Vec<ChannelRate>,
     chart: Chart,
+    window: Funnel,
     pending_cards: Vec<cards::Model>,
     failed_events: u64,
     pending_events: u64,
@@ -68,11 +73,23 @@ pub async fn show(
 }
 
 impl DashboardPage {
+    /// The window's conversion (activations ÷ opens) as text.
+    fn conversion(&self) -> String {
+        display::percent(self.window.conversion())
+    }
+
+    /// The window's claim → activation (activations ÷ claims) as text.
+    fn claim_to_activation(&self) -> String {
+        display::percent(self.window.claim_to_activation())
+    }
+
     fn new(chrome: Chrome, d: Dashboard) -> Self {
         let bars: Vec<Bar> = d.days.iter().map(bar).collect();
+        let names = chart::SERIES.map(|series| chrome.t(series_key(series)));
         Self {
             rates: d.channels.into_iter().map(|c| rate(&chrome, c)).collect(),
-            chart: chart::daily(d.today, DASHBOARD_DAYS, &bars),
+            chart: chart::daily(d.today, DASHBOARD_DAYS, &bars, names),
+            window: d.window,
             chrome,
             numbers: d.numbers,
             pending_cards: d.pending_cards,
@@ -104,7 +121,21 @@ fn rate(chrome: &Chrome, c: ChannelFunnel) -> ChannelRate {
 fn bar((day, funnel): &(NaiveDate, Funnel)) -> Bar {
     Bar {
         day: *day,
-        claimed: funnel.claimed,
-        activated: funnel.activated,
+        values: [
+            funnel.params_requested,
+            funnel.claimed,
+            funnel.activated,
+            funnel.deleted,
+        ],
+    }
+}
+
+/// The catalogue key of a chart series; each written out so that the catalogue test finds it.
+fn series_key(series: &str) -> &'static str {
+    match series {
+        "opened" => "funnel.params_requested",
+        "claimed" => "funnel.claimed",
+        "activated" => "funnel.activated",
+        _ => "funnel.deleted",
     }
 }

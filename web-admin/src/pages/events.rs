@@ -31,6 +31,13 @@ pub struct EventsPage {
     event: String,
 }
 
+impl EventsPage {
+    /// The push types the filter offers: those Kaika applies.
+    fn known_events(&self) -> &'static [&'static str] {
+        &kaika_core::events::HANDLED_EVENTS
+    }
+}
+
 /// `GET /admin/events`.
 pub async fn list(
     state: web::Data<AdminState>,

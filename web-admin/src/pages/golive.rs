@@ -126,13 +126,13 @@ async fn page(
             cause: cause(admin, &r.code),
             code: r.code,
             count: r.count,
-            last_at: fmt_time(&r.last_at),
+            last_at: fmt_time(&state.settings.time_zone, &r.last_at),
             last_message: r.last_message,
         })
         .collect();
     let last_push = kaika_core::events::last_push(&state.db, account.id)
         .await?
-        .map(|p| fmt_time(&p.received_at));
+        .map(|p| fmt_time(&state.settings.time_zone, &p.received_at));
     let whitelist = match whitelist {
         Some(form) => form,
         None => WhitelistForm::from(&whitelist::load(&state.db, account.id).await?),

@@ -7,17 +7,19 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::NaiveDate;
 use futures::{future, stream, Stream, StreamExt};
-use kaika_core::entity::{cards, ledger_entries, members, wechat_events};
+use kaika_core::display::{self, Zone};
+use kaika_core::entity::{cards, channels, ledger_entries, members, wechat_events};
 use kaika_core::ledger::{self, AdjustForm};
-use kaika_core::member_search::{self, Export, Found, MemberFilter};
+use kaika_core::member_search::{self, AnswerColumn, Export, Found, MemberFilter, MemberSort};
 use kaika_core::members::Answers;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 
-use super::{fmt_time, messages, render, see_other, Chrome, Done, FieldErrors};
+use super::{messages, render, see_other, Chrome, Done, FieldErrors};
 use crate::auth::Admin;
 use crate::error::AdminError;
 use crate::forms::Fields;
+use crate::i18n::Tr;
 use crate::mask;
 use crate::state::AdminState;
 
@@ -33,6 +35,7 @@ pub struct ListQuery {
     status: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    sort: Option<String>,
     page: Option<u64>,
     done: Option<String>,
 }
@@ -45,8 +48,9 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 }
 
 impl ListQuery {
-    fn filter(&self) -> MemberFilter {
+    fn filter(&self, zone: Zone) -> MemberFilter {
         MemberFilter {
+            zone,
             q: non_empty(&self.q),
             card_id: non_empty(&self.card).and_then(|c| c.parse().ok()),
             outer_str: non_empty(&self.channel),
@@ -54,6 +58,7 @@ impl ListQuery {
             from: non_empty(&self.from)
                 .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
             to: non_empty(&self.to).and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+            sort: MemberSort::parse(self.sort.as_deref().unwrap_or_default()),
         }
     }
 
@@ -66,6 +71,7 @@ impl ListQuery {
             ("status", &self.status),
             ("from", &self.from),
             ("to", &self.to),
+            ("sort", &self.sort),
         ];
         pairs
             .iter()
@@ -96,19 +102,15 @@ pub struct MemberLine {
     pub status: String,
     /// Points.
     pub points: i64,
-    /// Balance in yuan.
+    /// Balance as shown, `¥100.00`.
     pub balance: String,
+    /// Balance in cents.
+    pub balance_cents: i64,
     /// Created.
     pub created: String,
 }
 
-/// Cents as yuan, `12.34`.
-pub fn yuan(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
-}
-
-fn line(row: &members::Model, card: &str, see: bool) -> MemberLine {
+fn line(row: &members::Model, card: &str, see: bool, zone: &Zone) -> MemberLine {
     let a = Answers::of(row);
     let name = a.name().to_owned();
     let mobile = a.mobile().to_owned();
@@ -126,8 +128,9 @@ fn line(row: &members::Model, card: &str, see: bool) -> MemberLine {
         channel: row.outer_str.clone().unwrap_or_default(),
         status: row.status.clone(),
         points: row.points,
-        balance: yuan(row.balance_cents),
-        created: fmt_time(&row.created_at),
+        balance: display::yuan(row.balance_cents),
+        balance_cents: row.balance_cents,
+        created: zone.minute(&row.created_at),
     }
 }
 
@@ -139,8 +142,11 @@ pub struct MembersPage {
     query: ListQuery,
     lines: Vec<MemberLine>,
     cards: Vec<cards::Model>,
+    channels: Vec<(String, String)>,
     page: u64,
     more: bool,
+    total: u64,
+    pages: u64,
 }
 
 impl MembersPage {
@@ -148,9 +154,31 @@ impl MembersPage {
         let current = match field {
             "card" => &self.query.card,
             "status" => &self.query.status,
+            "sort" => &self.query.sort,
             _ => &self.query.channel,
         };
         current.as_deref() == Some(value)
+    }
+
+    fn total_text(&self) -> String {
+        self.chrome
+            .tr
+            .fmt("member.total", &[("total", self.total.to_string())])
+    }
+
+    fn page_text(&self) -> String {
+        let (page, pages) = ((self.page + 1).to_string(), self.pages.to_string());
+        self.chrome
+            .tr
+            .fmt("member.page_of", &[("page", page), ("pages", pages)])
+    }
+
+    fn sort_label(&self, sort: &str) -> &'static str {
+        match sort {
+            "activated_desc" => "member.sort_activated_desc",
+            "activated_asc" => "member.sort_activated_asc",
+            _ => "member.sort_newest",
+        }
     }
 
     fn value(&self, field: &str) -> String {
@@ -172,21 +200,54 @@ pub async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let query = query.into_inner();
     let page = query.page.unwrap_or(0);
-    let found = member_search::list_page(&state.db, &query.filter(), page, PER_PAGE).await?;
+    let found = member_search::list_page(
+        &state.db,
+        &query.filter(state.settings.time_zone),
+        page,
+        PER_PAGE,
+    )
+    .await?;
     let see = admin.user.role.sees_personal_data();
     let page_struct = MembersPage {
         chrome: Chrome::load(&state, &admin, "members", query.done.as_deref()).await?,
         query,
-        lines: found.found.iter().map(|f| found_line(f, see)).collect(),
+        lines: found
+            .found
+            .iter()
+            .map(|f| found_line(f, see, &state.settings.time_zone))
+            .collect(),
+        channels: channel_options(&found.cards, &found.channels),
         cards: found.cards,
         page,
         more: found.more,
+        total: found.total,
+        pages: found.pages,
     };
     render(&page_struct, StatusCode::OK)
 }
 
-fn found_line(found: &Found, see: bool) -> MemberLine {
-    line(&found.member, &found.card_title, see)
+/// The channel filter's options: each channel tag once, labelled with its names and cards.
+fn channel_options(cards: &[cards::Model], channels: &[channels::Model]) -> Vec<(String, String)> {
+    let mut options: Vec<(String, String)> = Vec::new();
+    for channel in channels {
+        let card = cards
+            .iter()
+            .find(|c| c.id == channel.card_id)
+            .map_or("", |c| c.title.as_str());
+        let label = format!("{} · {card}", channel.name);
+        match options
+            .iter_mut()
+            .find(|(tag, _)| *tag == channel.outer_str)
+        {
+            Some((_, labels)) => *labels = format!("{labels} / {label}"),
+            None => options.push((channel.outer_str.clone(), label)),
+        }
+    }
+    options
+}
+
+fn found_line(found: &Found, see: bool, zone: &Zone) -> MemberLine {
+    line(&found.member, &found.card_title, see, zone)
 }
 
 /// `GET /admin/members/{id}`.
@@ -253,6 +314,7 @@ async fn member_page(
         .await?
         .ok_or(AdminError::NotFound)?;
     let see = admin.user.role.sees_personal_data();
+    let zone = &state.settings.time_zone;
     let list = answer_lines(admin, &row, see);
     let events = match &row.oa_openid {
         Some(openid) => {
@@ -272,8 +334,12 @@ async fn member_page(
             .as_deref()
             .map(|o| if see { o.to_owned() } else { mask::tail(o) })
             .unwrap_or_default(),
-        activated: row.activated_at.as_ref().map(fmt_time).unwrap_or_default(),
-        member: line(&row, &card.title, see),
+        activated: row
+            .activated_at
+            .as_ref()
+            .map(|t| zone.minute(t))
+            .unwrap_or_default(),
+        member: line(&row, &card.title, see, zone),
         answers: list,
         entries: ledger::entries(&state.db, id).await?,
         unsynced: kaika_core::outbox::unsent_for_member(&state.db, id).await?,
@@ -341,64 +407,146 @@ fn csv_field(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-fn csv_line(l: &MemberLine) -> String {
-    [
-        l.id.to_string(),
-        l.number.clone(),
-        l.name.clone(),
-        l.mobile.clone(),
-        l.code.clone(),
-        l.card.clone(),
-        l.channel.clone(),
-        l.status.clone(),
-        l.points.to_string(),
-        l.balance.clone(),
-        l.created.clone(),
-    ]
-    .iter()
-    .map(|f| csv_field(f))
-    .collect::<Vec<_>>()
-    .join(",")
-        + "\r\n"
+/// A cell of text that may be a long digit string (kept as text, see `display::spreadsheet_text`).
+fn csv_text(text: &str) -> String {
+    let kept = display::spreadsheet_text(text);
+    if kept == text {
+        csv_field(text)
+    } else {
+        // `="…"` of digits only: written as it is, the one formula the export writes.
+        kept
+    }
 }
 
-/// The export's first line: a BOM (so that spreadsheets read UTF-8) and the column names.
-const CSV_HEADER: &str = "\u{feff}id,membership_number,name,mobile,code,card,channel,status,points,balance,created_at\r\n";
+/// The export's columns in the admin's language: the member's own, then one per answer of the
+/// exported cards' forms, then the answers no longer on any form.
+fn csv_header(tr: &Tr, columns: &[AnswerColumn]) -> String {
+    let own = [
+        "csv.id",
+        "member.number",
+        "member.name",
+        "member.mobile",
+        "member.code",
+        "card.title",
+        "member.channel",
+        "member.status",
+        "member.points",
+        "csv.balance_yuan",
+        "member.created",
+        "member.activated",
+    ]
+    .map(|key| tr.t(key).to_owned());
+    let answers = columns.iter().map(|column| match column {
+        AnswerColumn::Common(flag) => {
+            let key = format!("flag.{flag}");
+            let label = tr.t(&key);
+            if label == key {
+                flag.clone()
+            } else {
+                label.to_owned()
+            }
+        }
+        AnswerColumn::Question(text) => text.clone(),
+    });
+    let labels: Vec<String> = own
+        .into_iter()
+        .chain(answers)
+        .chain([tr.t("csv.other_answers").to_owned()])
+        .map(|label| csv_field(&label))
+        .collect();
+    format!("\u{feff}{}\r\n", labels.join(","))
+}
+
+/// One member as a line of the export.
+fn csv_line(export: &CsvExport, found: &Found) -> String {
+    let row = &found.member;
+    let l = found_line(found, export.see, &export.zone);
+    let activated = row
+        .activated_at
+        .as_ref()
+        .map(|t| export.zone.minute(t))
+        .unwrap_or_default();
+    let status_key = format!("status.{}", l.status);
+    let status = match export.tr.t(&status_key) {
+        text if text == status_key => l.status.clone(),
+        text => text.to_owned(),
+    };
+    let (answers, others) = member_search::answer_cells(&export.columns, row);
+    let mask = |value: String| if export.see { value } else { mask::all(&value) };
+    let mut cells = vec![
+        l.id.to_string(),
+        csv_text(&l.number),
+        csv_field(&l.name),
+        csv_text(&l.mobile),
+        csv_text(&l.code),
+        csv_field(&l.card),
+        csv_field(&l.channel),
+        csv_field(&status),
+        l.points.to_string(),
+        display::yuan_number(l.balance_cents),
+        csv_field(&l.created),
+        csv_field(&activated),
+    ];
+    cells.extend(answers.into_iter().map(|a| csv_text(&mask(a))));
+    cells.push(csv_field(&if others.is_empty() {
+        others
+    } else {
+        mask(others)
+    }));
+    cells.join(",") + "\r\n"
+}
+
+/// What every line of one export needs.
+struct CsvExport {
+    tr: Tr,
+    see: bool,
+    zone: Zone,
+    columns: Vec<AnswerColumn>,
+}
 
 /// `GET /admin/members/export.csv?…`: the filtered list, streamed in batches, masked unless the role
-/// may see personal data; the export itself is audited.
+/// may see personal data, with headers in the admin's language and a column per form answer; the
+/// export itself is audited.
 pub async fn export(
     state: web::Data<AdminState>,
     admin: Admin,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let see = admin.user.role.sees_personal_data();
-    let (filter, params) = (query.filter(), query.params());
+    let (filter, params) = (query.filter(state.settings.time_zone), query.params());
     let export = member_search::export(&state.db, filter, params, !see, &admin.by()).await?;
+    let csv = CsvExport {
+        tr: admin.tr,
+        see,
+        zone: state.settings.time_zone,
+        columns: export.answer_columns().to_vec(),
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"kaika-members.csv\"",
         ))
-        .streaming(csv_body(export, see)))
+        .streaming(csv_body(export, csv)))
 }
 
 /// The header, then one chunk per batch; a failed batch ends the body with its error.
-fn csv_body(export: Export, see: bool) -> impl Stream<Item = Result<web::Bytes, AdminError>> {
-    let header = stream::once(future::ready(Ok(web::Bytes::from(CSV_HEADER))));
-    let lines = stream::unfold(Some(export), move |export| async move {
-        let mut export = export?;
-        match export.next_batch().await {
-            Ok(None) => None,
-            Ok(Some(batch)) => {
-                let chunk: String = batch
-                    .iter()
-                    .map(|f| csv_line(&found_line(f, see)))
-                    .collect();
-                Some((Ok(web::Bytes::from(chunk)), Some(export)))
+fn csv_body(export: Export, csv: CsvExport) -> impl Stream<Item = Result<web::Bytes, AdminError>> {
+    let header = csv_header(&csv.tr, &csv.columns);
+    let header = stream::once(future::ready(Ok(web::Bytes::from(header))));
+    let csv = std::sync::Arc::new(csv);
+    let lines = stream::unfold(Some(export), move |export| {
+        let csv = csv.clone();
+        async move {
+            let mut export = export?;
+            match export.next_batch().await {
+                Ok(None) => None,
+                Ok(Some(batch)) => {
+                    let chunk: String = batch.iter().map(|f| csv_line(&csv, f)).collect();
+                    Some((Ok(web::Bytes::from(chunk)), Some(export)))
+                }
+                Err(err) => Some((Err(AdminError::from(err)), None)),
             }
-            Err(err) => Some((Err(AdminError::from(err)), None)),
         }
     });
     header.chain(lines)

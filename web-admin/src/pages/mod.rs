@@ -20,7 +20,9 @@ pub mod sync;
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use askama::Template;
+use chrono::{DateTime, Utc};
 use kaika_core::admin_users::Role;
+use kaika_core::display::{self, Zone};
 use kaika_core::problems::{Problem, Problems};
 use kaika_core::Refusal;
 use serde::Deserialize;
@@ -50,6 +52,8 @@ pub struct Chrome {
     pub active: &'static str,
     /// The message of the action that redirected here.
     pub flash: Option<String>,
+    /// The time zone times are shown in.
+    pub zone: Zone,
 }
 
 /// The `?done=…` of a redirect after a successful action.
@@ -85,6 +89,7 @@ impl Chrome {
             sandbox,
             active,
             flash,
+            zone: state.settings.time_zone,
         })
     }
 
@@ -99,6 +104,7 @@ impl Chrome {
             sandbox: false,
             active: "",
             flash: None,
+            zone: Zone::default(),
         }
     }
 
@@ -135,6 +141,54 @@ impl Chrome {
     /// Whether the admin is an owner.
     pub fn is_owner(&self) -> bool {
         self.role.is_owner()
+    }
+
+    /// A time to the minute in the admin's time zone.
+    pub fn time(&self, time: &DateTime<Utc>) -> String {
+        self.zone.minute(time)
+    }
+
+    /// A time to the second in the admin's time zone.
+    pub fn time_s(&self, time: &DateTime<Utc>) -> String {
+        self.zone.second(time)
+    }
+
+    /// A day in the admin's time zone.
+    pub fn day(&self, time: &DateTime<Utc>) -> String {
+        self.zone.day(time)
+    }
+
+    /// Cents as yuan, `¥100.00`.
+    pub fn yuan(&self, cents: &i64) -> String {
+        display::yuan(*cents)
+    }
+
+    /// A ledger value of `kind`: balance in yuan, points as an integer.
+    pub fn amount(&self, kind: &str, value: &i64) -> String {
+        display::amount(kind, *value)
+    }
+
+    /// A ledger change of `kind` with its sign.
+    pub fn signed_amount(&self, kind: &str, value: &i64) -> String {
+        display::signed_amount(kind, *value)
+    }
+
+    /// The hint naming the WeChat field behind a label, e.g. "微信字段：outer_str".
+    pub fn field_hint(&self, name: &str) -> String {
+        self.tr
+            .fmt("wechat_field.hint", &[("name", name.to_owned())])
+    }
+
+    /// The label of a WeChat push type (`user_get_card` → 领取会员卡); types Kaika does not apply are
+    /// "other".
+    pub fn event_name(&self, event: &str) -> String {
+        let known = kaika_core::events::HANDLED_EVENTS.contains(&event);
+        self.tv("wechat_event", if known { event } else { "other" })
+    }
+
+    /// The label of an audit action (`admin.login` → 管理员登录), the code itself when it has none.
+    pub fn audit_action(&self, code: &str) -> String {
+        self.tv("audit_action", code)
     }
 
     /// The class of a navigation entry.
@@ -235,7 +289,7 @@ pub fn base_url(req: &actix_web::HttpRequest) -> String {
     format!("{scheme}://{}", req.connection_info().host())
 }
 
-/// A date as admins read it (UTC).
-pub fn fmt_time(time: &chrono::DateTime<chrono::Utc>) -> String {
-    time.format("%Y-%m-%d %H:%M").to_string()
+/// A time as admins read it, to the minute in the admin's time zone.
+pub fn fmt_time(zone: &Zone, time: &DateTime<Utc>) -> String {
+    zone.minute(time)
 }

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use kaika_core::display;
 use kaika_core::entity::outbox as outbox_rows;
 use kaika_core::entity::reconciliation;
 use kaika_core::entity::reconciliation_items as items;
@@ -47,7 +48,9 @@ pub struct SyncPage {
 
 impl SyncPage {
     fn time(&self, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-        at.as_ref().map(fmt_time).unwrap_or_default()
+        at.as_ref()
+            .map(|t| fmt_time(&self.chrome.zone, t))
+            .unwrap_or_default()
     }
 
     fn code(&self, code: &str) -> String {
@@ -61,6 +64,10 @@ impl SyncPage {
     fn opt(&self, value: &Option<i64>) -> String {
         value.map(|v| v.to_string()).unwrap_or_else(|| "—".into())
     }
+
+    fn opt_yuan(&self, cents: &Option<i64>) -> String {
+        cents.map(display::yuan).unwrap_or_else(|| "—".into())
+    }
 }
 
 fn change(chrome: &Chrome, job: &outbox_rows::Model) -> String {
@@ -72,11 +79,10 @@ fn change(chrome: &Chrome, job: &outbox_rows::Model) -> String {
     if let Some(total) = job.balance_total {
         let delta = job.balance_delta.unwrap_or(0);
         parts.push(format!(
-            "{} {} ({}{})",
+            "{} {} ({})",
             chrome.t("kind.balance"),
-            super::members::yuan(total),
-            if delta < 0 { "" } else { "+" },
-            super::members::yuan(delta)
+            display::yuan(total),
+            display::signed_amount("balance", delta)
         ));
     }
     parts.join(" · ")
@@ -111,7 +117,7 @@ fn job_line(chrome: &Chrome, job: outbox_rows::Model, code: String, see: bool) -
     JobLine {
         code: if see { code } else { mask::tail(&code) },
         change: change(chrome, &job),
-        next_attempt: fmt_time(&job.next_attempt_at),
+        next_attempt: fmt_time(&chrome.zone, &job.next_attempt_at),
         job,
     }
 }

@@ -62,6 +62,12 @@ struct RawSettings {
     ledger: kaika_core::ledger::LedgerLimits,
     rate_limit: crate::rate_limit::RateLimitConfig,
     metrics: RawMetrics,
+    admin: RawAdmin,
+}
+
+#[derive(Deserialize)]
+struct RawAdmin {
+    time_zone: String,
 }
 
 #[derive(Deserialize)]
@@ -239,6 +245,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The bearer token `/metrics` requires, when set.
     pub metrics_token: Option<SecretString>,
+    /// The time zone of the times the admin, its CSV export and the CLI show.
+    pub time_zone: kaika_core::display::Zone,
 }
 
 impl Settings {
@@ -508,7 +516,16 @@ impl Settings {
                 message: "must be at least 16 characters (`openssl rand -hex 16`)".into(),
             });
         }
+        let time_zone =
+            kaika_core::display::Zone::parse(&raw.admin.time_zone).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "admin.time_zone".into(),
+                    env: "KAIKA__ADMIN__TIME_ZONE".into(),
+                    message,
+                }
+            })?;
         Ok(Self {
+            time_zone,
             metrics_listen,
             metrics_token,
             trusted_proxies,

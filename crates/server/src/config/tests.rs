@@ -116,6 +116,24 @@ fn wrong_values_are_refused_with_their_key_and_variable() {
 }
 
 #[test]
+fn the_admin_time_zone_defaults_to_shanghai_and_a_wrong_one_names_its_variable() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        assert_eq!(load(None).unwrap().time_zone.name(), "Asia/Shanghai");
+        jail.set_env("KAIKA__ADMIN__TIME_ZONE", "Europe/Paris");
+        assert_eq!(load(None).unwrap().time_zone.name(), "Europe/Paris");
+        jail.set_env("KAIKA__ADMIN__TIME_ZONE", "Beijing");
+        let message = load(None).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "setting `admin.time_zone` (env KAIKA__ADMIN__TIME_ZONE): \"Beijing\" is not an IANA \
+             time zone name such as Asia/Shanghai or UTC"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn postgres_requires_a_master_key() {
     Jail::expect_with(|jail| {
         jail.clear_env();
