@@ -111,13 +111,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Self {
-        let test_db = TestDb::empty().await;
-        let dir = tempfile::tempdir().unwrap();
-        let setup = Setup {
-            database_url: test_db.url.as_str().to_owned(),
-            master_key: kaika_core::secrets::MasterKey::generate(),
-            dir: dir.path().to_owned(),
-        };
+        let (test_db, setup, dir) = common::process::on_empty_database().await;
         let env = ENV;
         // All three at once, on a database without a single table.
         let mut instances: Vec<Server> = (0..3)

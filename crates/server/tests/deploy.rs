@@ -9,24 +9,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::Setup;
+use common::process::on_empty_database;
 use kaika_core::migration::{seaql_migrations, Migrator, MigratorTrait};
-use kaika_core::secrets::MasterKey;
 use kaika_core::testing::TestDb;
 use sea_orm::EntityTrait;
 
 const START: Duration = Duration::from_secs(60);
-
-async fn setup() -> (TestDb, Setup, tempfile::TempDir) {
-    let test_db = TestDb::empty().await;
-    let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        database_url: test_db.url.as_str().to_owned(),
-        master_key: MasterKey::generate(),
-        dir: dir.path().to_owned(),
-    };
-    (test_db, setup, dir)
-}
 
 async fn applied_versions(test_db: &TestDb) -> Vec<String> {
     let mut versions: Vec<String> = seaql_migrations::Entity::find()
@@ -51,7 +39,7 @@ fn every_migration() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_started_together_on_an_empty_database_all_become_healthy() {
-    let (test_db, setup, _dir) = setup().await;
+    let (test_db, setup, _dir) = on_empty_database().await;
     let info = [("KAIKA__LOG__LEVEL", "info")];
     let mut servers: Vec<_> = (0..3)
         .map(|i| setup.serve(&format!("kaika-{i}"), &[], &info))
@@ -87,7 +75,7 @@ async fn three_instances_started_together_on_an_empty_database_all_become_health
 
 #[tokio::test]
 async fn serve_no_migrate_refuses_a_fresh_database_with_a_sentence() {
-    let (test_db, setup, _dir) = setup().await;
+    let (test_db, setup, _dir) = on_empty_database().await;
     let mut server = setup.serve("kaika", &["--no-migrate"], &[]);
     let status = server.wait_exit(START).await;
     assert!(!status.success());
@@ -107,7 +95,7 @@ async fn applied_versions_or_none(test_db: &TestDb) -> Vec<String> {
 
 #[tokio::test]
 async fn migrate_up_as_its_own_step_then_serve_no_migrate_starts() {
-    let (test_db, setup, _dir) = setup().await;
+    let (test_db, setup, _dir) = on_empty_database().await;
     let first = setup
         .command(&["migrate", "up"])
         .env("KAIKA__LOG__LEVEL", "info")

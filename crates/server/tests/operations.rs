@@ -13,23 +13,11 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::process::{Server, Setup};
+use common::process::{on_empty_database, Server, Setup};
 use kaika_core::secrets::MasterKey;
-use kaika_core::testing::TestDb;
 use serde_json::Value;
 
 const START: Duration = Duration::from_secs(60);
-
-async fn setup() -> (TestDb, Setup, tempfile::TempDir) {
-    let test_db = TestDb::empty().await;
-    let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        database_url: test_db.url.as_str().to_owned(),
-        master_key: MasterKey::generate(),
-        dir: dir.path().to_owned(),
-    };
-    (test_db, setup, dir)
-}
 
 const JSON_LOGS: [(&str, &str); 2] = [
     ("KAIKA__LOG__FORMAT", "json"),
@@ -80,7 +68,7 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test]
 async fn each_request_writes_one_json_access_line_with_the_request_id_of_its_response() {
-    let (_db, setup, _dir) = setup().await;
+    let (_db, setup, _dir) = on_empty_database().await;
     let mut server = setup.serve("kaika", &[], &JSON_LOGS);
     server.wait_for("/readyz", START).await;
     let client = reqwest::Client::new();
@@ -151,7 +139,7 @@ fn uuid_like(text: &str) -> bool {
 
 #[tokio::test]
 async fn a_request_id_is_believed_from_a_trusted_proxy_only() {
-    let (_db, setup, _dir) = setup().await;
+    let (_db, setup, _dir) = on_empty_database().await;
     let client = reqwest::Client::new();
 
     let mut direct = setup.serve("direct", &[], &JSON_LOGS);
@@ -205,7 +193,7 @@ async fn a_request_id_is_believed_from_a_trusted_proxy_only() {
 
 #[tokio::test]
 async fn the_first_owners_password_goes_to_a_private_file_and_never_to_the_log() {
-    let (test_db, setup, dir) = setup().await;
+    let (test_db, setup, dir) = on_empty_database().await;
     let mut server = setup.serve("first", &[], &JSON_LOGS);
     server.wait_for("/readyz", START).await;
     let file = dir.path().join("initial-admin-password");
@@ -271,7 +259,7 @@ async fn a_new_sqlite_database_and_its_wal_files_are_readable_by_their_owner_onl
 
 #[tokio::test]
 async fn typos_in_the_configuration_stop_kaika_with_one_sentence_naming_the_closest_setting() {
-    let (_db, setup, dir) = setup().await;
+    let (_db, setup, dir) = on_empty_database().await;
     let output = setup
         .command(&["migrate", "status"])
         .env("KAIKA__SERVER__LISTN", "0.0.0.0:8080")

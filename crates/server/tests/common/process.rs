@@ -61,6 +61,19 @@ impl Setup {
     }
 }
 
+/// An empty database (not one table yet), a new master key and a directory: what the `kaika` processes
+/// of one test share. The directory goes when the returned guard is dropped.
+pub async fn on_empty_database() -> (kaika_core::testing::TestDb, Setup, tempfile::TempDir) {
+    let test_db = kaika_core::testing::TestDb::empty().await;
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        database_url: test_db.url.as_str().to_owned(),
+        master_key: MasterKey::generate(),
+        dir: dir.path().to_owned(),
+    };
+    (test_db, setup, dir)
+}
+
 /// A running `kaika serve`.
 pub struct Server {
     child: Child,
