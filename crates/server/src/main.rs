@@ -80,12 +80,21 @@ async fn serve(settings: Settings, migrations: Migrations) -> anyhow::Result<()>
     if base.ip().is_unspecified() {
         base.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    tracing::info!(
-        addr = %running.addr,
-        role = ?settings.role,
-        database = %settings.database_url.redacted(),
-        "kaika is serving; health at http://{base}/healthz"
-    );
+    if settings.role.serves_http() {
+        tracing::info!(
+            addr = %running.addr,
+            role = ?settings.role,
+            database = %settings.database_url.redacted(),
+            "kaika is serving: the admin at http://{base}/admin, health at http://{base}/healthz"
+        );
+    } else {
+        tracing::info!(
+            addr = %running.addr,
+            role = ?settings.role,
+            database = %settings.database_url.redacted(),
+            "kaika is running its workers; health at http://{base}/healthz"
+        );
+    }
     if let Some(sandbox) = sandbox {
         sandbox::set_up_in_background(&ctx, sandbox, base);
     }

@@ -105,6 +105,21 @@ pub fn configure(
         web::get().to(activate_page::activate),
     );
     kaika_admin::routes(cfg, admin.clone());
+    // Someone who opens the bare address lands where there is something to do: the sandbox's journey
+    // in sandbox mode, the admin otherwise.
+    let home = if sandbox.is_some() {
+        "/sandbox"
+    } else {
+        "/admin"
+    };
+    cfg.route(
+        "/",
+        web::get().to(move || async move {
+            actix_web::HttpResponse::SeeOther()
+                .insert_header((actix_web::http::header::LOCATION, home))
+                .finish()
+        }),
+    );
     if let Some(demo) = sandbox {
         configure_sandbox(cfg, demo);
     }

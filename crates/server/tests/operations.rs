@@ -210,6 +210,10 @@ async fn the_first_owners_password_goes_to_a_private_file_and_never_to_the_log()
         !log.contains(&password),
         "the password is not logged:\n{log}"
     );
+    assert!(
+        log.contains(&format!("the admin at {}/admin", server.base_url)),
+        "every start names the admin's address:\n{log}"
+    );
     let notice = json_lines(&server)
         .into_iter()
         .find(|line| line["password_file"].is_string())

@@ -115,3 +115,23 @@ async fn the_control_api_answers_anyone_when_configured() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn the_bare_address_leads_to_the_sandbox_or_the_admin_and_no_page_links_the_control_api() {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (app, _sandbox, _info) = TestApp::sandbox().await;
+    let home = no_redirects.get(app.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 303);
+    assert_eq!(home.headers()["location"], "/sandbox");
+    let page = app.get("/sandbox").await.text().await.unwrap();
+    assert!(!page.contains("/sim/control"), "{page}");
+    assert!(page.contains("href=\"/admin\""), "{page}");
+
+    let deployed = TestApp::spawn().await;
+    let home = no_redirects.get(deployed.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 303);
+    assert_eq!(home.headers()["location"], "/admin");
+}
