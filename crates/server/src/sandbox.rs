@@ -29,6 +29,12 @@ use crate::startup::Context;
 
 const SESSION_COOKIE: &str = "kaika_sandbox";
 
+/// The cookie holding `user`'s mini-program session: one per simulated user, so "my cards" and the way
+/// back follow the user chosen on the page, not whoever opened a card last in this browser.
+fn session_cookie(user: &str) -> String {
+    format!("{SESSION_COOKIE}_{user}")
+}
+
 /// The sandbox's simulator and where this server can be reached.
 #[derive(Clone, Debug)]
 pub struct Sandbox {
@@ -551,7 +557,7 @@ pub(crate) async fn index(
             channels,
         });
     }
-    let members = match req.cookie(SESSION_COOKIE) {
+    let members = match req.cookie(&session_cookie(&user)) {
         Some(cookie) => sandbox
             .http
             .get(format!("{}/api/v1/me/cards", sandbox.base_url()))
@@ -686,7 +692,7 @@ pub(crate) async fn open(
         urlencoding::encode(&user),
         urlencoding::encode(&format!("/sandbox/return?user={user}")),
     );
-    let cookie = Cookie::build(SESSION_COOKIE, token)
+    let cookie = Cookie::build(session_cookie(&user), token)
         .path("/sandbox")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -727,7 +733,7 @@ pub(crate) async fn return_trip(
             "not_finished",
         );
     };
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+    let Some(cookie) = req.cookie(&session_cookie(&user)) else {
         return message(
             StatusCode::UNAUTHORIZED,
             "会话已过期",

@@ -649,6 +649,15 @@ async fn the_sandbox_page_plays_the_mini_program_in_a_browser() {
         .unwrap();
     assert_eq!(backed_out.status(), 200);
     assert!(backed_out.text().await.unwrap().contains("not_finished"));
+
+    // "My cards" follows the user chosen on the page, not the last one who opened a card here.
+    let index = |user: &'static str| {
+        let client = client.clone();
+        let url = journey.app.url(&format!("/sandbox?user={user}"));
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(index("gina").await.contains("KK00000001"));
+    assert!(!index("hugo").await.contains("KK00000001"));
 }
 
 fn url_param(url: &str, name: &str) -> String {
