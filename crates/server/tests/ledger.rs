@@ -268,17 +268,7 @@ impl World {
 
     /// Waits until the simulator delivered every push, then applies the stored events.
     async fn apply_pushed_events(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self
-            .sandbox
-            .sim
-            .pushes()
-            .iter()
-            .any(|p| format!("{:?}", p.outcome) == "Pending")
-        {
-            assert!(Instant::now() < deadline, "pushes still pending");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::wait_for_pushes(&self.sandbox).await;
         events::Worker::new(
             self.app.app_db.clone(),
             self.clients.clone(),

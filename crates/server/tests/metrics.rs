@@ -100,39 +100,9 @@ impl World {
 
     /// A member opens the demo card through the mini-program; returns its member id.
     async fn activate(&self, user: &str) -> i64 {
-        let app = &self.app;
-        let token = app.login(&self.sandbox, &self.info.mini_app_id, user).await;
-        let params: Value = app
-            .client
-            .get(app.url(&format!(
-                "/api/v1/cards/{}/activation-params?channel=store_front",
-                self.info.card_ids[0]
-            )))
-            .bearer_auth(&token)
-            .send()
+        self.app
+            .activated_member(&self.sandbox, &self.info, &self.key, user)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let extra = app.fill_component_form(&params["extra_data"], user).await;
-        let activated = app.activate(&token, &extra).await;
-        assert_eq!(activated.status(), 200);
-        let code = activated.json::<Value>().await.unwrap()["code"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let found: Value = app
-            .client
-            .get(app.url(&format!("/api/v1/integration/members?code={code}")))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        found[0]["id"].as_i64().unwrap()
     }
 
     async fn credit(&self, member: i64, points: i64, idem: &str) {
@@ -155,17 +125,7 @@ impl World {
     /// Waits for the simulator to deliver its pushes, then applies them with the server's own clients
     /// (so what they do is counted in its metrics). Returns the event types pushed.
     async fn apply_pushes(&self) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self
-            .sandbox
-            .sim
-            .pushes()
-            .iter()
-            .any(|p| format!("{:?}", p.outcome) == "Pending")
-        {
-            assert!(Instant::now() < deadline, "pushes still pending");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::wait_for_pushes(&self.sandbox).await;
         events::Worker::new(
             self.app.app_db.clone(),
             self.app.ctx.clients.clone(),

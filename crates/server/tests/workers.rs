@@ -56,49 +56,9 @@ impl World {
 
     /// Activates a member through the sandbox's mini-program; returns its id.
     async fn member(&self, user: &str) -> i64 {
-        let token = self
-            .app
-            .login(&self.sandbox, &self.info.mini_app_id, user)
-            .await;
-        let params: Value = self
-            .app
-            .client
-            .get(self.app.url(&format!(
-                "/api/v1/cards/{}/activation-params?channel=store_front",
-                self.info.card_ids[0]
-            )))
-            .bearer_auth(&token)
-            .send()
+        self.app
+            .activated_member(&self.sandbox, &self.info, &self.key, user)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let returned = self
-            .app
-            .fill_component_form(&params["extra_data"], user)
-            .await;
-        let activated = self.app.activate(&token, &returned).await;
-        assert_eq!(activated.status(), 200);
-        let code = activated.json::<Value>().await.unwrap()["code"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let found: Value = self
-            .app
-            .client
-            .get(
-                self.app
-                    .url(&format!("/api/v1/integration/members?code={code}")),
-            )
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        found[0]["id"].as_i64().unwrap()
     }
 
     /// Credits points through the server at `base_url`, which queues one outbox job.

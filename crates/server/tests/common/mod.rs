@@ -198,6 +198,50 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A member opens the sandbox's first card through the mini-program (channel `store_front`): login,
+    /// activation parameters, the component's form, `POST /api/v1/activations`. Returns the member's id,
+    /// found through the integration API with `api_key`.
+    pub async fn activated_member(
+        &self,
+        sandbox: &Sandbox,
+        info: &SandboxInfo,
+        api_key: &str,
+        user: &str,
+    ) -> i64 {
+        let token = self.login(sandbox, &info.mini_app_id, user).await;
+        let params: serde_json::Value = self
+            .client
+            .get(self.url(&format!(
+                "/api/v1/cards/{}/activation-params?channel=store_front",
+                info.card_ids[0]
+            )))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let returned = self.fill_component_form(&params["extra_data"], user).await;
+        let activated = self.activate(&token, &returned).await;
+        assert_eq!(activated.status(), 200);
+        let code = activated.json::<serde_json::Value>().await.unwrap()["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let found: serde_json::Value = self
+            .client
+            .get(self.url(&format!("/api/v1/integration/members?code={code}")))
+            .bearer_auth(api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        found[0]["id"].as_i64().unwrap()
+    }
+
     /// Plays the member inside WeChat's card-opening component of the sandbox: fills the demo card's
     /// form ([`demo_answers`]) and returns what the component hands back (`activate_ticket`,
     /// `card_id`, the encrypted `code`).
@@ -224,5 +268,19 @@ impl TestApp {
             .unwrap();
         assert!(filled["activate_ticket"].is_string(), "{filled}");
         filled
+    }
+}
+
+/// Waits until the simulator has delivered every push it holds (none pending a retry).
+pub async fn wait_for_pushes(sandbox: &Sandbox) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sandbox
+        .sim
+        .pushes()
+        .iter()
+        .any(|p| format!("{:?}", p.outcome) == "Pending")
+    {
+        assert!(std::time::Instant::now() < deadline, "pushes still pending");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
